@@ -1,0 +1,317 @@
+package compiler
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/pawlogs/paw/evaluate"
+	"github.com/pawlogs/paw/runtime"
+)
+
+// Version is the compiler version recorded in every artifact. Equal specs
+// and equal versions give byte-identical artifacts.
+const Version = "0.1.0"
+
+// Progress receives compile stages: stage names the step, done of total its
+// advance.
+type Progress func(stage string, done, total int)
+
+// Result is a compiled program and what was measured on the way.
+type Result struct {
+	Artifact []byte
+	ID       string
+	Manifest runtime.Manifest
+	Weights  *runtime.HashnetWeights
+	// Failing lists the tests the program gets wrong.
+	Failing []TestFailure
+}
+
+// TestFailure is one test the compiled program gets wrong.
+type TestFailure struct {
+	Text      string
+	Want, Got string
+	Score     float32
+}
+
+// ErrTestAccuracy is returned (wrapped) when tests score below
+// min_test_accuracy. The Result is returned alongside it for the report.
+type ErrTestAccuracy struct {
+	Accuracy, Min float64
+	Failing       []TestFailure
+}
+
+func (e *ErrTestAccuracy) Error() string {
+	return fmt.Sprintf("test accuracy %.4f is below min_test_accuracy %.4f (%d failing tests)", e.Accuracy, e.Min, len(e.Failing))
+}
+
+// Compile trains spec into an artifact. On a test accuracy below the spec's
+// minimum it returns the result together with *ErrTestAccuracy.
+func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error) {
+	if progress == nil {
+		progress = func(string, int, int) {}
+	}
+	fcfg := spec.featurizerConfig()
+	feat, err := runtime.NewFeaturizer(fcfg)
+	if err != nil {
+		return nil, fmt.Errorf("featurizer: %w", err)
+	}
+	index := map[string]int{}
+	for i, l := range spec.Labels {
+		index[l] = i
+	}
+	data := make([]sample, len(spec.Examples))
+	counts := make([]int, len(spec.Labels))
+	for i, e := range spec.Examples {
+		data[i] = sample{feat: feat.NewFeatures(), label: index[e.Label]}
+		feat.Featurize([]byte(e.Text), &data[i].feat)
+		counts[data[i].label]++
+	}
+	topt := spec.trainOptions()
+
+	folds := spec.Options.CalibrationFolds
+	if folds == 0 {
+		folds = DefaultCalibrationFolds
+	}
+	if m := slices.Min(counts); folds > m {
+		folds = m // every fold holds out at least one example of each label
+	}
+	totalSteps := (folds + 1) * topt.Epochs
+	step := 0
+	tick := func(string) func(int) {
+		return func(int) { step++; progress("train", step, totalSteps) }
+	}
+	temperature, err := calibrate(ctx, data, counts, fcfg.Buckets(), folds, topt, tick("calibrate"))
+	if err != nil {
+		return nil, err
+	}
+	tr := newTrainer(fcfg.Buckets(), len(spec.Labels), counts, topt)
+	if err := tr.fit(ctx, data, tick("train")); err != nil {
+		return nil, err
+	}
+	w := tr.w
+	inv := float32(1 / temperature)
+	for i := range w.Head {
+		w.Head[i] *= inv
+	}
+	for i := range w.Bias {
+		w.Bias[i] *= inv
+	}
+
+	progress("evaluate", 0, 1)
+	res := &Result{Weights: &w}
+	probs := make([]float32, len(spec.Labels))
+	correct := 0
+	for _, s := range data {
+		w.Forward(&s.feat, probs)
+		if best, _ := runtime.Decide(probs); best == s.label {
+			correct++
+		}
+	}
+	metrics := runtime.CompileMetrics{Examples: len(data), Tests: len(spec.Tests)}
+	if len(data) > 0 {
+		metrics.TrainAccuracy = float64(correct) / float64(len(data))
+	}
+	if len(spec.Tests) > 0 {
+		conf := evaluate.NewConfusion(spec.Labels)
+		f := feat.NewFeatures()
+		for _, t := range spec.Tests {
+			feat.Featurize([]byte(t.Text), &f)
+			w.Forward(&f, probs)
+			best, score := runtime.Decide(probs)
+			got := spec.Labels[best]
+			if err := conf.Add(t.Label, got); err != nil {
+				return nil, err
+			}
+			if got != t.Label {
+				res.Failing = append(res.Failing, TestFailure{Text: t.Text, Want: t.Label, Got: got, Score: score})
+			}
+		}
+		r := conf.Report()
+		metrics.Test = &r
+	}
+	progress("evaluate", 1, 1)
+
+	norm, err := spec.normalized()
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(norm)
+	m := runtime.Manifest{
+		FormatVersion:   runtime.FormatVersion,
+		Name:            spec.Name,
+		Description:     spec.Description,
+		Labels:          spec.Labels,
+		Positive:        spec.Positive,
+		Input:           spec.Input,
+		Interpreter:     runtime.InterpreterHashnetV1,
+		Featurizer:      fcfg,
+		Model:           runtime.ModelShape{Buckets: w.Buckets, Dim: w.Dim, Temperature: round6(temperature)},
+		SpecSHA256:      hex.EncodeToString(sum[:]),
+		CompilerVersion: Version,
+		Metrics:         metrics,
+	}
+	model, err := runtime.BuildHashnetONNX(&w, Version)
+	if err != nil {
+		return nil, fmt.Errorf("build onnx: %w", err)
+	}
+	art, err := runtime.EncodeArtifact(&m, norm, model)
+	if err != nil {
+		return nil, err
+	}
+	res.Artifact, res.ID, res.Manifest = art, runtime.ArtifactID(art), m
+	if spec.MinTestAccuracy != nil && metrics.Test != nil && metrics.Test.Accuracy < *spec.MinTestAccuracy {
+		return res, &ErrTestAccuracy{Accuracy: metrics.Test.Accuracy, Min: *spec.MinTestAccuracy, Failing: res.Failing}
+	}
+	return res, nil
+}
+
+func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
+
+func (s *Spec) featurizerConfig() runtime.FeaturizerConfig {
+	c := runtime.DefaultFeaturizerConfig()
+	o := s.Options
+	if o.BucketBits != 0 {
+		c.BucketBits = o.BucketBits
+	}
+	if o.MaxBytes != 0 {
+		c.MaxBytes = o.MaxBytes
+	}
+	if o.MaxFeatures != 0 {
+		c.MaxFeatures = o.MaxFeatures
+	}
+	if o.WordNgrams != 0 {
+		c.WordNgrams = o.WordNgrams
+	}
+	switch {
+	case o.CharNgrams > 0:
+		c.CharNgrams = o.CharNgrams
+	case o.CharNgrams < 0:
+		c.CharNgrams = 0
+	}
+	return c
+}
+
+func (s *Spec) trainOptions() TrainOptions {
+	o := s.Options
+	return TrainOptions{Seed: o.Seed, Epochs: o.Epochs, Dim: o.Dim, LearningRate: o.LearningRate, L2: o.L2, BatchSize: o.BatchSize}.withDefaults()
+}
+
+// normalized is the spec as stored in the artifact: file examples inlined,
+// defaults spelled out, keys in a fixed order.
+func (s *Spec) normalized() ([]byte, error) {
+	n := *s
+	t := s.trainOptions()
+	f := s.featurizerConfig()
+	n.Interpreter = runtime.InterpreterHashnetV1
+	n.Options = Options{
+		Seed: t.Seed, Epochs: t.Epochs, Dim: t.Dim, LearningRate: t.LearningRate, L2: t.L2, BatchSize: t.BatchSize,
+		CalibrationFolds: s.Options.CalibrationFolds,
+		BucketBits:       f.BucketBits, MaxBytes: f.MaxBytes, MaxFeatures: f.MaxFeatures, WordNgrams: f.WordNgrams,
+		CharNgrams: f.CharNgrams,
+	}
+	if n.Options.CalibrationFolds == 0 {
+		n.Options.CalibrationFolds = DefaultCalibrationFolds
+	}
+	if f.CharNgrams == 0 {
+		n.Options.CharNgrams = -1
+	}
+	b, err := yaml.MarshalWithOptions(&n, yaml.UseLiteralStyleIfMultiline(true))
+	if err != nil {
+		return nil, fmt.Errorf("normalize spec: %w", err)
+	}
+	return b, nil
+}
+
+// calibrate fits a softmax temperature on out-of-fold predictions: each
+// stratified fold is predicted by a model trained on the others, and the
+// temperature minimizing their log loss is returned.
+func calibrate(ctx context.Context, data []sample, counts []int, buckets, folds int, opt TrainOptions, tick func(int)) (float64, error) {
+	if folds < 2 {
+		return 1, nil
+	}
+	fold := make([]int, len(data))
+	rng := rand.New(rand.NewPCG(opt.Seed, 0x63616c69))
+	// Stratified: deal each label's examples round-robin over the folds.
+	next := make([]int, len(counts))
+	for k := range next {
+		next[k] = rng.IntN(folds)
+	}
+	for _, i := range rng.Perm(len(data)) {
+		l := data[i].label
+		fold[i] = next[l]
+		next[l] = (next[l] + 1) % folds
+	}
+	labels := len(counts)
+	logits := make([][]float32, len(data))
+	for k := 0; k < folds; k++ {
+		var train []sample
+		c := make([]int, labels)
+		for i, s := range data {
+			if fold[i] != k {
+				train = append(train, s)
+				c[s.label]++
+			}
+		}
+		o := opt
+		o.Seed = opt.Seed + uint64(k) + 1
+		tr := newTrainer(buckets, labels, c, o)
+		if err := tr.fit(ctx, train, tick); err != nil {
+			return 0, err
+		}
+		for i, s := range data {
+			if fold[i] == k {
+				z := make([]float32, labels)
+				tr.logits(&s.feat, z)
+				logits[i] = z
+			}
+		}
+	}
+	// Class-weighted NLL, matching the balanced training objective.
+	total := float64(len(data))
+	weight := make([]float64, labels)
+	for k, c := range counts {
+		if c > 0 {
+			weight[k] = total / float64(labels*c)
+		}
+	}
+	nll := func(t float64) float64 {
+		var sum float64
+		for i, z := range logits {
+			m := math.Inf(-1)
+			for _, v := range z {
+				m = math.Max(m, float64(v)/t)
+			}
+			var lse float64
+			for _, v := range z {
+				lse += math.Exp(float64(v)/t - m)
+			}
+			y := data[i].label
+			sum += weight[y] * (m + math.Log(lse) - float64(z[y])/t)
+		}
+		return sum
+	}
+	// Golden-section search over log T in [log 0.05, log 20].
+	lo, hi := math.Log(0.05), math.Log(20)
+	g := (math.Sqrt(5) - 1) / 2
+	a, b := hi-g*(hi-lo), lo+g*(hi-lo)
+	fa, fb := nll(math.Exp(a)), nll(math.Exp(b))
+	for i := 0; i < 60; i++ {
+		if fa < fb {
+			hi, b, fb = b, a, fa
+			a = hi - g*(hi-lo)
+			fa = nll(math.Exp(a))
+		} else {
+			lo, a, fa = a, b, fb
+			b = lo + g*(hi-lo)
+			fb = nll(math.Exp(b))
+		}
+	}
+	return math.Exp((lo + hi) / 2), nil
+}

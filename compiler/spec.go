@@ -1,0 +1,359 @@
+// Package compiler turns a YAML spec of a fuzzy function into a .paw
+// program: it validates the spec, trains a hashnet-v1 model in pure Go,
+// calibrates it, checks it against the spec's tests and writes the artifact.
+package compiler
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/pawlogs/paw/internal/yamlconf"
+	"github.com/pawlogs/paw/runtime"
+)
+
+// Spec is a fuzzy function's definition.
+type Spec struct {
+	// Name is the program's slug; tags and routes refer to it.
+	Name string `yaml:"name" json:"name"`
+	// Description is the natural-language task.
+	Description string `yaml:"description" json:"description"`
+	// Labels are the outputs; at least two.
+	Labels []string `yaml:"labels" json:"labels"`
+	// Positive is, for a binary filter, the label it keeps.
+	Positive string `yaml:"positive,omitempty" json:"positive,omitempty"`
+	// Input says which part of a record is read: a dotted JSON field path or
+	// a Go template. Empty: the whole line.
+	Input string `yaml:"input,omitempty" json:"input,omitempty"`
+	// Examples train the program.
+	Examples []Example `yaml:"examples,omitempty" json:"examples,omitempty"`
+	// ExamplesFile is a JSONL file of {text, label}, relative to the spec.
+	ExamplesFile string `yaml:"examples_file,omitempty" json:"examples_file,omitempty"`
+	// Tests are never trained on.
+	Tests []Example `yaml:"tests,omitempty" json:"tests,omitempty"`
+	// MinTestAccuracy fails compilation when tests score below it.
+	MinTestAccuracy *float64 `yaml:"min_test_accuracy,omitempty" json:"min_test_accuracy,omitempty"`
+	// Interpreter names the program kind. Default: hashnet-v1.
+	Interpreter string `yaml:"interpreter,omitempty" json:"interpreter,omitempty"`
+	// Options tune training and featurization.
+	Options Options `yaml:"options,omitempty" json:"options,omitempty"`
+}
+
+// Example is one labelled text.
+type Example struct {
+	Text  string `yaml:"text" json:"text"`
+	Label string `yaml:"label" json:"label"`
+}
+
+// Options tune compilation. Zero values take the defaults named in
+// TrainOptions and runtime.FeaturizerConfig.
+type Options struct {
+	Seed             uint64  `yaml:"seed,omitempty" json:"seed,omitempty"`
+	Epochs           int     `yaml:"epochs,omitempty" json:"epochs,omitempty"`
+	Dim              int     `yaml:"dim,omitempty" json:"dim,omitempty"`
+	LearningRate     float64 `yaml:"learning_rate,omitempty" json:"learning_rate,omitempty"`
+	L2               float64 `yaml:"l2,omitempty" json:"l2,omitempty"`
+	BatchSize        int     `yaml:"batch_size,omitempty" json:"batch_size,omitempty"`
+	CalibrationFolds int     `yaml:"calibration_folds,omitempty" json:"calibration_folds,omitempty"`
+	BucketBits       int     `yaml:"bucket_bits,omitempty" json:"bucket_bits,omitempty"`
+	MaxBytes         int     `yaml:"max_bytes,omitempty" json:"max_bytes,omitempty"`
+	MaxFeatures      int     `yaml:"max_features,omitempty" json:"max_features,omitempty"`
+	WordNgrams       int     `yaml:"word_ngrams,omitempty" json:"word_ngrams,omitempty"`
+	// CharNgrams: 0 takes the default; -1 disables character n-grams.
+	CharNgrams int `yaml:"char_ngrams,omitempty" json:"char_ngrams,omitempty"`
+}
+
+// DefaultCalibrationFolds is how many held-out folds fit the temperature.
+const DefaultCalibrationFolds = 5
+
+// Limits on spec size, so a spec cannot make the compiler allocate without
+// bound.
+const (
+	MaxSpecBytes     = 8 << 20
+	MaxExamples      = 200000
+	maxExampleLength = 64 << 10
+)
+
+// LoadOptions control how a spec may reach other files.
+type LoadOptions struct {
+	// AllowOutside lets examples_file leave the spec's folder.
+	AllowOutside bool
+	// NoFiles refuses examples_file entirely (specs received over a network).
+	NoFiles bool
+}
+
+// LoadSpec reads and validates a spec file. Validation errors come back as
+// yamlconf.Errors with file:line:column.
+func LoadSpec(path string, opts LoadOptions) (*Spec, error) {
+	data, err := readLimited(path, MaxSpecBytes)
+	if err != nil {
+		return nil, fmt.Errorf("read spec: %w", err)
+	}
+	return ParseSpec(path, data, opts)
+}
+
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return b, nil
+}
+
+// ParseSpec validates spec bytes; file names the source in errors and
+// anchors examples_file. Problems come back as yamlconf.Errors.
+func ParseSpec(file string, data []byte, opts LoadOptions) (*Spec, error) {
+	if len(data) > MaxSpecBytes {
+		return nil, yamlconf.Errors{{File: file, Line: 1, Column: 1, Msg: fmt.Sprintf("spec is larger than %d bytes", MaxSpecBytes)}}
+	}
+	var s Spec
+	doc, err := yamlconf.Decode(file, data, &s)
+	if err != nil {
+		return nil, err
+	}
+	s.validate(doc, opts)
+	if err := doc.Err(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+var labelRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+func (s *Spec) validate(v *yamlconf.Doc, opts LoadOptions) {
+	switch {
+	case s.Name == "":
+		v.At("$", "name is required")
+	case !slugRE.MatchString(s.Name):
+		v.At("$.name", "name %q must be a slug: lower-case letters, digits, '-' and '_', at most 63", s.Name)
+	}
+	if strings.TrimSpace(s.Description) == "" {
+		v.At("$", "description is required: it says, in words, what the function decides")
+	}
+	if len(s.Labels) < 2 {
+		v.At("$", "labels needs at least 2 entries")
+	}
+	declared := map[string]bool{}
+	for i, l := range s.Labels {
+		p := fmt.Sprintf("$.labels[%d]", i)
+		switch {
+		case !labelRE.MatchString(l):
+			v.At(p, "label %q must be letters, digits, '_', '.' or '-'", l)
+		case declared[l]:
+			v.At(p, "label %q is declared twice", l)
+		}
+		declared[l] = true
+	}
+	if s.Positive != "" && !declared[s.Positive] {
+		v.At("$.positive", "positive label %q is not one of the labels %v", s.Positive, s.Labels)
+	}
+	if err := runtime.ValidateInput(s.Input); err != nil {
+		v.At("$.input", "input: %v", err)
+	}
+	if s.Interpreter == "" {
+		s.Interpreter = runtime.InterpreterHashnetV1
+	} else if s.Interpreter != runtime.InterpreterHashnetV1 {
+		v.At("$.interpreter", "unknown interpreter %q: want %q", s.Interpreter, runtime.InterpreterHashnetV1)
+	}
+	if s.MinTestAccuracy != nil {
+		if a := *s.MinTestAccuracy; a < 0 || a > 1 {
+			v.At("$.min_test_accuracy", "min_test_accuracy %v must be between 0 and 1", a)
+		} else if len(s.Tests) == 0 {
+			v.At("$.min_test_accuracy", "min_test_accuracy is set but there are no tests")
+		}
+	}
+	s.Options.validate(v)
+
+	// Inline examples, then the file's; every one gets a location for
+	// later messages.
+	type located struct {
+		Example
+		file       string
+		line, col  int
+		path, what string
+	}
+	var all []located
+	for i, e := range s.Examples {
+		all = append(all, located{Example: e, file: v.File, path: fmt.Sprintf("$.examples[%d]", i), what: "example"})
+	}
+	if s.ExamplesFile != "" {
+		exs, errs := s.readExamplesFile(v, opts)
+		for _, e := range errs {
+			v.Add(e)
+		}
+		for _, e := range exs {
+			all = append(all, located{Example: e.Example, file: e.file, line: e.line, col: 1, what: "example"})
+		}
+		s.Examples = append(s.Examples, exampleValues(exs)...)
+		s.ExamplesFile = ""
+	}
+	if len(all) == 0 {
+		v.At("$", "no examples: give examples or examples_file")
+	}
+	if len(all) > MaxExamples {
+		v.At("$", "%d examples: at most %d", len(all), MaxExamples)
+	}
+	for i, e := range s.Tests {
+		all = append(all, located{Example: e, file: v.File, path: fmt.Sprintf("$.tests[%d]", i), what: "test"})
+	}
+	report := func(l located, field, format string, args ...any) {
+		if l.path != "" {
+			v.At(l.path+field, format, args...)
+			return
+		}
+		v.Add(&yamlconf.Error{File: l.file, Line: l.line, Column: l.col, Msg: fmt.Sprintf(format, args...)})
+	}
+	counts := map[string]int{}
+	trainLabel := map[string]string{}
+	for _, l := range all {
+		switch {
+		case strings.TrimSpace(l.Text) == "":
+			report(l, ".text", "%s text is empty", l.what)
+			continue
+		case len(l.Text) > maxExampleLength:
+			report(l, ".text", "%s text is %d bytes, at most %d", l.what, len(l.Text), maxExampleLength)
+			continue
+		case l.Label == "":
+			report(l, "", "%s has no label", l.what)
+			continue
+		case !declared[l.Label]:
+			report(l, ".label", "label %q is not declared in labels %v", l.Label, s.Labels)
+			continue
+		}
+		if l.what == "example" {
+			counts[l.Label]++
+			if prev, ok := trainLabel[l.Text]; ok && prev != l.Label {
+				report(l, ".label", "example text appears with two labels, %q and %q", prev, l.Label)
+			}
+			trainLabel[l.Text] = l.Label
+		} else if _, ok := trainLabel[l.Text]; ok {
+			report(l, ".text", "test text is also an example; tests must be unseen")
+		}
+	}
+	for i, l := range s.Labels {
+		if declared[l] && len(all) > 0 && counts[l] < 2 {
+			v.At(fmt.Sprintf("$.labels[%d]", i), "label %q has %d examples, needs at least 2", l, counts[l])
+		}
+	}
+}
+
+func (o *Options) validate(v *yamlconf.Doc) {
+	check := func(key string, val, lo, hi int) {
+		if val != 0 && (val < lo || val > hi) {
+			v.At("$.options."+key, "options.%s %d: want %d..%d", key, val, lo, hi)
+		}
+	}
+	check("epochs", o.Epochs, 1, 10000)
+	check("dim", o.Dim, 1, 256)
+	check("batch_size", o.BatchSize, 1, 1<<16)
+	check("calibration_folds", o.CalibrationFolds, 2, 20)
+	check("bucket_bits", o.BucketBits, 8, 22)
+	check("max_bytes", o.MaxBytes, 16, 1<<20)
+	check("max_features", o.MaxFeatures, 1, 4096)
+	check("word_ngrams", o.WordNgrams, 1, 4)
+	check("char_ngrams", o.CharNgrams, -1, 8)
+	if o.LearningRate < 0 || o.LearningRate > 10 {
+		v.At("$.options.learning_rate", "options.learning_rate %v: want 0..10", o.LearningRate)
+	}
+	if o.L2 < 0 || o.L2 > 1 {
+		v.At("$.options.l2", "options.l2 %v: want 0..1", o.L2)
+	}
+}
+
+type fileExample struct {
+	Example
+	file string
+	line int
+}
+
+func exampleValues(es []fileExample) []Example {
+	out := make([]Example, len(es))
+	for i, e := range es {
+		out[i] = e.Example
+	}
+	return out
+}
+
+// readExamplesFile loads the JSONL examples_file, refusing paths that leave
+// the spec's folder unless allowed.
+func (s *Spec) readExamplesFile(v *yamlconf.Doc, opts LoadOptions) ([]fileExample, yamlconf.Errors) {
+	fail := func(format string, args ...any) ([]fileExample, yamlconf.Errors) {
+		v.At("$.examples_file", format, args...)
+		return nil, nil
+	}
+	if opts.NoFiles {
+		return fail("examples_file is not allowed here: inline the examples")
+	}
+	rel := s.ExamplesFile
+	if filepath.IsAbs(rel) && !opts.AllowOutside {
+		return fail("examples_file %q is absolute: give a path inside the spec's folder (or allow outside paths)", rel)
+	}
+	dir := filepath.Dir(v.File)
+	path := rel
+	if !filepath.IsAbs(rel) {
+		path = filepath.Join(dir, rel)
+	}
+	if !opts.AllowOutside {
+		r, err := filepath.Rel(dir, path)
+		if err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+			return fail("examples_file %q leaves the spec's folder (use --allow-outside to permit)", rel)
+		}
+		// A symlink could still lead out; resolve and check again.
+		if real, err := filepath.EvalSymlinks(path); err == nil {
+			if realDir, err := filepath.EvalSymlinks(dir); err == nil {
+				if r, err := filepath.Rel(realDir, real); err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+					return fail("examples_file %q resolves outside the spec's folder (use --allow-outside to permit)", rel)
+				}
+			}
+		}
+	}
+	data, err := readLimited(path, MaxSpecBytes*8)
+	if err != nil {
+		return fail("examples_file %q cannot be read: %v", rel, err)
+	}
+	var out []fileExample
+	var errs yamlconf.Errors
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), maxExampleLength*2)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		var e Example
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&e); err != nil {
+			col := 1
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				col = int(se.Offset)
+			}
+			errs = append(errs, &yamlconf.Error{File: path, Line: line, Column: col, Msg: "examples_file: " + err.Error()})
+			continue
+		}
+		out = append(out, fileExample{Example: e, file: path, line: line})
+	}
+	if err := sc.Err(); err != nil {
+		errs = append(errs, &yamlconf.Error{File: path, Line: line + 1, Column: 1, Msg: "examples_file: " + err.Error()})
+	}
+	return out, errs
+}

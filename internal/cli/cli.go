@@ -1,0 +1,214 @@
+// Package cli implements the paw command line: one function per
+// subcommand, each parsing its flags and delegating to the compiler and
+// runtime packages.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/pawlogs/paw/runtime"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// env is what every subcommand gets.
+type env struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	log    *slog.Logger
+}
+
+type command struct {
+	name, usage, help string
+	run               func(e *env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"compile", "compile SPEC.yaml... [-o OUT.paw | --out-dir DIR]", "compile specs into .paw programs", runCompile},
+		{"test", "test SPEC.yaml|PROGRAM.paw", "run a spec's tests through ONNX Runtime", runTest},
+		{"eval", "eval PROGRAM.paw --data FILE.jsonl [--text-field text] [--label-field label] [--json]", "score a program on labelled data", runEval},
+		{"run", "run PROGRAM.paw|--pipeline P.yaml [--keep LABEL] [--json]", "fuzzy grep: filter or tag stdin", runRun},
+		{"bench", "bench PROGRAM.paw [--data FILE] [--json]", "measure interpreter throughput and latency", runBench},
+		{"inspect", "inspect PROGRAM.paw", "print a program's manifest", runInspect},
+		{"quality", "quality --data real-error.jsonl", "few-shot quality experiment against baselines", runQuality},
+		{"version", "version", "print the compiler version", runVersion},
+	}
+}
+
+// usageError makes Main exit 2 and print the subcommand's usage.
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// Main runs the CLI and returns the process exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr,
+		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(stderr)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(e, args[1:])
+		var ue usageError
+		switch {
+		case err == nil:
+			return exitOK
+		case errors.Is(err, flag.ErrHelp):
+			return exitOK
+		case errors.As(err, &ue):
+			fmt.Fprintf(stderr, "paw %s: %v\nusage: paw %s\n", c.name, err, c.usage)
+			return exitUsage
+		default:
+			fmt.Fprintf(stderr, "paw %s: %v\n", c.name, err)
+			return exitError
+		}
+	}
+	fmt.Fprintf(stderr, "paw: unknown command %q\n", args[0])
+	printUsage(stderr)
+	return exitUsage
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "paw: fuzzy log filters, compiled to programs and run by a local interpreter\n\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n           paw %s\n", c.name, c.help, c.usage)
+	}
+}
+
+// newFlags makes a FlagSet that reports errors instead of exiting.
+func newFlags(e *env, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("paw "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+// parse parses flags that may come before or after positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// runtimeFlags are the interpreter settings shared by commands that run
+// programs.
+type runtimeFlags struct {
+	ortLib   string
+	device   string
+	maxBatch int
+	maxDelay time.Duration
+	workers  int
+}
+
+func addRuntimeFlags(fs *flag.FlagSet) *runtimeFlags {
+	r := &runtimeFlags{}
+	fs.StringVar(&r.ortLib, "ort-lib", "", "ONNX Runtime library (default $"+runtime.EnvORTLib+", then "+runtime.DefaultORTLibPath()+")")
+	fs.StringVar(&r.device, "device", "cpu", "execution provider: cpu, cuda or cuda:N")
+	fs.IntVar(&r.maxBatch, "max-batch", runtime.DefaultMaxBatch, "records per micro-batch")
+	fs.DurationVar(&r.maxDelay, "max-delay", runtime.DefaultMaxDelay, "longest wait before a partial batch runs")
+	fs.IntVar(&r.workers, "workers", 0, "parallel workers (default: GOMAXPROCS)")
+	return r
+}
+
+func (r *runtimeFlags) options() (runtime.PipelineOptions, error) {
+	dev, err := runtime.ParseDevice(r.device)
+	if err != nil {
+		return runtime.PipelineOptions{}, usageError{err.Error()}
+	}
+	bc := runtime.BatcherConfig{MaxBatch: r.maxBatch, MaxDelay: r.maxDelay, Workers: r.workers}
+	bc = withDefaults(bc)
+	return runtime.PipelineOptions{
+		Program: runtime.ProgramOptions{Device: dev, Sessions: bc.Workers, MaxBatch: bc.MaxBatch},
+		Batcher: bc,
+	}, nil
+}
+
+func withDefaults(bc runtime.BatcherConfig) runtime.BatcherConfig {
+	if bc.MaxBatch <= 0 {
+		bc.MaxBatch = runtime.DefaultMaxBatch
+	}
+	if bc.Workers <= 0 {
+		bc.Workers = defaultWorkers()
+	}
+	return bc
+}
+
+// openProgram loads one program and wraps it in a single-program pipeline
+// with the given steps. input, when not nil, overrides the program's input
+// selector.
+func (r *runtimeFlags) openProgram(path string, input *string, steps func(name string, labels []string) []runtime.Step) (*runtime.Env, *runtime.Pipeline, error) {
+	opts, err := r.options()
+	if err != nil {
+		return nil, nil, err
+	}
+	env, err := runtime.OpenEnv(r.ortLib)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := runtime.LoadProgram(env, path, opts.Program)
+	if err != nil {
+		env.Close()
+		return nil, nil, err
+	}
+	cfg := &runtime.PipelineConfig{Steps: steps(p.Name(), p.Labels())}
+	if input != nil {
+		cfg.Input = *input
+		if cfg.Input == "" {
+			// An empty pipeline input means "the program's"; force whole line.
+			p.Manifest.Input = ""
+		}
+	}
+	pl, err := runtime.NewPipeline(cfg, []*runtime.Program{p}, opts.Batcher)
+	if err != nil {
+		p.Close()
+		env.Close()
+		return nil, nil, err
+	}
+	return env, pl, nil
+}
+
+func tagAll(name string, _ []string) []runtime.Step {
+	return []runtime.Step{{Tag: &runtime.TagStep{Programs: []string{name}}}}
+}
+
+func runVersion(e *env, args []string) error {
+	fmt.Fprintln(e.stdout, "paw", compilerVersion())
+	return nil
+}
+
+func joinLabels(ls []string) string { return strings.Join(ls, ", ") }

@@ -1,0 +1,235 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pawlogs/paw/compiler"
+	"github.com/pawlogs/paw/runtime"
+)
+
+func compilerVersion() string { return compiler.Version }
+
+func defaultWorkers() int { return goruntime.GOMAXPROCS(0) }
+
+func runCompile(e *env, args []string) error {
+	fs := newFlags(e, "compile")
+	out := fs.String("o", "", "output .paw file (one spec)")
+	outDir := fs.String("out-dir", "", "output folder: writes NAME.paw for each spec")
+	allowOutside := fs.Bool("allow-outside", false, "let examples_file leave the spec's folder")
+	quiet := fs.Bool("q", false, "print only the program ID")
+	specs, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(specs) == 0:
+		return usagef("no spec given")
+	case *out != "" && *outDir != "":
+		return usagef("-o and --out-dir are exclusive")
+	case *out != "" && len(specs) > 1:
+		return usagef("-o takes one spec; use --out-dir for several")
+	case *out == "" && *outDir == "":
+		return usagef("give -o OUT.paw or --out-dir DIR")
+	}
+	names := map[string]string{}
+	failed := 0
+	for _, path := range specs {
+		spec, err := compiler.LoadSpec(path, compiler.LoadOptions{AllowOutside: *allowOutside})
+		if err != nil {
+			fmt.Fprintln(e.stderr, err)
+			failed++
+			continue
+		}
+		if prev, dup := names[spec.Name]; dup {
+			fmt.Fprintf(e.stderr, "%s: program name %q is already used by %s\n", path, spec.Name, prev)
+			failed++
+			continue
+		}
+		names[spec.Name] = path
+		dest := *out
+		if dest == "" {
+			dest = filepath.Join(*outDir, spec.Name+".paw")
+		}
+		if err := compileOne(e, path, dest, spec, *quiet); err != nil {
+			fmt.Fprintf(e.stderr, "%s: %v\n", path, err)
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d specs failed", failed, len(specs))
+	}
+	return nil
+}
+
+func compileOne(e *env, path, dest string, spec *compiler.Spec, quiet bool) error {
+	start := time.Now()
+	prog := newProgress(e.stderr, spec.Name)
+	res, err := compiler.Compile(e.ctx, spec, prog.update)
+	prog.done()
+	var acc *compiler.ErrTestAccuracy
+	if err != nil && !errors.As(err, &acc) {
+		return err
+	}
+	if !quiet {
+		writeReport(e.stdout, path, dest, res, time.Since(start))
+	}
+	if acc != nil {
+		return err // the artifact is not written: it failed its own tests
+	}
+	if err := writeFileAtomic(dest, res.Artifact); err != nil {
+		return err
+	}
+	if quiet {
+		fmt.Fprintln(e.stdout, res.ID)
+	}
+	return nil
+}
+
+// writeFileAtomic writes through a temporary file and a rename, so readers
+// never see half a program.
+func writeFileAtomic(path string, data []byte) error {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", dir, err)
+		}
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".paw-*.tmp")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func writeReport(w io.Writer, path, dest string, res *compiler.Result, took time.Duration) {
+	m := res.Manifest
+	fmt.Fprintf(w, "program %s\n", m.Name)
+	fmt.Fprintf(w, "  id        %s\n", res.ID)
+	fmt.Fprintf(w, "  spec      %s\n", path)
+	fmt.Fprintf(w, "  artifact  %s (%s)\n", dest, humanBytes(len(res.Artifact)))
+	fmt.Fprintf(w, "  labels    %s\n", joinLabels(m.Labels))
+	fmt.Fprintf(w, "  compiled  in %.2fs: %d examples, temperature %.3f\n", took.Seconds(), m.Metrics.Examples, m.Model.Temperature)
+	fmt.Fprintf(w, "  train accuracy %.4f\n", m.Metrics.TrainAccuracy)
+	if t := m.Metrics.Test; t != nil {
+		fmt.Fprintf(w, "  test accuracy  %.4f on %d tests\n", t.Accuracy, t.N)
+		t.WriteText(indent{w, "    "}, m.Labels)
+	} else {
+		fmt.Fprintln(w, "  no tests")
+	}
+	writeFailing(w, res.Failing)
+}
+
+func writeFailing(w io.Writer, failing []compiler.TestFailure) {
+	if len(failing) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "  failing tests (%d):\n", len(failing))
+	for _, f := range failing {
+		fmt.Fprintf(w, "    want %s, got %s (%.2f): %q\n", f.Want, f.Got, f.Score, f.Text)
+	}
+}
+
+// indent prefixes every line written through it.
+type indent struct {
+	w      io.Writer
+	prefix string
+}
+
+func (i indent) Write(p []byte) (int, error) {
+	lines := strings.SplitAfter(string(p), "\n")
+	for _, l := range lines {
+		if l == "" {
+			continue
+		}
+		if _, err := io.WriteString(i.w, i.prefix+l); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func humanBytes(n int) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// progress prints compile progress to stderr once a compile has run for a
+// second, at most twice a second, so short compiles stay quiet.
+type progress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	name  string
+	start time.Time
+	last  time.Time
+	shown bool
+}
+
+func newProgress(w io.Writer, name string) *progress {
+	return &progress{w: w, name: name, start: time.Now()}
+}
+
+func (p *progress) update(stage string, done, total int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if now.Sub(p.start) < time.Second || now.Sub(p.last) < 500*time.Millisecond {
+		return
+	}
+	p.last, p.shown = now, true
+	pct := 0
+	if total > 0 {
+		pct = 100 * done / total
+	}
+	fmt.Fprintf(p.w, "\rcompiling %s: %s %3d%% (%d/%d, %.1fs)", p.name, stage, pct, done, total, now.Sub(p.start).Seconds())
+}
+
+func (p *progress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shown {
+		fmt.Fprintln(p.w)
+	}
+}
+
+func runInspect(e *env, args []string) error {
+	fs := newFlags(e, "inspect")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one program")
+	}
+	a, err := runtime.ReadArtifactFile(pos[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "id: %s\n", a.ID)
+	return writeJSON(e.stdout, a.Manifest)
+}

@@ -1,0 +1,117 @@
+// Package yamlconf decodes YAML configuration strictly and reports every
+// problem as file:line:column, so specs and pipelines share one error style.
+package yamlconf
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// Error is one problem, located in a file.
+type Error struct {
+	File   string
+	Line   int
+	Column int
+	Msg    string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
+}
+
+// Errors is every problem found, in file order.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Doc is a parsed document; it locates later semantic errors by YAML path.
+type Doc struct {
+	File string
+	ast  *ast.File
+	Errs Errors
+}
+
+// Decode parses data as one YAML mapping into v, rejecting unknown keys,
+// duplicate keys and wrong types.
+func Decode(file string, data []byte, v any) (*Doc, error) {
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, Errors{fromYAML(file, err)}
+	}
+	if len(f.Docs) != 1 || f.Docs[0].Body == nil {
+		return nil, Errors{{File: file, Line: 1, Column: 1, Msg: "want exactly one YAML document holding a mapping"}}
+	}
+	body := f.Docs[0].Body
+	if body.Type() != ast.MappingType {
+		pos := body.GetToken().Position
+		return nil, Errors{{File: file, Line: pos.Line, Column: pos.Column, Msg: fmt.Sprintf("want a mapping, not %s", body.Type())}}
+	}
+	if err := yaml.NodeToValue(body, v, yaml.Strict()); err != nil {
+		return nil, Errors{fromYAML(file, err)}
+	}
+	return &Doc{File: file, ast: f}, nil
+}
+
+func fromYAML(file string, err error) *Error {
+	var ye yaml.Error
+	if errors.As(err, &ye) && ye.GetToken() != nil {
+		pos := ye.GetToken().Position
+		return &Error{File: file, Line: pos.Line, Column: pos.Column, Msg: firstLine(ye.GetMessage())}
+	}
+	return &Error{File: file, Line: 1, Column: 1, Msg: firstLine(err.Error())}
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// At records an error at the node a YAML path ("$.steps[2].filter") names,
+// or at the nearest position known.
+func (d *Doc) At(path, format string, args ...any) {
+	line, col := 1, 1
+	if p, err := yaml.PathString(path); err == nil {
+		if n, err := p.FilterFile(d.ast); err == nil && n != nil {
+			pos := n.GetToken().Position
+			line, col = pos.Line, pos.Column
+		}
+	}
+	d.Errs = append(d.Errs, &Error{File: d.File, Line: line, Column: col, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Add records an error located elsewhere (another file, say).
+func (d *Doc) Add(e *Error) { d.Errs = append(d.Errs, e) }
+
+// Err returns the recorded errors sorted by position (this file first), or
+// nil.
+func (d *Doc) Err() error {
+	if len(d.Errs) == 0 {
+		return nil
+	}
+	sort.SliceStable(d.Errs, func(i, j int) bool {
+		a, b := d.Errs[i], d.Errs[j]
+		if a.File != b.File {
+			return a.File == d.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Column < b.Column
+	})
+	return d.Errs
+}

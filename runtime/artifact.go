@@ -1,0 +1,237 @@
+package runtime
+
+import (
+	"archive/zip"
+	"bytes"
+	"compress/flate"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+
+	"github.com/pawlogs/paw/evaluate"
+)
+
+// FormatVersion is the .paw layout this build writes and the newest it reads.
+const FormatVersion = 1
+
+// Entry names inside a .paw ZIP, in the order they are written.
+const (
+	EntryManifest = "manifest.json"
+	EntrySpec     = "spec.yaml"
+	EntryModel    = "model.onnx"
+)
+
+// Size limits applied when reading artifacts. Uncompressed sizes are
+// enforced while inflating, not read from headers, so a zip bomb stops at
+// the limit.
+const (
+	MaxArtifactBytes = 64 << 20
+	maxManifestBytes = 1 << 20
+	maxSpecBytes     = 4 << 20
+	maxModelBytes    = 256 << 20
+	maxEntries       = 3
+)
+
+// ErrCorrupt marks an artifact that is refused; the message gives the reason.
+var ErrCorrupt = errors.New("invalid artifact")
+
+// Manifest describes a program. It holds no timestamps: the same spec and
+// compiler version give the same bytes.
+type Manifest struct {
+	FormatVersion   int              `json:"format_version"`
+	Name            string           `json:"name"`
+	Description     string           `json:"description"`
+	Labels          []string         `json:"labels"`
+	Positive        string           `json:"positive,omitempty"`
+	Input           string           `json:"input,omitempty"`
+	Interpreter     string           `json:"interpreter"`
+	Featurizer      FeaturizerConfig `json:"featurizer"`
+	Model           ModelShape       `json:"model"`
+	SpecSHA256      string           `json:"spec_sha256"`
+	CompilerVersion string           `json:"compiler_version"`
+	Metrics         CompileMetrics   `json:"metrics"`
+}
+
+// ModelShape is the hashnet-v1 tensor sizes.
+type ModelShape struct {
+	Buckets     int     `json:"buckets"`
+	Dim         int     `json:"dim"`
+	Temperature float64 `json:"temperature"`
+}
+
+// CompileMetrics are measured at compile time and travel with the program.
+type CompileMetrics struct {
+	Examples      int              `json:"examples"`
+	Tests         int              `json:"tests"`
+	TrainAccuracy float64          `json:"train_accuracy"`
+	Test          *evaluate.Report `json:"test,omitempty"`
+}
+
+// Validate checks a manifest's internal consistency.
+func (m *Manifest) Validate() error {
+	switch {
+	case m.FormatVersion < 1:
+		return fmt.Errorf("format_version %d: want >= 1", m.FormatVersion)
+	case m.FormatVersion > FormatVersion:
+		return fmt.Errorf("format_version %d is newer than this paw reads (%d): upgrade paw", m.FormatVersion, FormatVersion)
+	case m.Name == "":
+		return errors.New("name is empty")
+	case len(m.Labels) < 2:
+		return fmt.Errorf("%d labels: want at least 2", len(m.Labels))
+	case m.Interpreter != InterpreterHashnetV1:
+		return fmt.Errorf("interpreter %q: this paw runs %q", m.Interpreter, InterpreterHashnetV1)
+	case m.Positive != "" && !slices.Contains(m.Labels, m.Positive):
+		return fmt.Errorf("positive label %q is not one of %v", m.Positive, m.Labels)
+	case m.Model.Buckets != m.Featurizer.Buckets():
+		return fmt.Errorf("model has %d buckets, featurizer %d", m.Model.Buckets, m.Featurizer.Buckets())
+	case m.Model.Dim < 1:
+		return fmt.Errorf("model dim %d: want >= 1", m.Model.Dim)
+	}
+	seen := map[string]bool{}
+	for _, l := range m.Labels {
+		if l == "" || seen[l] {
+			return fmt.Errorf("labels %v: empty or duplicate label", m.Labels)
+		}
+		seen[l] = true
+	}
+	return m.Featurizer.Validate()
+}
+
+// Artifact is a decoded .paw file.
+type Artifact struct {
+	ID       string // hex SHA-256 of the file
+	Manifest Manifest
+	Spec     []byte
+	Model    []byte
+}
+
+// EncodeArtifact writes the ZIP. Entries are stored in a fixed order with
+// zeroed times, so equal inputs give equal bytes.
+func EncodeArtifact(m *Manifest, spec, model []byte) ([]byte, error) {
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	mj, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest: %w", err)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	zw.RegisterCompressor(zip.Deflate, func(w io.Writer) (io.WriteCloser, error) {
+		return flate.NewWriter(w, flate.BestCompression)
+	})
+	for _, e := range []struct {
+		name string
+		data []byte
+	}{{EntryManifest, append(mj, '\n')}, {EntrySpec, spec}, {EntryModel, model}} {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: e.name, Method: zip.Deflate})
+		if err != nil {
+			return nil, fmt.Errorf("zip %s: %w", e.name, err)
+		}
+		if _, err := w.Write(e.data); err != nil {
+			return nil, fmt.Errorf("zip %s: %w", e.name, err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("zip: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// ArtifactID is the content address of an artifact's bytes.
+func ArtifactID(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// ReadArtifactFile reads and decodes a .paw file.
+func ReadArtifactFile(path string) (*Artifact, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open program %s: %w", path, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxArtifactBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read program %s: %w", path, err)
+	}
+	a, err := DecodeArtifact(data)
+	if err != nil {
+		return nil, fmt.Errorf("program %s: %w", path, err)
+	}
+	return a, nil
+}
+
+// DecodeArtifact parses and checks a .paw file's bytes. Anything unexpected
+// (extra or missing entries, traversal names, oversize entries, a newer
+// format) is refused with ErrCorrupt and the reason.
+func DecodeArtifact(data []byte) (*Artifact, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
+	}
+	if len(data) > MaxArtifactBytes {
+		return nil, bad("file is larger than %d bytes", MaxArtifactBytes)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, bad("not a .paw ZIP: %v", err)
+	}
+	if len(zr.File) > maxEntries {
+		return nil, bad("%d entries, want %d", len(zr.File), maxEntries)
+	}
+	limits := map[string]int64{EntryManifest: maxManifestBytes, EntrySpec: maxSpecBytes, EntryModel: maxModelBytes}
+	got := map[string][]byte{}
+	for _, f := range zr.File {
+		limit, ok := limits[f.Name]
+		if !ok {
+			return nil, bad("unexpected entry %q", f.Name)
+		}
+		if _, dup := got[f.Name]; dup {
+			return nil, bad("duplicate entry %q", f.Name)
+		}
+		b, err := readEntry(f, limit)
+		if err != nil {
+			return nil, bad("%s: %v", f.Name, err)
+		}
+		got[f.Name] = b
+	}
+	for _, name := range []string{EntryManifest, EntrySpec, EntryModel} {
+		if _, ok := got[name]; !ok {
+			return nil, bad("missing %s", name)
+		}
+	}
+	a := &Artifact{ID: ArtifactID(data), Spec: got[EntrySpec], Model: got[EntryModel]}
+	dec := json.NewDecoder(bytes.NewReader(got[EntryManifest]))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a.Manifest); err != nil {
+		return nil, bad("manifest.json: %v", err)
+	}
+	if err := a.Manifest.Validate(); err != nil {
+		return nil, bad("manifest.json: %v", err)
+	}
+	return a, nil
+}
+
+func readEntry(f *zip.File, limit int64) ([]byte, error) {
+	if f.UncompressedSize64 > uint64(limit) {
+		return nil, fmt.Errorf("declares %d bytes, limit %d", f.UncompressedSize64, limit)
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("inflates past the %d-byte limit", limit)
+	}
+	return b, nil
+}

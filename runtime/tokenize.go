@@ -1,0 +1,354 @@
+package runtime
+
+// The tokenizer is hand-written rather than built from regular expressions:
+// it is the interpreter's hot path and must run in a few microseconds per
+// line without allocating.
+
+type tokenKind uint8
+
+const (
+	tokWord tokenKind = iota
+	tokNum            // numbers, dates, times, month and day names
+	tokHex
+	tokIP
+	tokUUID
+	tokPath
+	tokURL
+	numTokenKinds
+)
+
+// maxTokenLen bounds a word token; longer words are cut (they are ids or
+// base64 blobs far more often than words).
+const maxTokenLen = 32
+
+var maskNames = [numTokenKinds]string{"", "<num>", "<hex>", "<ip>", "<uuid>", "<path>", "<url>"}
+
+var maskHashes = func() (h [numTokenKinds]uint64) {
+	for i, n := range maskNames {
+		h[i] = mix(hashString(n))
+	}
+	return h
+}()
+
+type tokenSink interface {
+	token(tok []byte, kind tokenKind)
+}
+
+// scanner walks whitespace-separated fields and classifies each.
+type scanner struct {
+	sink tokenSink
+	last tokenKind
+	any  bool
+	buf  [maxTokenLen]byte
+}
+
+func scanTokens(text []byte, sink tokenSink) {
+	s := scanner{sink: sink}
+	i := 0
+	for i < len(text) {
+		for i < len(text) && isSpace(text[i]) {
+			i++
+		}
+		j := i
+		for j < len(text) && !isSpace(text[j]) {
+			j++
+		}
+		if j > i {
+			s.field(text[i:j])
+		}
+		i = j
+	}
+}
+
+func (s *scanner) emit(tok []byte, kind tokenKind) {
+	// Runs of the same mask collapse: a timestamp "2015-10-18 18:02:41,309"
+	// is one <num>, however it is spelled.
+	if kind != tokWord && s.any && s.last == kind {
+		return
+	}
+	s.last, s.any = kind, true
+	s.sink.token(tok, kind)
+}
+
+func (s *scanner) field(f []byte) {
+	f = trimPunct(f)
+	if len(f) == 0 {
+		return
+	}
+	// key=value: the key is words, the value is classified on its own.
+	if k := indexByte(f, '='); k > 0 && k < len(f)-1 {
+		s.words(f[:k])
+		s.field(f[k+1:])
+		return
+	} else if k == len(f)-1 {
+		f = f[:k]
+	}
+	if len(f) == 0 {
+		return
+	}
+	if kind, ok := classify(f); ok {
+		s.emit(nil, kind)
+		return
+	}
+	s.words(f)
+}
+
+// words splits f into runs of word bytes and masks the runs that are
+// numbers or hex.
+func (s *scanner) words(f []byte) {
+	i := 0
+	for i < len(f) {
+		for i < len(f) && !isWordByte(f[i]) {
+			i++
+		}
+		j := i
+		for j < len(f) && isWordByte(f[j]) {
+			j++
+		}
+		if j > i {
+			s.word(f[i:j])
+		}
+		i = j
+	}
+}
+
+func (s *scanner) word(w []byte) {
+	digits, hex := 0, true
+	for _, c := range w {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case (c|0x20) >= 'a' && (c|0x20) <= 'f':
+		default:
+			hex = false
+		}
+	}
+	switch {
+	case digits == len(w):
+		s.emit(nil, tokNum)
+		return
+	case len(w) > 2 && w[0] == '0' && (w[1]|0x20) == 'x' && isHex(w[2:]):
+		s.emit(nil, tokHex)
+		return
+	case hex && digits > 0 && len(w) >= 6:
+		s.emit(nil, tokHex)
+		return
+	}
+	// Lower-case, and fold digit runs inside words ("node17" -> "node0").
+	n := 0
+	inDigits := false
+	for _, c := range w {
+		if n == len(s.buf) {
+			break
+		}
+		if c >= '0' && c <= '9' {
+			if inDigits {
+				continue
+			}
+			inDigits = true
+			c = '0'
+		} else {
+			inDigits = false
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+		}
+		s.buf[n] = c
+		n++
+	}
+	tok := s.buf[:n]
+	if digits == 0 && n == 3 && isDateWord(tok) {
+		s.emit(nil, tokNum)
+		return
+	}
+	s.emit(tok, tokWord)
+}
+
+// classify recognizes whole-field variables.
+func classify(f []byte) (tokenKind, bool) {
+	if hasURLScheme(f) {
+		return tokURL, true
+	}
+	if isUUID(f) {
+		return tokUUID, true
+	}
+	g := f
+	if g[0] == '/' {
+		g = g[1:]
+	}
+	if isIPv4(g) || isIPv6(g) {
+		return tokIP, true
+	}
+	if isPath(f) {
+		return tokPath, true
+	}
+	return 0, false
+}
+
+func isSpace(c byte) bool { return c <= ' ' || c == 0x7f }
+
+// Bytes >= 0x80 count as word bytes, so UTF-8 words survive intact and
+// invalid sequences are hashed like any other bytes.
+func isWordByte(c byte) bool {
+	return c >= 0x80 || (c >= '0' && c <= '9') || (c|0x20) >= 'a' && (c|0x20) <= 'z'
+}
+
+func isHexByte(c byte) bool {
+	return (c >= '0' && c <= '9') || ((c|0x20) >= 'a' && (c|0x20) <= 'f')
+}
+
+func isHex(b []byte) bool {
+	for _, c := range b {
+		if !isHexByte(c) {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func trimPunct(f []byte) []byte {
+	for len(f) > 0 && isOpen(f[0]) {
+		f = f[1:]
+	}
+	for len(f) > 0 && isClose(f[len(f)-1]) {
+		f = f[:len(f)-1]
+	}
+	return f
+}
+
+func isOpen(c byte) bool {
+	switch c {
+	case '[', '(', '{', '<', '"', '\'', '`', ',', ';':
+		return true
+	}
+	return false
+}
+
+func isClose(c byte) bool {
+	switch c {
+	case ']', ')', '}', '>', '"', '\'', '`', ',', ';', ':', '.', '!', '?':
+		return true
+	}
+	return false
+}
+
+func hasURLScheme(f []byte) bool {
+	for i := 0; i+2 < len(f); i++ {
+		c := f[i]
+		if c == ':' {
+			return i > 0 && f[i+1] == '/' && f[i+2] == '/'
+		}
+		if !((c|0x20) >= 'a' && (c|0x20) <= 'z' || c == '+' || c == '-' || c == '.' || (c >= '0' && c <= '9')) {
+			return false
+		}
+	}
+	return false
+}
+
+func isUUID(f []byte) bool {
+	if len(f) != 36 {
+		return false
+	}
+	for i, c := range f {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if c != '-' {
+				return false
+			}
+		} else if !isHexByte(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// isIPv4 accepts a.b.c.d with an optional :port.
+func isIPv4(f []byte) bool {
+	parts, digits := 0, 0
+	for i, c := range f {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+			if digits > 3 {
+				return false
+			}
+		case c == '.':
+			if digits == 0 {
+				return false
+			}
+			parts++
+			digits = 0
+		case c == ':':
+			return parts == 3 && digits > 0 && isDigits(f[i+1:])
+		default:
+			return false
+		}
+	}
+	return parts == 3 && digits > 0
+}
+
+// isIPv6 wants colons and hex, and either "::" or a hex letter, so that a
+// time such as 18:02:41 is not taken for an address.
+func isIPv6(f []byte) bool {
+	colons, letters := 0, 0
+	double := false
+	for i, c := range f {
+		switch {
+		case c == ':':
+			colons++
+			if i > 0 && f[i-1] == ':' {
+				double = true
+			}
+		case c >= '0' && c <= '9', c == '.':
+		case (c|0x20) >= 'a' && (c|0x20) <= 'f':
+			letters++
+		default:
+			return false
+		}
+	}
+	return colons >= 2 && (double || letters > 0)
+}
+
+func isDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+func isPath(f []byte) bool {
+	if len(f) > 1 && (f[0] == '/' || (f[0] == '~' && f[1] == '/')) {
+		return true
+	}
+	if len(f) > 2 && ((f[0]|0x20) >= 'a' && (f[0]|0x20) <= 'z') && f[1] == ':' && f[2] == '\\' {
+		return true
+	}
+	slashes := 0
+	for _, c := range f {
+		if c == '/' || c == '\\' {
+			slashes++
+		}
+	}
+	return slashes >= 2
+}
+
+// isDateWord matches lower-cased month and weekday abbreviations ("may" is
+// left alone: it is a common word).
+func isDateWord(w []byte) bool {
+	switch string(w) {
+	case "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+		"mon", "tue", "wed", "thu", "fri", "sat", "sun":
+		return true
+	}
+	return false
+}
