@@ -48,11 +48,13 @@ type TagStep struct {
 	Programs []string `yaml:"programs"`
 }
 
-// RouteStep maps the program's label to a destination name.
+// RouteStep maps the program's label to a destination name. A decision
+// scoring below MinScore, or with a label not in Routes, goes to Default.
 type RouteStep struct {
-	Program string            `yaml:"program"`
-	Routes  map[string]string `yaml:"routes"`
-	Default string            `yaml:"default"`
+	Program  string            `yaml:"program"`
+	Routes   map[string]string `yaml:"routes"`
+	Default  string            `yaml:"default"`
+	MinScore float64           `yaml:"min_score,omitempty"`
 }
 
 // LoadPipelineConfig reads and validates a pipeline file's syntax. Program
@@ -106,6 +108,9 @@ func ParsePipelineConfig(file string, data []byte) (*PipelineConfig, error) {
 			routes++
 			if s.Route.Program == "" {
 				doc.At(p+".route", "route.program is required")
+			}
+			if s.Route.MinScore < 0 || s.Route.MinScore > 1 {
+				doc.At(p+".route.min_score", "route.min_score %v must be between 0 and 1", s.Route.MinScore)
 			}
 			if s.Route.Default == "" {
 				doc.At(p+".route", "route.default is required: where records with an unrouted label go")
@@ -378,7 +383,7 @@ func (pl *Pipeline) Apply(r *Result) Outcome {
 			}
 		case s.Route != nil:
 			d := r.Decisions[pl.index[s.Route.Program]]
-			if dest, ok := s.Route.Routes[d.Label]; ok {
+			if dest, ok := s.Route.Routes[d.Label]; ok && float64(d.Score) >= s.Route.MinScore {
 				o.Destination = dest
 			} else {
 				o.Destination = s.Route.Default

@@ -133,6 +133,10 @@ func (s *scanner) word(w []byte) {
 	case hex && digits > 0 && len(w) >= 6:
 		s.emit(nil, tokHex)
 		return
+	case 2*digits >= len(w):
+		// Mostly digits: a timestamp piece ("04T09", "112Z") or an id.
+		s.emit(nil, tokNum)
+		return
 	}
 	// Lower-case, and fold digit runs inside words ("node17" -> "node0").
 	n := 0

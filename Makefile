@@ -1,0 +1,55 @@
+# paw: fuzzy log filters compiled to programs. `make help` lists targets.
+GO      ?= go
+BUILD   ?= build
+PAW     := $(BUILD)/paw
+PROGRAMS:= $(BUILD)/programs
+SPECS   := $(wildcard configs/filters/*.yaml)
+SHARED  ?= ../shared/data/labeled/real-error.jsonl
+
+.PHONY: help ort build compile demo test quality bench fuzz clean
+
+help:
+	@echo "make demo     install ONNX Runtime, build paw, compile configs/filters, filter configs/samples/app.log"
+	@echo "make test     unit, integration and CLI tests (installs ONNX Runtime first)"
+	@echo "make quality  few-shot quality experiment on ../shared (skips when absent)"
+	@echo "make bench    interpreter benchmarks (paw bench and go test -bench)"
+	@echo "make fuzz     run each fuzz target for FUZZTIME (default 20s)"
+
+# The ONNX Runtime shared library, from npm onnxruntime-node (pinned).
+ort:
+	@scripts/install-ort.sh
+
+build:
+	$(GO) build -o $(PAW) ./cmd/paw
+
+compile: build
+	$(PAW) compile $(SPECS) --out-dir $(PROGRAMS)
+
+demo: ort compile
+	@echo; echo "== real errors in configs/samples/app.log (paw run $(PROGRAMS)/real-error.paw)"
+	$(PAW) run $(PROGRAMS)/real-error.paw < configs/samples/app.log
+	@echo; echo "== security events, tagged as JSON"
+	$(PAW) run $(PROGRAMS)/security-event.paw --json --keep auth_failure < configs/samples/app.log
+	@echo; echo "== the whole pipeline (configs/pipeline.yaml): drop noise, tag, route"
+	$(PAW) run --pipeline configs/pipeline.yaml --input - --json < configs/samples/app.log
+
+test: ort
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+quality: ort build
+	$(PAW) quality --data $(SHARED)
+
+bench: ort compile
+	$(PAW) bench $(PROGRAMS)/real-error.paw
+	$(GO) test -run '^$$' -bench . -benchmem ./runtime
+
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzFeaturize -fuzztime $(FUZZTIME) ./runtime
+	$(GO) test -run '^$$' -fuzz FuzzDecodeArtifact -fuzztime $(FUZZTIME) ./runtime
+	$(GO) test -run '^$$' -fuzz FuzzParsePipeline -fuzztime $(FUZZTIME) ./runtime
+	$(GO) test -run '^$$' -fuzz FuzzParseSpec -fuzztime $(FUZZTIME) ./compiler
+
+clean:
+	rm -rf $(BUILD)
