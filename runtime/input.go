@@ -114,9 +114,6 @@ func Lookup(obj any, path []string) (any, error) {
 			v, ok = m[seg]
 		case map[any]any:
 			v, ok = m[seg]
-			if !ok {
-				v, ok = lookupBytesKey(m, seg)
-			}
 		}
 		if !ok {
 			return nil, fmt.Errorf("%w: %s", ErrFieldMissing, strings.Join(path[:i+1], "."))
@@ -124,13 +121,4 @@ func Lookup(obj any, path []string) (any, error) {
 		cur = v
 	}
 	return cur, nil
-}
-
-func lookupBytesKey(m map[any]any, seg string) (any, bool) {
-	for k, v := range m {
-		if b, ok := k.([]byte); ok && string(b) == seg {
-			return v, true
-		}
-	}
-	return nil, false
 }

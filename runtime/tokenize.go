@@ -75,6 +75,10 @@ func (s *scanner) field(f []byte) {
 	if len(f) == 0 {
 		return
 	}
+	if hasURLScheme(f) {
+		s.emit(nil, tokURL)
+		return
+	}
 	// key=value: the key is words, the value is classified on its own.
 	if k := indexByte(f, '='); k > 0 && k < len(f)-1 {
 		s.words(f[:k])

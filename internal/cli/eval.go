@@ -97,4 +97,3 @@ func runEval(e *env, args []string) error {
 	rep.WriteText(e.stdout, p.Labels())
 	return nil
 }
-

@@ -11,6 +11,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 // Error is one problem, located in a file.
@@ -87,11 +88,25 @@ func (d *Doc) At(path, format string, args ...any) {
 	line, col := 1, 1
 	if p, err := yaml.PathString(path); err == nil {
 		if n, err := p.FilterFile(d.ast); err == nil && n != nil {
-			pos := n.GetToken().Position
+			pos := position(n)
 			line, col = pos.Line, pos.Column
 		}
 	}
 	d.Errs = append(d.Errs, &Error{File: d.File, Line: line, Column: col, Msg: fmt.Sprintf(format, args...)})
+}
+
+// position of a node; a mapping is located at its first key rather than at
+// the token go-yaml keeps for it (its first ':').
+func position(n ast.Node) *token.Position {
+	switch m := n.(type) {
+	case *ast.MappingNode:
+		if len(m.Values) > 0 {
+			return m.Values[0].Key.GetToken().Position
+		}
+	case *ast.MappingValueNode:
+		return m.Key.GetToken().Position
+	}
+	return n.GetToken().Position
 }
 
 // Add records an error located elsewhere (another file, say).

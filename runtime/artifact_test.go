@@ -1,0 +1,156 @@
+package runtime
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+func testManifest() Manifest {
+	cfg := DefaultFeaturizerConfig()
+	cfg.BucketBits = 8
+	return Manifest{FormatVersion: FormatVersion, Name: "t", Labels: []string{"a", "b"}, Positive: "a",
+		Interpreter: InterpreterHashnetV1, Featurizer: cfg, Model: ModelShape{Buckets: 256, Dim: 2, Temperature: 1}}
+}
+
+func validArtifact(t testing.TB) []byte {
+	t.Helper()
+	m := testManifest()
+	w := &HashnetWeights{Buckets: 256, Dim: 2, Labels: 2, Embedding: make([]float32, 512), Head: make([]float32, 4), Bias: make([]float32, 2)}
+	model, err := BuildHashnetONNX(w, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := EncodeArtifact(&m, []byte("name: t\n"), model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// zipOf builds a ZIP from name/content pairs, in order.
+func zipOf(t testing.TB, entries ...[2]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, e := range entries {
+		w, err := zw.Create(e[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, e[1])
+	}
+	zw.Close()
+	return buf.Bytes()
+}
+
+func manifestJSON(t testing.TB, mut func(*Manifest)) string {
+	m := testManifest()
+	mut(&m)
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestArtifactRoundTrip(t *testing.T) {
+	data := validArtifact(t)
+	a, err := DecodeArtifact(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ID != ArtifactID(data) || len(a.ID) != 64 {
+		t.Fatalf("ID %q is not the file's SHA-256", a.ID)
+	}
+	if a.Manifest.Name != "t" || string(a.Spec) != "name: t\n" || len(a.Model) == 0 {
+		t.Fatalf("decoded %+v", a.Manifest)
+	}
+	again := validArtifact(t)
+	if !bytes.Equal(data, again) {
+		t.Fatal("encoding the same program twice gave different bytes")
+	}
+}
+
+func TestDecodeArtifactRefuses(t *testing.T) {
+	valid := validArtifact(t)
+	ok := manifestJSON(t, func(*Manifest) {})
+	var bomb bytes.Buffer
+	{
+		zw := zip.NewWriter(&bomb)
+		w, _ := zw.Create(EntryManifest)
+		io.WriteString(w, ok)
+		w, _ = zw.Create(EntrySpec)
+		io.WriteString(w, "x")
+		w, _ = zw.Create(EntryModel)
+		zero := make([]byte, 1<<20)
+		for i := 0; i < maxModelBytes>>20+1; i++ {
+			w.Write(zero)
+		}
+		zw.Close()
+	}
+	tests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty", nil, "not a .paw ZIP"},
+		{"garbage", []byte("\x00\x01binary garbage that is not a zip"), "not a .paw ZIP"},
+		{"truncated", valid[:len(valid)/2], "not a .paw ZIP"},
+		{"corrupt body", corruptMiddle(valid), "invalid artifact"},
+		{"foreign zip", zipOf(t, [2]string{"README.txt", "hello"}), `unexpected entry "README.txt"`},
+		{"path traversal", zipOf(t, [2]string{"../../etc/passwd", "x"}), `unexpected entry "../../etc/passwd"`},
+		{"missing model", zipOf(t, [2]string{EntryManifest, ok}, [2]string{EntrySpec, "x"}), "missing model.onnx"},
+		{"duplicate entry", zipOf(t, [2]string{EntryManifest, ok}, [2]string{EntryManifest, ok}, [2]string{EntryModel, "x"}), "duplicate entry"},
+		{"zip bomb", bomb.Bytes(), "limit"},
+		{"newer format", zipOf(t, [2]string{EntryManifest, manifestJSON(t, func(m *Manifest) { m.FormatVersion = FormatVersion + 1 })}, [2]string{EntrySpec, "x"}, [2]string{EntryModel, "x"}), "newer than this paw reads"},
+		{"unknown manifest key", zipOf(t, [2]string{EntryManifest, `{"format_version":1,"surprise":1}`}, [2]string{EntrySpec, "x"}, [2]string{EntryModel, "x"}), "unknown field"},
+		{"bad positive", zipOf(t, [2]string{EntryManifest, manifestJSON(t, func(m *Manifest) { m.Positive = "zzz" })}, [2]string{EntrySpec, "x"}, [2]string{EntryModel, "x"}), "positive label"},
+		{"one label", zipOf(t, [2]string{EntryManifest, manifestJSON(t, func(m *Manifest) { m.Labels = []string{"a"}; m.Positive = "" })}, [2]string{EntrySpec, "x"}, [2]string{EntryModel, "x"}), "want at least 2"},
+		{"too large", make([]byte, MaxArtifactBytes+1), "larger than"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeArtifact(tc.data)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q, want ErrCorrupt mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// corruptMiddle flips bytes inside the compressed model, leaving the ZIP
+// directory intact, so only the CRC or inflate can notice.
+func corruptMiddle(data []byte) []byte {
+	c := append([]byte(nil), data...)
+	for i := len(c) / 2; i < len(c)/2+32; i++ {
+		c[i] ^= 0x5a
+	}
+	return c
+}
+
+func FuzzDecodeArtifact(f *testing.F) {
+	f.Add(validArtifact(f))
+	f.Add([]byte{})
+	f.Add([]byte("PK\x03\x04garbage"))
+	f.Add(zipOf(f, [2]string{EntryManifest, "{}"}, [2]string{EntrySpec, ""}, [2]string{EntryModel, ""}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, err := DecodeArtifact(data)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error without ErrCorrupt: %v", err)
+			}
+			return
+		}
+		if err := a.Manifest.Validate(); err != nil {
+			t.Fatalf("accepted an invalid manifest: %v", err)
+		}
+	})
+}

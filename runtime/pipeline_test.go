@@ -1,0 +1,158 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/pawlogs/paw/runtime"
+)
+
+func TestParsePipelineConfigErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"syntax", "steps:\n  - filter: {program: x\n", "p.yaml:"},
+		{"unknown key", "steps:\n  - filter: {program: x, keep: [a]}\nbogus: 1\n", "p.yaml:3:1:"},
+		{"wrong type", "steps: 5\n", "p.yaml:1:8:"},
+		{"no steps", "input: log\n", "p.yaml:1:1: steps: at least one step is required"},
+		{"two kinds in a step", "steps:\n  - filter: {program: x, keep: [a]}\n    tag: {programs: [x]}\n", "p.yaml:2:5: a step has exactly one of filter, tag or route (found 2)"},
+		{"filter without keep", "steps:\n  - filter: {program: x}\n", "p.yaml:2:14: filter.keep needs at least one label"},
+		{"min score range", "steps:\n  - filter: {program: x, keep: [a], min_score: 2}\n", "p.yaml:2:48: filter.min_score 2 must be between 0 and 1"},
+		{"route without default", "steps:\n  - route: {program: x, routes: {a: t}}\n", "route.default is required"},
+		{"bad input", "input: 'a..b'\nsteps:\n  - tag: {programs: [x]}\n", "p.yaml:1:8: input:"},
+		{"bad template", "input: '{{ .log '\nsteps:\n  - tag: {programs: [x]}\n", "input: template"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := runtime.ParsePipelineConfig("p.yaml", []byte(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestPipelineSteps(t *testing.T) {
+	env := openEnv(t)
+	open := func(name string) *runtime.Program {
+		p, err := runtime.NewProgram(env, compileSpec(t, name), runtime.ProgramOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte(`
+input: log
+steps:
+  - filter: {program: errs, keep: [error], min_score: 0.5}
+  - tag: {programs: [errs, other]}
+  - route: {program: other, routes: {error: alerts}, default: logs}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.ProgramNames(); strings.Join(got, ",") != "errs,other" {
+		t.Fatalf("ProgramNames = %v", got)
+	}
+	pl, err := runtime.NewPipeline(cfg, []*runtime.Program{open("errs"), open("other")}, runtime.BatcherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	records := [][]byte{
+		[]byte(`{"log": "ERROR request 77 failed with exception timeout"}`),
+		[]byte(`{"log": "INFO request 78 completed in 3ms"}`),
+		[]byte(`not json`),
+		[]byte(`{"msg": "no log field"}`),
+		[]byte(`{"log": 12}`),
+		[]byte("\xff\xfe"),
+	}
+	outs, err := pl.Process(context.Background(), records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := outs[0]
+	if !kept.Keep || kept.Destination != "alerts" || len(kept.Tags) != 2 || kept.Tags[0].Label != "error" || kept.Tags[0].Score < 0.5 {
+		t.Errorf("error record: %+v", kept)
+	}
+	if outs[1].Keep || outs[1].DroppedBy != "errs" {
+		t.Errorf("ok record: %+v, want dropped by errs", outs[1])
+	}
+	for i, want := range []error{runtime.ErrNotJSON, runtime.ErrFieldMissing, runtime.ErrNotString, runtime.ErrInvalidUTF8} {
+		if !errors.Is(outs[i+2].Err, want) {
+			t.Errorf("record %d: err %v, want %v", i+2, outs[i+2].Err, want)
+		}
+	}
+}
+
+func TestPipelineRejectsUnknownLabels(t *testing.T) {
+	env := openEnv(t)
+	p, err := runtime.NewProgram(env, compileSpec(t, "errs"), runtime.ProgramOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte("steps:\n  - filter: {program: errs, keep: [nope]}\n  - tag: {programs: [ghost]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = runtime.NewPipeline(cfg, []*runtime.Program{p}, runtime.BatcherConfig{})
+	p.Close()
+	for _, want := range []string{`p.yaml:2:36: program errs has no label "nope"`, `p.yaml:3:22: program "ghost" is not loaded`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want %q", err, want)
+		}
+	}
+}
+
+func TestInputExtract(t *testing.T) {
+	tests := []struct {
+		expr, record, want string
+		err                error
+	}{
+		{"", "raw line", "raw line", nil},
+		{"log", `{"log":"hello"}`, "hello", nil},
+		{"kubernetes.labels.app", `{"kubernetes":{"labels":{"app":"web"}}}`, "web", nil},
+		{"{{.level}}: {{.log}}", `{"level":"warn","log":"disk"}`, "warn: disk", nil},
+		{"{{.missing}}", `{"log":"x"}`, "", runtime.ErrFieldMissing},
+		{"log", `{"other":1}`, "", runtime.ErrFieldMissing},
+		{"log", `{"log":{"a":1}}`, "", runtime.ErrNotString},
+		{"log", `[1,2]`, "", runtime.ErrNotJSON},
+	}
+	for _, tc := range tests {
+		in, err := runtime.ParseInput(tc.expr)
+		if err != nil {
+			t.Fatalf("ParseInput(%q): %v", tc.expr, err)
+		}
+		got, err := in.Extract([]byte(tc.record))
+		if !errors.Is(err, tc.err) || (err == nil && string(got) != tc.want) {
+			t.Errorf("%q on %s = %q, %v; want %q, %v", tc.expr, tc.record, got, err, tc.want, tc.err)
+		}
+	}
+	// Fluent Bit's decoded maps use interface keys and []byte strings.
+	v, err := runtime.Lookup(map[any]any{"kubernetes": map[any]any{"pod": []byte("p1")}}, []string{"kubernetes", "pod"})
+	if err != nil || string(v.([]byte)) != "p1" {
+		t.Errorf("Lookup on Fluent Bit maps = %v, %v", v, err)
+	}
+}
+
+func FuzzParsePipeline(f *testing.F) {
+	f.Add([]byte("steps:\n  - filter: {program: x, keep: [a]}\n"))
+	f.Add([]byte("input: log\nsteps:\n  - route: {program: x, routes: {a: b}, default: c}\n"))
+	f.Add([]byte("steps: [{tag: {programs: [a, b]}}]"))
+	f.Add([]byte("{{"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := runtime.ParsePipelineConfig("p.yaml", data)
+		if err != nil {
+			if !strings.Contains(err.Error(), "p.yaml:") {
+				t.Fatalf("error without a location: %v", err)
+			}
+			return
+		}
+		if len(cfg.Steps) == 0 {
+			t.Fatal("accepted a pipeline without steps")
+		}
+		cfg.ProgramNames()
+	})
+}
