@@ -109,11 +109,11 @@ func runQuality(e *env, args []string) error {
 	q := &quality{e: e, ort: ort, opts: opts, perLabel: *perLabel, chunk: rf.maxBatch}
 
 	fmt.Fprintf(e.stdout, "few-shot real-error: %d examples per label, %d seeds, F1 of \"error\" on the rest of each system (ONNX Runtime)\n", *perLabel, *seeds)
-	fmt.Fprintf(e.stdout, "%-10s %6s %6s  %-15s %8s %8s %9s\n", "system", "train", "eval", "paw F1 (sd)", "level", "keyword", "compile")
-	var sumPaw, sumLevel, sumKw float64
+	fmt.Fprintf(e.stdout, "%-10s %6s %6s  %-15s %8s %8s %7s %9s\n", "system", "train", "eval", "paw F1 (sd)", "level", "keyword", "ECE", "compile")
+	var sumPaw, sumLevel, sumKw, sumECE float64
 	for _, sys := range systems {
 		var f1s []float64
-		var level, kw float64
+		var level, kw, cal float64
 		var took time.Duration
 		var nEval int
 		for seed := 1; seed <= *seeds; seed++ {
@@ -125,6 +125,7 @@ func runQuality(e *env, args []string) error {
 			f1s = append(f1s, r.paw)
 			level += r.level / float64(*seeds)
 			kw += r.keyword / float64(*seeds)
+			cal += r.ece / float64(*seeds)
 			took += r.compile
 			nEval = len(eval)
 		}
@@ -132,10 +133,11 @@ func runQuality(e *env, args []string) error {
 		sumPaw += mean
 		sumLevel += level
 		sumKw += kw
-		fmt.Fprintf(e.stdout, "%-10s %6d %6d  %.4f (%.3f)  %8.4f %8.4f %8.2fs\n", sys, 2**perLabel, nEval, mean, sd, level, kw, took.Seconds()/float64(*seeds))
+		sumECE += cal
+		fmt.Fprintf(e.stdout, "%-10s %6d %6d  %.4f (%.3f)  %8.4f %8.4f %7.4f %8.2fs\n", sys, 2**perLabel, nEval, mean, sd, level, kw, cal, took.Seconds()/float64(*seeds))
 	}
 	n := float64(len(systems))
-	fmt.Fprintf(e.stdout, "%-10s %6s %6s  %.4f          %8.4f %8.4f\n", "MEAN", "", "", sumPaw/n, sumLevel/n, sumKw/n)
+	fmt.Fprintf(e.stdout, "%-10s %6s %6s  %.4f          %8.4f %8.4f %7.4f\n", "MEAN", "", "", sumPaw/n, sumLevel/n, sumKw/n, sumECE/n)
 
 	// Cross-system: examples from half of the systems, evaluation on the
 	// other half (alternating in sorted order), both ways.
@@ -183,7 +185,30 @@ type quality struct {
 
 type qresult struct {
 	paw, level, keyword float64
+	ece                 float64 // expected calibration error of paw's scores
 	compile             time.Duration
+}
+
+// ece bins predictions by confidence (10 bins) and averages |accuracy -
+// confidence| weighted by bin size: 0 means a 0.9 is right 90% of the time.
+func ece(conf []float32, correct []bool) float64 {
+	var n, hit [10]int
+	var sum [10]float64
+	for i, c := range conf {
+		b := min(int(c*10), 9)
+		n[b]++
+		sum[b] += float64(c)
+		if correct[i] {
+			hit[b]++
+		}
+	}
+	var e float64
+	for b := range n {
+		if n[b] > 0 {
+			e += math.Abs(float64(hit[b])/float64(n[b])-sum[b]/float64(n[b])) * float64(n[b]) / float64(len(conf))
+		}
+	}
+	return e
 }
 
 // score compiles a spec from train, runs it through ONNX Runtime on eval,
@@ -229,13 +254,16 @@ func (q *quality) score(train, eval []qrow, seed uint64) (qresult, error) {
 		return qresult{}, err
 	}
 	var paw, level, kw f1count
+	confs := make([]float32, len(eval))
+	correct := make([]bool, len(eval))
 	for i, r := range eval {
 		gold := r.Label == "error"
+		confs[i], correct[i] = outs[i].Tags[0].Score, outs[i].Tags[0].Label == r.Label
 		paw.add(outs[i].Tags[0].Label == "error", gold)
 		level.add(levelSaysError(r.Level), gold)
 		kw.add(keywordRE.MatchString(r.Text), gold)
 	}
-	return qresult{paw: paw.f1(), level: level.f1(), keyword: kw.f1(), compile: took}, nil
+	return qresult{paw: paw.f1(), level: level.f1(), keyword: kw.f1(), ece: ece(confs, correct), compile: took}, nil
 }
 
 // splitFewShot draws perLabel seeded-random lines of each label for
