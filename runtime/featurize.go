@@ -119,7 +119,7 @@ func (f *Featurizer) Featurize(text []byte, dst *Features) {
 	n := f.cfg.MaxFeatures
 	ids, weights := dst.IDs[:n], dst.Weights[:n]
 	st := featState{f: f, ids: ids}
-	scanTokens(truncate(text, f.cfg.MaxBytes), &st)
+	scanTokens(truncate(text, f.cfg.MaxBytes), &st, nil)
 	count := st.n
 	if count == 0 {
 		// An empty or all-separator record still gets one feature so the
@@ -143,7 +143,7 @@ func (f *Featurizer) Featurize(text []byte, dst *Features) {
 func Normalize(text []byte, maxBytes int) string {
 	var b strings.Builder
 	st := normState{b: &b}
-	scanTokens(truncate(text, maxBytes), &st)
+	scanTokens(truncate(text, maxBytes), nil, &st)
 	return b.String()
 }
 

@@ -30,20 +30,19 @@ var maskHashes = func() (h [numTokenKinds]uint64) {
 	return h
 }()
 
-type tokenSink interface {
-	token(tok []byte, kind tokenKind)
-}
-
-// scanner walks whitespace-separated fields and classifies each.
+// scanner walks whitespace-separated fields and classifies each. It calls
+// its sink directly rather than through an interface, which would move the
+// scanner and its buffer to the heap on every record.
 type scanner struct {
-	sink tokenSink
+	feat *featState
+	norm *normState
 	last tokenKind
 	any  bool
 	buf  [maxTokenLen]byte
 }
 
-func scanTokens(text []byte, sink tokenSink) {
-	s := scanner{sink: sink}
+func scanTokens(text []byte, feat *featState, norm *normState) {
+	s := scanner{feat: feat, norm: norm}
 	i := 0
 	for i < len(text) {
 		for i < len(text) && isSpace(text[i]) {
@@ -67,7 +66,11 @@ func (s *scanner) emit(tok []byte, kind tokenKind) {
 		return
 	}
 	s.last, s.any = kind, true
-	s.sink.token(tok, kind)
+	if s.feat != nil {
+		s.feat.token(tok, kind)
+	} else {
+		s.norm.token(tok, kind)
+	}
 }
 
 func (s *scanner) field(f []byte) {
