@@ -43,7 +43,7 @@ func TestONNXMatchesReference(t *testing.T) {
 			}
 			p := newProgram(t, env, w, cfg)
 			defer p.Close()
-			const n = 300
+			const n = runtime.DefaultMaxBatch
 			feats := make([]*runtime.Features, n)
 			for i := range feats {
 				f := runtime.Features{IDs: make([]int64, cfg.MaxFeatures), Weights: make([]float32, cfg.MaxFeatures)}
@@ -202,8 +202,11 @@ func TestBatcherMaxDelayClosesPartialBatch(t *testing.T) {
 	defer p.Close()
 	set, _ := runtime.NewProgramSet(p)
 	sizes := make(chan int, 10)
-	b, _ := runtime.NewBatcher(set, runtime.BatcherConfig{MaxBatch: 512, MaxDelay: 20 * time.Millisecond, Workers: 1,
+	b, err := runtime.NewBatcher(set, runtime.BatcherConfig{MaxBatch: runtime.DefaultMaxBatch, MaxDelay: 20 * time.Millisecond, Workers: 1,
 		OnBatch: func(n int, _ time.Duration) { sizes <- n }})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer b.Close()
 	// A lone record is answered although the batch never fills.
 	if _, err := b.Classify(context.Background(), []byte("ERROR x failed")); err != nil {
