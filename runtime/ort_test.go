@@ -193,14 +193,24 @@ func TestBatcherConcurrentCallersGetTheirOwnResults(t *testing.T) {
 	}
 }
 
-func TestBatcherMaxDelayClosesPartialBatch(t *testing.T) {
+// programSet loads one compiled program as a set, closed at the test's end.
+func programSet(t testing.TB, opts runtime.ProgramOptions) *runtime.ProgramSet {
+	t.Helper()
 	env := openEnv(t)
-	p, err := runtime.NewProgram(env, compileSpec(t, "err"), runtime.ProgramOptions{})
+	p, err := runtime.NewProgram(env, compileSpec(t, "err"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	set, _ := runtime.NewProgramSet(p)
+	t.Cleanup(func() { p.Close() })
+	set, err := runtime.NewProgramSet(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func TestBatcherMaxDelayClosesPartialBatch(t *testing.T) {
+	set := programSet(t, runtime.ProgramOptions{})
 	sizes := make(chan int, 10)
 	b, err := runtime.NewBatcher(set, runtime.BatcherConfig{MaxBatch: runtime.DefaultMaxBatch, MaxDelay: 20 * time.Millisecond, Workers: 1,
 		OnBatch: func(n int, _ time.Duration) { sizes <- n }})
@@ -218,13 +228,7 @@ func TestBatcherMaxDelayClosesPartialBatch(t *testing.T) {
 }
 
 func TestBatcherCancellationBackpressureAndClose(t *testing.T) {
-	env := openEnv(t)
-	p, err := runtime.NewProgram(env, compileSpec(t, "err"), runtime.ProgramOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	set, _ := runtime.NewProgramSet(p)
+	set := programSet(t, runtime.ProgramOptions{})
 	block := make(chan struct{})
 	b, _ := runtime.NewBatcher(set, runtime.BatcherConfig{MaxBatch: 1, MaxDelay: time.Millisecond, QueueSize: 1, Workers: 1,
 		OnBatch: func(int, time.Duration) { <-block }})
@@ -296,15 +300,11 @@ func TestMissingProviderAndLibrary(t *testing.T) {
 }
 
 func BenchmarkInterpreter(b *testing.B) {
-	env := openEnv(b)
-	a := compileSpec(b, "err")
-	p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{Sessions: 2})
+	set := programSet(b, runtime.ProgramOptions{Sessions: 2})
+	bt, err := runtime.NewBatcher(set, runtime.BatcherConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer p.Close()
-	set, _ := runtime.NewProgramSet(p)
-	bt, _ := runtime.NewBatcher(set, runtime.BatcherConfig{})
 	defer bt.Close()
 	lines := make([][]byte, 4096)
 	for i := range lines {

@@ -46,7 +46,15 @@ type Doc struct {
 
 // Decode parses data as one YAML mapping into v, rejecting unknown keys,
 // duplicate keys and wrong types.
-func Decode(file string, data []byte, v any) (*Doc, error) {
+func Decode(file string, data []byte, v any) (doc *Doc, err error) {
+	// go-yaml can panic on some malformed input (found by FuzzParseSpec;
+	// the input is kept in compiler/testdata/fuzz); that is a bad file, not
+	// a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			doc, err = nil, Errors{{File: file, Line: 1, Column: 1, Msg: fmt.Sprintf("malformed YAML (parser failed: %v)", r)}}
+		}
+	}()
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return nil, Errors{fromYAML(file, err)}
