@@ -84,15 +84,13 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 	}
 	totalSteps := (folds + 1) * topt.Epochs
 	step := 0
-	tick := func(string) func(int) {
-		return func(int) { step++; progress("train", step, totalSteps) }
-	}
-	temperature, err := calibrate(ctx, data, counts, fcfg.Buckets(), folds, topt, tick("calibrate"))
+	tick := func(int) { step++; progress("train", step, totalSteps) }
+	temperature, err := calibrate(ctx, data, counts, fcfg.Buckets(), folds, topt, tick)
 	if err != nil {
 		return nil, err
 	}
 	tr := newTrainer(fcfg.Buckets(), len(spec.Labels), counts, topt)
-	if err := tr.fit(ctx, data, tick("train")); err != nil {
+	if err := tr.fit(ctx, data, tick); err != nil {
 		return nil, err
 	}
 	w := tr.w
