@@ -73,7 +73,6 @@ type trainer struct {
 	mE, vE  []float32
 	mH, vH  []float32
 	mB, vB  []float32
-	lastE   []int32 // step at which each row's Adam state was last updated
 	step    int
 	rng     *rand.Rand
 	scratch trainScratch

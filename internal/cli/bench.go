@@ -72,11 +72,11 @@ func runBench(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer p.Close()
 	set, err := runtime.NewProgramSet(p)
 	if err != nil {
 		return err
 	}
-	defer p.Close()
 	b, err := runtime.NewBatcher(set, opts.Batcher)
 	if err != nil {
 		return err

@@ -171,8 +171,12 @@ func withDefaults(bc runtime.BatcherConfig) runtime.BatcherConfig {
 // openProgram loads one program and wraps it in a single-program pipeline
 // with the given steps. input, when not nil, overrides the program's input
 // selector.
-func (r *runtimeFlags) openProgram(path string, input *string, steps func(name string, labels []string) []runtime.Step) (*runtime.Env, *runtime.Pipeline, error) {
+func (r *runtimeFlags) openProgram(path string, input *string, steps func(*runtime.Program) []runtime.Step) (*runtime.Env, *runtime.Pipeline, error) {
 	opts, err := r.options()
+	if err != nil {
+		return nil, nil, err
+	}
+	art, err := runtime.ReadArtifactFile(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -180,12 +184,22 @@ func (r *runtimeFlags) openProgram(path string, input *string, steps func(name s
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := runtime.LoadProgram(env, path, opts.Program)
+	pl, err := singlePipeline(env, art, opts, input, steps)
 	if err != nil {
 		env.Close()
 		return nil, nil, err
 	}
-	cfg := &runtime.PipelineConfig{Steps: steps(p.Name(), p.Labels())}
+	return env, pl, nil
+}
+
+// singlePipeline prepares a decoded artifact and runs it through a
+// one-program pipeline with the given steps; the pipeline owns the program.
+func singlePipeline(env *runtime.Env, art *runtime.Artifact, opts runtime.PipelineOptions, input *string, steps func(*runtime.Program) []runtime.Step) (*runtime.Pipeline, error) {
+	p, err := runtime.NewProgram(env, art, opts.Program)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &runtime.PipelineConfig{Steps: steps(p)}
 	if input != nil {
 		cfg.Input = *input
 		if cfg.Input == "" {
@@ -196,14 +210,14 @@ func (r *runtimeFlags) openProgram(path string, input *string, steps func(name s
 	pl, err := runtime.NewPipeline(cfg, []*runtime.Program{p}, opts.Batcher)
 	if err != nil {
 		p.Close()
-		env.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	return env, pl, nil
+	return pl, nil
 }
 
-func tagAll(name string, _ []string) []runtime.Step {
-	return []runtime.Step{{Tag: &runtime.TagStep{Programs: []string{name}}}}
+// tagAll is the steps of a pipeline that only tags, for scoring.
+func tagAll(p *runtime.Program) []runtime.Step {
+	return []runtime.Step{{Tag: &runtime.TagStep{Programs: []string{p.Name()}}}}
 }
 
 func runVersion(e *env, args []string) error {

@@ -70,31 +70,19 @@ func TestCLIEndToEnd(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
 		t.Fatalf("eval --json: exit %d: %s %s", code, out, errs)
 	}
-	for _, k := range []string{"n", "accuracy", "macro_f1", "per_label", "confusion"} {
-		if _, ok := rep[k]; !ok {
-			t.Errorf("eval --json lacks %q", k)
-		}
-	}
+	requireKeys(t, "eval --json", rep, "n", "accuracy", "macro_f1", "per_label", "confusion")
 	if rep["n"].(float64) != 3 {
 		t.Errorf("eval n = %v, want 3", rep["n"])
 	}
 	pl := rep["per_label"].(map[string]any)["error"].(map[string]any)
-	for _, k := range []string{"precision", "recall", "f1", "support"} {
-		if _, ok := pl[k]; !ok {
-			t.Errorf("per_label.error lacks %q", k)
-		}
-	}
+	requireKeys(t, "per_label.error", pl, "precision", "recall", "f1", "support")
 
 	code, out, errs = paw(t, "", "bench", prog, "--duration", "300ms", "--json")
 	var b map[string]any
 	if code != 0 || json.Unmarshal([]byte(out), &b) != nil {
 		t.Fatalf("bench: exit %d: %s %s", code, out, errs)
 	}
-	for _, k := range []string{"lines_per_sec", "batch_p50_ms", "batch_p99_ms", "allocs_per_line", "threads"} {
-		if _, ok := b[k]; !ok {
-			t.Errorf("bench --json lacks %q", k)
-		}
-	}
+	requireKeys(t, "bench --json", b, "lines_per_sec", "batch_p50_ms", "batch_p99_ms", "allocs_per_line", "threads")
 	if b["lines_per_sec"].(float64) <= 0 {
 		t.Errorf("bench measured no lines")
 	}
@@ -150,6 +138,15 @@ func TestCLIBadInput(t *testing.T) {
 	}
 	if code, _, _ := paw(t, "", "compile"); code != 2 {
 		t.Fatalf("compile without spec: exit %d, want 2", code)
+	}
+}
+
+func requireKeys(t *testing.T, what string, m map[string]any, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		if _, ok := m[k]; !ok {
+			t.Errorf("%s lacks %q", what, k)
+		}
 	}
 }
 

@@ -235,13 +235,8 @@ func (q *quality) score(train, eval []qrow, seed uint64) (qresult, error) {
 	if err != nil {
 		return qresult{}, err
 	}
-	p, err := runtime.NewProgram(q.ort, art, q.opts.Program)
+	pl, err := singlePipeline(q.ort, art, q.opts, nil, tagAll)
 	if err != nil {
-		return qresult{}, err
-	}
-	pl, err := runtime.NewPipeline(&runtime.PipelineConfig{Steps: tagAll(p.Name(), nil)}, []*runtime.Program{p}, q.opts.Batcher)
-	if err != nil {
-		p.Close()
 		return qresult{}, err
 	}
 	defer pl.Close()

@@ -53,11 +53,12 @@ func runRun(e *env, args []string) error {
 		}
 	case *pipelinePath == "" && len(pos) == 1:
 		var stepErr error
-		steps := func(name string, labels []string) []runtime.Step {
-			steps := tagAll(name, labels)
+		steps := func(p *runtime.Program) []runtime.Step {
+			name := p.Name()
+			steps := tagAll(p)
 			label := *keep
 			if label == "" {
-				label = positiveOf(pos[0])
+				label = p.Manifest.Positive
 			}
 			switch {
 			case label != "":
@@ -97,15 +98,6 @@ func selector(expr string) string {
 		return ""
 	}
 	return expr
-}
-
-// positiveOf reads a program's positive label without loading its model.
-func positiveOf(path string) string {
-	a, err := runtime.ReadArtifactFile(path)
-	if err != nil {
-		return ""
-	}
-	return a.Manifest.Positive
 }
 
 type runStats struct {

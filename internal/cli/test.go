@@ -63,17 +63,12 @@ func runTest(e *env, args []string) error {
 		return err
 	}
 	defer ort.Close()
-	p, err := runtime.NewProgram(ort, art, opts.Program)
+	pl, err := singlePipeline(ort, art, opts, nil, tagAll)
 	if err != nil {
-		return err
-	}
-	cfg := &runtime.PipelineConfig{Steps: tagAll(p.Name(), nil)}
-	pl, err := runtime.NewPipeline(cfg, []*runtime.Program{p}, opts.Batcher)
-	if err != nil {
-		p.Close()
 		return err
 	}
 	defer pl.Close()
+	p := pl.Programs()[0]
 	texts := make([][]byte, len(spec.Tests))
 	for i, t := range spec.Tests {
 		texts[i] = []byte(t.Text)
