@@ -112,7 +112,19 @@ func newProgram(t testing.TB, env *runtime.Env, w *runtime.HashnetWeights, cfg r
 // compileSpec compiles a small binary spec for runtime tests.
 func compileSpec(t testing.TB, name string) *runtime.Artifact {
 	t.Helper()
+	a, err := runtime.DecodeArtifact(compileBytes(t, name, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// compileBytes compiles the binary test spec with a seed; seeds give
+// different artifacts with the same behaviour.
+func compileBytes(t testing.TB, name string, seed uint64) []byte {
+	t.Helper()
 	spec := &compiler.Spec{Name: name, Description: "errors", Labels: []string{"error", "ok"}, Positive: "error"}
+	spec.Options.Seed = seed
 	for i := 0; i < 8; i++ {
 		spec.Examples = append(spec.Examples,
 			compiler.Example{Text: fmt.Sprintf("ERROR request %d failed with exception timeout", i), Label: "error"},
@@ -122,11 +134,7 @@ func compileSpec(t testing.TB, name string) *runtime.Artifact {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := runtime.DecodeArtifact(res.Artifact)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
+	return res.Artifact
 }
 
 func TestBatcherConcurrentCallersGetTheirOwnResults(t *testing.T) {

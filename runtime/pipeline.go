@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"github.com/pawlogs/paw/internal/yamlconf"
 )
@@ -239,13 +241,32 @@ type Outcome struct {
 	Destination string
 }
 
-// Pipeline runs a PipelineConfig's steps over records.
+// Pipeline runs a PipelineConfig's steps over records. Its programs can be
+// replaced while it runs (Replace, Reload): each Process call sees one
+// consistent set of programs, and a replaced set is closed once the calls
+// using it return.
 type Pipeline struct {
-	cfg     *PipelineConfig
+	cfg   *PipelineConfig
+	input *Input
+	bc    BatcherConfig
+	load  func(path string) (*Program, error) // nil unless opened from a folder
+
+	swap   sync.Mutex // serializes Replace and Close
+	state  atomic.Pointer[pipelineState]
+	closed atomic.Bool
+}
+
+// pipelineState is one generation of programs with its batcher.
+type pipelineState struct {
+	progs   []*Program
 	set     *ProgramSet
 	batcher *Batcher
-	input   *Input
 	index   map[string]int // program name -> position in results
+
+	// Every Process call holds mu shared; retiring the state takes it
+	// exclusively, so the batcher closes only after its last caller.
+	mu      sync.RWMutex
+	retired bool
 }
 
 // PipelineOptions are the run-time settings of a pipeline.
@@ -255,8 +276,9 @@ type PipelineOptions struct {
 }
 
 // OpenPipeline loads the config's programs from its programs folder and
-// starts a batcher for them.
+// starts a batcher for them. The pipeline can Reload them from there.
 func OpenPipeline(env *Env, cfg *PipelineConfig, opts PipelineOptions) (*Pipeline, error) {
+	load := func(path string) (*Program, error) { return LoadProgram(env, path, opts.Program) }
 	var progs []*Program
 	closeAll := func() {
 		for _, p := range progs {
@@ -264,15 +286,10 @@ func OpenPipeline(env *Env, cfg *PipelineConfig, opts PipelineOptions) (*Pipelin
 		}
 	}
 	for _, name := range cfg.ProgramNames() {
-		p, err := LoadProgram(env, filepath.Join(cfg.Dir(), name+".paw"), opts.Program)
+		p, err := loadNamed(load, cfg, name)
 		if err != nil {
 			closeAll()
 			return nil, err
-		}
-		if p.Name() != name {
-			closeAll()
-			p.Close()
-			return nil, fmt.Errorf("program file %s.paw holds program %q", name, p.Name())
 		}
 		progs = append(progs, p)
 	}
@@ -281,19 +298,30 @@ func OpenPipeline(env *Env, cfg *PipelineConfig, opts PipelineOptions) (*Pipelin
 		closeAll()
 		return nil, err
 	}
+	pl.load = load
 	return pl, nil
+}
+
+// ProgramPath is where a pipeline reads the named program from.
+func (c *PipelineConfig) ProgramPath(name string) string {
+	return filepath.Join(c.Dir(), name+".paw")
+}
+
+func loadNamed(load func(string) (*Program, error), cfg *PipelineConfig, name string) (*Program, error) {
+	p, err := load(cfg.ProgramPath(name))
+	if err != nil {
+		return nil, err
+	}
+	if p.Name() != name {
+		p.Close()
+		return nil, fmt.Errorf("program file %s.paw holds program %q", name, p.Name())
+	}
+	return p, nil
 }
 
 // NewPipeline runs cfg's steps with already loaded programs. The pipeline
 // takes ownership of them: Close closes them.
 func NewPipeline(cfg *PipelineConfig, progs []*Program, bc BatcherConfig) (*Pipeline, error) {
-	labels := map[string][]string{}
-	for _, p := range progs {
-		labels[p.Name()] = p.Labels()
-	}
-	if err := cfg.CheckLabels(labels); err != nil {
-		return nil, err
-	}
 	expr := cfg.Input
 	if expr == "" && len(progs) > 0 {
 		expr = progs[0].Manifest.Input
@@ -307,26 +335,131 @@ func NewPipeline(cfg *PipelineConfig, progs []*Program, bc BatcherConfig) (*Pipe
 	if err != nil {
 		return nil, fmt.Errorf("input: %w", err)
 	}
+	pl := &Pipeline{cfg: cfg, input: in, bc: bc}
+	st, err := pl.newState(progs)
+	if err != nil {
+		return nil, err
+	}
+	pl.state.Store(st)
+	return pl, nil
+}
+
+func (pl *Pipeline) newState(progs []*Program) (*pipelineState, error) {
+	labels := map[string][]string{}
+	for _, p := range progs {
+		labels[p.Name()] = p.Labels()
+	}
+	if err := pl.cfg.CheckLabels(labels); err != nil {
+		return nil, err
+	}
 	set, err := NewProgramSet(progs...)
 	if err != nil {
 		return nil, err
 	}
-	b, err := NewBatcher(set, bc)
+	b, err := NewBatcher(set, pl.bc)
 	if err != nil {
 		return nil, err
 	}
-	pl := &Pipeline{cfg: cfg, set: set, batcher: b, input: in, index: map[string]int{}}
+	st := &pipelineState{progs: progs, set: set, batcher: b, index: map[string]int{}}
 	for i, p := range progs {
-		pl.index[p.Name()] = i
+		st.index[p.Name()] = i
 	}
-	return pl, nil
+	return st, nil
 }
 
 // Input is the selector records are read with.
 func (pl *Pipeline) Input() *Input { return pl.input }
 
-// Programs returns the loaded programs.
-func (pl *Pipeline) Programs() []*Program { return pl.set.Programs() }
+// Programs returns the programs loaded now.
+func (pl *Pipeline) Programs() []*Program { return pl.state.Load().progs }
+
+// ProgramIDs maps each program name to the ID of the artifact running now.
+func (pl *Pipeline) ProgramIDs() map[string]string {
+	ids := map[string]string{}
+	for _, p := range pl.Programs() {
+		ids[p.Name()] = p.ID
+	}
+	return ids
+}
+
+// Replace swaps p in for the loaded program of the same name, without
+// pausing Process calls. p must keep the labels the steps name and read the
+// pipeline's input. On success the pipeline owns p; on error the caller
+// still does, and the old program keeps running.
+func (pl *Pipeline) Replace(p *Program) error {
+	pl.swap.Lock()
+	defer pl.swap.Unlock()
+	if pl.closed.Load() {
+		return ErrClosed
+	}
+	old := pl.state.Load()
+	i, ok := old.index[p.Name()]
+	if !ok {
+		return fmt.Errorf("pipeline does not run a program named %q", p.Name())
+	}
+	if pl.cfg.Input == "" && p.Manifest.Input != pl.input.String() {
+		return fmt.Errorf("program %s reads input %q, the pipeline reads %q: set input in the pipeline", p.Name(), p.Manifest.Input, pl.input.String())
+	}
+	progs := slices.Clone(old.progs)
+	progs[i] = p
+	st, err := pl.newState(progs)
+	if err != nil {
+		return fmt.Errorf("program %s: %w", p.Name(), err)
+	}
+	pl.state.Store(st)
+	old.retire()
+	return old.progs[i].Close()
+}
+
+// Reload re-reads the named program from the programs folder and Replaces
+// it. It returns the new ID; changed is false when the file holds the
+// program already running. Only pipelines from OpenPipeline can reload.
+func (pl *Pipeline) Reload(name string) (id string, changed bool, err error) {
+	if pl.load == nil {
+		return "", false, errors.New("pipeline was not opened from a programs folder")
+	}
+	cur, ok := pl.ProgramIDs()[name]
+	if !ok {
+		return "", false, fmt.Errorf("pipeline does not run a program named %q", name)
+	}
+	p, err := loadNamed(pl.load, pl.cfg, name)
+	if err != nil {
+		return cur, false, err
+	}
+	if p.ID == cur {
+		p.Close()
+		return cur, false, nil
+	}
+	if err := pl.Replace(p); err != nil {
+		p.Close()
+		return cur, false, err
+	}
+	return p.ID, true, nil
+}
+
+// acquire returns the current state, held shared until release.
+func (pl *Pipeline) acquire() (*pipelineState, error) {
+	for {
+		if pl.closed.Load() {
+			return nil, ErrClosed
+		}
+		st := pl.state.Load()
+		st.mu.RLock()
+		if !st.retired {
+			return st, nil
+		}
+		st.mu.RUnlock() // replaced meanwhile: take the new one
+	}
+}
+
+// retire waits for the state's callers and stops its batcher. It does not
+// close the programs, which the next state may share.
+func (st *pipelineState) retire() {
+	st.mu.Lock()
+	st.retired = true
+	st.mu.Unlock()
+	st.batcher.Close()
+}
 
 // Process classifies raw records and applies the steps. Records whose input
 // cannot be extracted get an Outcome with Err set; the others are scored.
@@ -351,7 +484,15 @@ func (pl *Pipeline) ProcessTexts(ctx context.Context, texts [][]byte) ([]Outcome
 }
 
 func (pl *Pipeline) classifyInto(ctx context.Context, texts [][]byte, outs []Outcome) error {
-	results, err := pl.batcher.Classify(ctx, texts...)
+	if len(texts) == 0 {
+		return nil
+	}
+	st, err := pl.acquire()
+	if err != nil {
+		return err
+	}
+	defer st.mu.RUnlock()
+	results, err := st.batcher.Classify(ctx, texts...)
 	if err != nil {
 		return err
 	}
@@ -360,29 +501,29 @@ func (pl *Pipeline) classifyInto(ctx context.Context, texts [][]byte, outs []Out
 		if outs[i].Err != nil {
 			continue
 		}
-		outs[i] = pl.Apply(&results[j])
+		outs[i] = pl.apply(st, &results[j])
 		j++
 	}
 	return nil
 }
 
-// Apply runs the steps over one record's decisions.
-func (pl *Pipeline) Apply(r *Result) Outcome {
+// apply runs the steps over one record's decisions.
+func (pl *Pipeline) apply(st *pipelineState, r *Result) Outcome {
 	o := Outcome{Keep: true}
 	for _, s := range pl.cfg.Steps {
 		switch {
 		case s.Filter != nil:
-			d := r.Decisions[pl.index[s.Filter.Program]]
-			if !pl.keeps(s.Filter, d) {
+			i := st.index[s.Filter.Program]
+			if !keeps(s.Filter, st.progs[i], r.Decisions[i]) {
 				return Outcome{Keep: false, DroppedBy: s.Filter.Program, Tags: o.Tags}
 			}
 		case s.Tag != nil:
 			for _, name := range s.Tag.Programs {
-				d := r.Decisions[pl.index[name]]
+				d := r.Decisions[st.index[name]]
 				o.Tags = append(o.Tags, Tag{Program: name, ID: d.ID, Label: d.Label, Score: d.Score})
 			}
 		case s.Route != nil:
-			d := r.Decisions[pl.index[s.Route.Program]]
+			d := r.Decisions[st.index[s.Route.Program]]
 			if dest, ok := s.Route.Routes[d.Label]; ok && float64(d.Score) >= s.Route.MinScore {
 				o.Destination = dest
 			} else {
@@ -393,11 +534,10 @@ func (pl *Pipeline) Apply(r *Result) Outcome {
 	return o
 }
 
-func (pl *Pipeline) keeps(f *FilterStep, d Decision) bool {
+func keeps(f *FilterStep, p *Program, d Decision) bool {
 	if f.MinScore == 0 {
 		return slices.Contains(f.Keep, d.Label)
 	}
-	p := pl.set.programs[pl.index[f.Program]]
 	for _, l := range f.Keep {
 		if i := slices.Index(p.Labels(), l); i >= 0 && float64(d.Probs[i]) >= f.MinScore {
 			return true
@@ -406,11 +546,18 @@ func (pl *Pipeline) keeps(f *FilterStep, d Decision) bool {
 	return false
 }
 
-// Close stops the batcher. Programs opened by OpenPipeline are closed too.
+// Close stops the batcher and closes the programs. Process calls after
+// Close return ErrClosed.
 func (pl *Pipeline) Close() error {
-	pl.batcher.Close()
+	pl.swap.Lock()
+	defer pl.swap.Unlock()
+	if pl.closed.Swap(true) {
+		return nil
+	}
+	st := pl.state.Load()
+	st.retire()
 	var errs []error
-	for _, p := range pl.set.programs {
+	for _, p := range st.progs {
 		errs = append(errs, p.Close())
 	}
 	return errors.Join(errs...)

@@ -108,7 +108,7 @@ func runBench(e *env, args []string) error {
 	if *asJSON {
 		return writeJSON(e.stdout, res)
 	}
-	fmt.Fprintf(e.stdout, "program      %s (%s)\n", p.Name(), p.ID[:12])
+	fmt.Fprintf(e.stdout, "program      %s (%s)\n", p.Name(), runtime.ShortID(p.ID))
 	fmt.Fprintf(e.stdout, "lines/s      %.0f (%d lines in %.2fs, mean %.0f bytes)\n", res.LinesPerSec, res.Lines, res.Seconds, res.MeanLineBytes)
 	fmt.Fprintf(e.stdout, "batch p50    %.3f ms\nbatch p99    %.3f ms (%d batches, mean %.0f records)\n", res.BatchP50Ms, res.BatchP99Ms, res.Batches, res.MeanBatch)
 	fmt.Fprintf(e.stdout, "allocs/line  %.2f\nthreads      %d (device %s, max_batch %d, max_delay %s)\n", res.AllocsPerLine, res.Threads, opts.Program.Device, opts.Batcher.MaxBatch, rf.maxDelay)

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/pawlogs/paw/evaluate"
+	"github.com/pawlogs/paw/runtime"
 )
 
 // maxDataLine bounds one JSONL line of evaluation or benchmark data.
@@ -93,7 +94,7 @@ func runEval(e *env, args []string) error {
 	if *asJSON {
 		return writeJSON(e.stdout, rep)
 	}
-	fmt.Fprintf(e.stdout, "program %s (%s) on %s\n", p.Name(), p.ID[:12], *data)
+	fmt.Fprintf(e.stdout, "program %s (%s) on %s\n", p.Name(), runtime.ShortID(p.ID), *data)
 	rep.WriteText(e.stdout, p.Labels())
 	return nil
 }

@@ -89,7 +89,7 @@ func runTest(e *env, args []string) error {
 		}
 	}
 	r := conf.Report()
-	fmt.Fprintf(e.stdout, "program %s (%s) on %d tests, via onnx runtime (%s)\n", p.Name(), art.ID[:12], r.N, opts.Program.Device)
+	fmt.Fprintf(e.stdout, "program %s (%s) on %d tests, via onnx runtime (%s)\n", p.Name(), runtime.ShortID(art.ID), r.N, opts.Program.Device)
 	r.WriteText(indent{e.stdout, "  "}, p.Labels())
 	writeFailing(e.stdout, failing)
 	min := 1.0

@@ -1,0 +1,115 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// WatchOptions configure WatchPrograms. Zero values take the defaults.
+type WatchOptions struct {
+	// Debounce is how long a program file must stay unchanged before it is
+	// reloaded, so a file still being written is not read half-way.
+	// Default: 250ms.
+	Debounce time.Duration
+	// Logger receives one line per reload or rejected file. Default: slog.Default().
+	Logger *slog.Logger
+	// OnReload, if set, is called after every reload attempt: err is nil
+	// when the program now running has ID id.
+	OnReload func(program, id string, err error)
+}
+
+// WatchPrograms reloads a pipeline's programs when their .paw files in the
+// programs folder change, until ctx ends. A file that fails to load or
+// validate leaves the running program in place; the error goes to the log
+// and OnReload. Publishers should write a temporary file and rename it in
+// (paw compile does); the debounce covers writers that do not.
+func WatchPrograms(ctx context.Context, pl *Pipeline, opts WatchOptions) error {
+	if opts.Debounce <= 0 {
+		opts.Debounce = 250 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch programs: %w", err)
+	}
+	defer w.Close()
+	dir := pl.cfg.Dir()
+	if err := w.Add(dir); err != nil {
+		return fmt.Errorf("watch programs in %s: %w", dir, err)
+	}
+	names := map[string]bool{}
+	for _, n := range pl.cfg.ProgramNames() {
+		names[n] = true
+	}
+	due := map[string]time.Time{} // program -> when to reload
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			opts.Logger.Warn("watching programs", "dir", dir, "err", err)
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			name := strings.TrimSuffix(filepath.Base(ev.Name), ".paw")
+			if !names[name] || !strings.HasSuffix(ev.Name, ".paw") || ev.Op == fsnotify.Chmod {
+				continue
+			}
+			due[name] = time.Now().Add(opts.Debounce)
+			timer.Reset(opts.Debounce)
+		case now := <-timer.C:
+			next := time.Duration(0)
+			for _, name := range sortedKeys(due) {
+				at := due[name]
+				if wait := at.Sub(now); wait > 0 {
+					if next == 0 || wait < next {
+						next = wait
+					}
+					continue
+				}
+				delete(due, name)
+				reloadOne(pl, name, opts)
+			}
+			if next > 0 {
+				timer.Reset(next)
+			}
+		}
+	}
+}
+
+func reloadOne(pl *Pipeline, name string, opts WatchOptions) {
+	id, changed, err := pl.Reload(name)
+	switch {
+	case err != nil:
+		opts.Logger.Error("program reload rejected; the running program stays", "program", name, "running_id", ShortID(id), "err", err)
+	case changed:
+		opts.Logger.Info("program reloaded", "program", name, "id", ShortID(id))
+	default:
+		return // same artifact rewritten: nothing to report
+	}
+	if opts.OnReload != nil {
+		opts.OnReload(name, id, err)
+	}
+}
+
+// ShortID abbreviates an artifact ID for logs and terminals.
+func ShortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
