@@ -68,11 +68,13 @@ func (in *Input) Extract(record []byte) ([]byte, error) {
 	if in.WholeLine() {
 		return record, nil
 	}
+	// JSON text is UTF-8; encoding/json would quietly turn bad bytes into
+	// U+FFFD, and classify a record that is not what was sent.
+	if !utf8.Valid(record) {
+		return nil, ErrInvalidUTF8
+	}
 	var obj map[string]any
 	if err := json.Unmarshal(record, &obj); err != nil || obj == nil {
-		if !utf8.Valid(record) {
-			return nil, ErrInvalidUTF8
-		}
 		return nil, ErrNotJSON
 	}
 	return in.ExtractFrom(obj)

@@ -154,6 +154,22 @@ func (c *PipelineConfig) ProgramNames() []string {
 	return names
 }
 
+// Destinations lists every destination the route step can choose, sorted;
+// empty without a route step.
+func (c *PipelineConfig) Destinations() []string {
+	set := map[string]bool{}
+	for _, s := range c.Steps {
+		if s.Route == nil {
+			continue
+		}
+		set[s.Route.Default] = true
+		for _, d := range s.Route.Routes {
+			set[d] = true
+		}
+	}
+	return sortedKeys(set)
+}
+
 // Dir resolves the programs folder.
 func (c *PipelineConfig) Dir() string {
 	base := filepath.Dir(c.file)
@@ -366,6 +382,9 @@ func (pl *Pipeline) newState(progs []*Program) (*pipelineState, error) {
 	}
 	return st, nil
 }
+
+// Config is the pipeline's configuration.
+func (pl *Pipeline) Config() *PipelineConfig { return pl.cfg }
 
 // Input is the selector records are read with.
 func (pl *Pipeline) Input() *Input { return pl.input }

@@ -46,6 +46,8 @@ func commands() []command {
 		{"bench", "bench PROGRAM.paw [--data FILE] [--json]", "measure interpreter throughput and latency", runBench},
 		{"inspect", "inspect PROGRAM.paw", "print a program's manifest", runInspect},
 		{"quality", "quality --data real-error.jsonl", "few-shot quality experiment against baselines", runQuality},
+		{"process", "process --config processor.yaml [--log-level info] [--stats FILE]", "run the Kafka stream processor", runProcess},
+		{"broker", "broker [--listen 127.0.0.1:9092] [--data-dir DIR] [--topics logs:3,...]", "embedded Kafka-protocol broker for demos and tests (not for production)", runBroker},
 		{"version", "version", "print the compiler version", runVersion},
 	}
 }

@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pawlogs/paw/internal/devbroker"
+	"github.com/pawlogs/paw/processor"
+	"github.com/pawlogs/paw/runtime"
+)
+
+func runProcess(e *env, args []string) error {
+	fs := newFlags(e, "process")
+	config := fs.String("config", "", "processor config (see configs/processor.yaml)")
+	ortLib := fs.String("ort-lib", "", "ONNX Runtime library (default $"+runtime.EnvORTLib+", then "+runtime.DefaultORTLibPath()+")")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	statsFile := fs.String("stats", "", "write the final totals as JSON to this file on exit")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *config == "" || len(pos) > 0 {
+		return usagef("--config is required and takes no arguments")
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		return usagef("--log-level: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lv}))
+	cfg, err := processor.LoadConfig(*config)
+	if err != nil {
+		return err
+	}
+	env, err := runtime.OpenEnv(*ortLib)
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	pl, err := cfg.OpenPipeline(env)
+	if err != nil {
+		return err
+	}
+	defer pl.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p, err := processor.New(cfg, pl, processor.Options{Logger: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	if cfg.MetricsListen != "" {
+		stop, err := serveMetrics(ctx, cfg.MetricsListen, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	runErr := p.Run(ctx)
+	if *statsFile != "" {
+		data, _ := json.MarshalIndent(p.Stats(), "", "  ")
+		if err := writeFileAtomic(*statsFile, append(data, '\n')); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	return runErr
+}
+
+// serveMetrics serves /metrics until stop is called.
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	log.Info("metrics listening", "addr", "http://"+ln.Addr().String()+"/metrics")
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		<-done
+	}, nil
+}
+
+func runBroker(e *env, args []string) error {
+	fs := newFlags(e, "broker")
+	listen := fs.String("listen", "127.0.0.1:9092", "host:port to listen on")
+	dataDir := fs.String("data-dir", "", "persist topics, offsets and groups here (default: memory only)")
+	topics := fs.String("topics", "", "topics to create, as name:partitions,... e.g. logs:3,alerts")
+	var sasl stringList
+	fs.Var(&sasl, "sasl-user", "enable SASL with this user, as MECHANISM:user:password (repeatable)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected arguments %v", pos)
+	}
+	ts, err := devbroker.ParseTopics(*topics)
+	if err != nil {
+		return usagef("--topics: %v", err)
+	}
+	b, err := devbroker.Start(devbroker.Config{Listen: *listen, DataDir: *dataDir, Topics: ts, SASL: sasl})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	fmt.Fprintf(e.stderr, "paw broker: embedded Kafka-protocol broker (kfake) for demos and tests, NOT for production\n")
+	fmt.Fprintf(e.stdout, "listening on %s (topics: %s)\n", b.Addr(), strings.Join(ts, ", "))
+	<-e.ctx.Done()
+	return nil
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+

@@ -1,0 +1,107 @@
+package processor
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the processor's Prometheus collectors.
+type metrics struct {
+	fetched     prometheus.Counter
+	produced    *prometheus.CounterVec // by topic and kind
+	dropped     *prometheus.CounterVec // by program
+	deadLetters *prometheus.CounterVec // by reason
+	tags        *prometheus.CounterVec // by program and label
+	latency     prometheus.Histogram
+	batchSize   prometheus.Histogram
+	commitLag   prometheus.Gauge
+	rewinds     prometheus.Counter
+	reloads     *prometheus.CounterVec // by program and result
+	programInfo *prometheus.GaugeVec   // program, id -> 1 for the running one
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		fetched: prometheus.NewCounter(prometheus.CounterOpts{Name: "paw_processor_records_fetched_total", Help: "Input records fetched."}),
+		produced: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_processor_records_produced_total",
+			Help: "Records acknowledged by the brokers, by output topic and kind (output, audit, dead_letter)."}, []string{"topic", "kind"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_processor_records_dropped_total",
+			Help: "Records a filter dropped, by program."}, []string{"program"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_processor_dead_letters_total",
+			Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
+		tags: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_decisions_total",
+			Help: "Tagged decisions, by program and label."}, []string{"program", "label"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "paw_processor_latency_seconds",
+			Help: "Time from fetching a record to the acknowledgement of its output.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "paw_processor_batch_records",
+			Help: "Records per pipeline batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
+		commitLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "paw_processor_commit_lag_records",
+			Help: "Largest distance from a partition's high-water mark to its committed offset."}),
+		rewinds: prometheus.NewCounter(prometheus.CounterOpts{Name: "paw_processor_rewinds_total",
+			Help: "Sessions restarted from the last commit after a broker or produce failure."}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_program_reloads_total",
+			Help: "Program reloads, by program and result (ok, rejected)."}, []string{"program", "result"}),
+		programInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "paw_program_info",
+			Help: "1 for the program ID running now."}, []string{"program", "id"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.fetched, m.produced, m.dropped, m.deadLetters, m.tags, m.latency, m.batchSize,
+			m.commitLag, m.rewinds, m.reloads, m.programInfo)
+	}
+	return m
+}
+
+// latencies is a fine-grained log-bucket histogram (about 5% wide) of
+// fetch-to-ack times, for the quantiles paw bench-kafka reports; the
+// Prometheus histogram's buckets are too coarse for a p99.
+type latencies struct {
+	counts [latencyBuckets]atomic.Uint64
+	max    atomic.Int64
+}
+
+const (
+	latencyBuckets = 400
+	latencyBase    = float64(time.Microsecond)
+	latencyGrowth  = 1.05
+)
+
+func (l *latencies) observe(d time.Duration) {
+	i := 0
+	if float64(d) > latencyBase {
+		i = int(math.Log(float64(d)/latencyBase)/math.Log(latencyGrowth)) + 1
+	}
+	if i >= latencyBuckets {
+		i = latencyBuckets - 1
+	}
+	l.counts[i].Add(1)
+	for {
+		cur := l.max.Load()
+		if int64(d) <= cur || l.max.CompareAndSwap(cur, int64(d)) {
+			break
+		}
+	}
+}
+
+// quantile returns the upper bound of the bucket holding quantile q.
+func (l *latencies) quantile(q float64) time.Duration {
+	var total uint64
+	for i := range l.counts {
+		total += l.counts[i].Load()
+	}
+	if total == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(q * float64(total)))
+	var seen uint64
+	for i := range l.counts {
+		seen += l.counts[i].Load()
+		if seen >= rank {
+			upper := time.Duration(latencyBase * math.Pow(latencyGrowth, float64(i)))
+			return min(upper, time.Duration(l.max.Load()))
+		}
+	}
+	return time.Duration(l.max.Load())
+}

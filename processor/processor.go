@@ -1,0 +1,445 @@
+// Package processor is paw's Kafka stream processor: a consumer group that
+// runs records through a runtime pipeline and produces them to the topics
+// the pipeline chooses, committing input offsets only once every output
+// derived from them is acknowledged (at-least-once).
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/pawlogs/paw/runtime"
+)
+
+// Options are the processor's collaborators. Zero values take the defaults.
+type Options struct {
+	// Logger. Default: slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the Prometheus collectors. Default: none.
+	Registerer prometheus.Registerer
+}
+
+// Processor consumes, classifies and routes records. Run it once.
+type Processor struct {
+	cfg      *Config
+	pl       *runtime.Pipeline
+	conn     connection
+	log      *slog.Logger
+	m        *metrics
+	lat      latencies
+	jsonRecs bool     // tags go into JSON fields rather than headers
+	outputs  []string // every topic the processor may produce to
+	stats    counters
+}
+
+// counters are totals since the processor started.
+type counters struct {
+	fetched, output, audited, deadLettered, dropped, rewinds, commits atomic.Int64
+	lag                                                               atomic.Int64
+}
+
+// Stats are the processor's totals since it started.
+type Stats struct {
+	Fetched      int64 // input records fetched (refetches after a rewind count again)
+	Output       int64 // records acknowledged on an output topic
+	Audited      int64 // dropped records acknowledged on the audit topic
+	DeadLettered int64 // records acknowledged on the DLQ
+	Dropped      int64 // dropped records with no audit topic
+	Rewinds      int64 // sessions restarted from the last commit
+	Commits      int64 // successful offset commits
+	CommitLag    int64 // largest high-water mark minus committed offset, at the last commit
+	LatencyP50   time.Duration
+	LatencyP99   time.Duration // fetch to output acknowledgement
+}
+
+// New prepares a processor around an open pipeline; the caller keeps
+// ownership of the pipeline and closes it after Run returns.
+func New(cfg *Config, pl *runtime.Pipeline, opts Options) (*Processor, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	pc := pl.Config()
+	dests := pc.Destinations()
+	if len(dests) == 0 && cfg.OutputTopic == "" {
+		return nil, fmt.Errorf("%s: output_topic is required: the pipeline has no route step", cfg.file)
+	}
+	conn, err := cfg.connection()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.file, err)
+	}
+	p := &Processor{
+		cfg: cfg, pl: pl, conn: conn, log: opts.Logger, m: newMetrics(opts.Registerer),
+		jsonRecs: !pl.Input().WholeLine(),
+	}
+	seen := map[string]bool{}
+	for _, t := range append(append([]string{cfg.OutputTopic, cfg.AuditTopic, cfg.DLQTopic}, dests...), cfg.Topics...) {
+		if t != "" && !seen[t] {
+			seen[t] = true
+			p.outputs = append(p.outputs, t)
+		}
+	}
+	for name, id := range pl.ProgramIDs() {
+		p.m.programInfo.WithLabelValues(name, id).Set(1)
+	}
+	return p, nil
+}
+
+// Stats returns totals since the processor started.
+func (p *Processor) Stats() Stats {
+	return Stats{
+		Fetched: p.stats.fetched.Load(), Output: p.stats.output.Load(), Audited: p.stats.audited.Load(),
+		DeadLettered: p.stats.deadLettered.Load(), Dropped: p.stats.dropped.Load(), Rewinds: p.stats.rewinds.Load(),
+		Commits: p.stats.commits.Load(), CommitLag: p.stats.lag.Load(),
+		LatencyP50: p.lat.quantile(0.50), LatencyP99: p.lat.quantile(0.99),
+	}
+}
+
+// Run consumes until ctx ends, then stops fetching, drains the records in
+// flight, commits and returns. A broker or produce failure ends the current
+// session: the processor rewinds to its last commit and starts a new one
+// with backoff, so records are repeated, never lost.
+func (p *Processor) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if *p.cfg.Reload {
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := runtime.WatchPrograms(wctx, p.pl, runtime.WatchOptions{Logger: p.log, OnReload: p.reloaded})
+			if err != nil {
+				p.log.Error("program reload is off", "err", err)
+			}
+		}()
+	}
+	p.log.Info("processor starting", "brokers", p.cfg.Brokers, "group", p.cfg.GroupID, "topics", p.cfg.Topics, "programs", shortIDs(p.pl.ProgramIDs()))
+	backoff := 500 * time.Millisecond
+	for {
+		start := time.Now()
+		err := p.session(ctx)
+		if ctx.Err() != nil {
+			p.log.Info("processor stopped", "err", err)
+			return err
+		}
+		p.stats.rewinds.Add(1)
+		p.m.rewinds.Inc()
+		if time.Since(start) > time.Minute {
+			backoff = 500 * time.Millisecond
+		}
+		p.log.Warn("session failed; rewinding to the last committed offsets", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+func (p *Processor) reloaded(program, id string, err error) {
+	if err != nil {
+		p.m.reloads.WithLabelValues(program, "rejected").Inc()
+		return
+	}
+	p.m.reloads.WithLabelValues(program, "ok").Inc()
+	p.m.programInfo.DeletePartialMatch(prometheus.Labels{"program": program})
+	p.m.programInfo.WithLabelValues(program, id).Set(1)
+}
+
+func shortIDs(ids map[string]string) map[string]string {
+	out := make(map[string]string, len(ids))
+	for k, v := range ids {
+		out[k] = runtime.ShortID(v)
+	}
+	return out
+}
+
+// fetched is a record with the time it left the reader.
+type fetched struct {
+	msg kafka.Message
+	at  time.Time
+}
+
+// session is one consumer-group membership: it ends on shutdown (nil
+// error) or on the first failure the processor cannot ride out.
+func (p *Processor) session(ctx context.Context) error {
+	if err := p.waitForBrokers(ctx); err != nil {
+		return err
+	}
+	tr := newTracker(p.cfg.Producer.MaxInFlight, p.observe)
+	w := p.newWriter(tr)
+	r := kafka.NewReader(p.readerConfig())
+
+	// Records already being processed finish even after ctx ends, within
+	// the shutdown timeout.
+	drainCtx, cancelDrain := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelDrain()
+	stopTimer := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(p.cfg.ShutdownTimeout, cancelDrain)
+		context.AfterFunc(drainCtx, func() { t.Stop() })
+	})
+	defer stopTimer()
+
+	fetchCtx, stopFetch := context.WithCancel(ctx)
+	msgs := make(chan fetched, p.cfg.Batch.MaxRecords)
+	fetchErr := make(chan error, 1)
+	go func() { fetchErr <- p.fetch(fetchCtx, r, msgs) }()
+
+	commitCtx, stopCommits := context.WithCancel(drainCtx)
+	commitsDone := make(chan struct{})
+	go func() {
+		defer close(commitsDone)
+		p.commitLoop(commitCtx, r, tr)
+	}()
+
+	loopErr := p.loop(ctx, drainCtx, msgs, tr, w)
+	stopFetch()
+	for range msgs { // unprocessed records are not committed: they are read again
+	}
+	ferr := <-fetchErr
+	drainErr := closeWriter(drainCtx, w)
+	stopCommits()
+	<-commitsDone
+	commitErr := p.commit(drainCtx, r, tr)
+	if n := tr.pending(); n > 0 {
+		p.log.Info("records left uncommitted; they will be read again", "records", n)
+	}
+	if err := r.Close(); err != nil {
+		p.log.Warn("close reader", "err", err)
+	}
+	return errors.Join(loopErr, ferr, tr.err(), drainErr, commitErr)
+}
+
+// closeWriter flushes the writer and waits for its acknowledgements,
+// giving up when ctx ends.
+func closeWriter(ctx context.Context, w *kafka.Writer) error {
+	done := make(chan error, 1)
+	go func() { done <- w.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("drain: outputs not acknowledged within the shutdown timeout: %w", ctx.Err())
+	}
+}
+
+// fetch moves records from the reader to the batching loop until ctx ends.
+func (p *Processor) fetch(ctx context.Context, r *kafka.Reader, out chan<- fetched) error {
+	defer close(out)
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("fetch: %w", err)
+		}
+		select {
+		case out <- fetched{m, time.Now()}:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// loop batches fetched records and hands each batch to the writer. It
+// returns nil when ctx ends, or the error that ends the session.
+func (p *Processor) loop(ctx, drainCtx context.Context, msgs <-chan fetched, tr *tracker, w *kafka.Writer) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		batch := make([]fetched, 0, p.cfg.Batch.MaxRecords)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tr.failedCh:
+			return tr.err()
+		case f, ok := <-msgs:
+			if !ok {
+				return nil
+			}
+			batch = append(batch, f)
+		}
+		timer.Reset(p.cfg.Batch.MaxWait)
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case f, ok := <-msgs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, f)
+			case <-timer.C:
+				break fill
+			}
+		}
+		if err := p.handle(drainCtx, batch, tr, w); err != nil {
+			return err
+		}
+	}
+}
+
+// handle runs one batch through the pipeline and hands its outputs to the
+// writer.
+func (p *Processor) handle(ctx context.Context, batch []fetched, tr *tracker, w *kafka.Writer) error {
+	n := len(batch)
+	p.stats.fetched.Add(int64(n))
+	p.m.fetched.Add(float64(n))
+	p.m.batchSize.Observe(float64(n))
+	msgs := make([]kafka.Message, n)
+	times := make([]time.Time, n)
+	for i := range batch {
+		msgs[i], times[i] = batch[i].msg, batch[i].at
+	}
+	entries := make([]entry, n)
+	tr.add(msgs, entries, times)
+
+	// Oversized records are dead-lettered unread; the rest go through the
+	// pipeline together.
+	values := make([][]byte, 0, n)
+	for i := range msgs {
+		if len(msgs[i].Value) <= p.cfg.MaxRecordBytes {
+			values = append(values, msgs[i].Value)
+		}
+	}
+	outs, err := p.pl.Process(ctx, values)
+	if err != nil {
+		return fmt.Errorf("pipeline: %w", err)
+	}
+	out := make([]kafka.Message, 0, n)
+	var silent []*entry
+	j := 0
+	for i := range msgs {
+		m := &msgs[i]
+		var o runtime.Outcome
+		if len(m.Value) > p.cfg.MaxRecordBytes {
+			o.Err = fmt.Errorf("%w: %d bytes, max_record_bytes is %d", errTooLarge, len(m.Value), p.cfg.MaxRecordBytes)
+		} else {
+			o = outs[j]
+			j++
+		}
+		msg, ok := p.output(m, &o)
+		if !ok {
+			silent = append(silent, &entries[i])
+			continue
+		}
+		msg.WriterData = &entries[i]
+		out = append(out, msg)
+	}
+	tr.markDone(silent...)
+	p.stats.dropped.Add(int64(len(silent)))
+	if len(out) == 0 {
+		return nil
+	}
+	if err := tr.reserve(ctx, len(out)); err != nil {
+		return err
+	}
+	if err := w.WriteMessages(ctx, out...); err != nil {
+		tr.unreserve(len(out))
+		return fmt.Errorf("produce: %w", err)
+	}
+	return nil
+}
+
+// output builds the message a record's outcome produces; ok is false when
+// it produces none (dropped, no audit topic).
+func (p *Processor) output(m *kafka.Message, o *runtime.Outcome) (kafka.Message, bool) {
+	out := kafka.Message{Key: m.Key, Value: m.Value, Time: m.Time}
+	switch {
+	case o.Err != nil:
+		reason := reasonOf(o.Err)
+		p.m.deadLetters.WithLabelValues(reason).Inc()
+		out.Topic = p.cfg.DLQTopic
+		hs := append(sourceHeaders(m),
+			kafka.Header{Key: HeaderDLQReason, Value: []byte(reason)},
+			kafka.Header{Key: HeaderDLQError, Value: []byte(o.Err.Error())})
+		if limit := p.cfg.Producer.MaxMessageBytes - tagRoom; len(out.Value) > limit {
+			// The writer cannot carry it with headers added: keep the head
+			// and say how long it was.
+			out.Value = out.Value[:limit]
+			hs = append(hs, kafka.Header{Key: HeaderOriginalBytes, Value: strconv.AppendInt(nil, int64(len(m.Value)), 10)})
+		}
+		out.Headers = withHeaders(m.Headers, hs)
+		return out, true
+	case !o.Keep:
+		p.m.dropped.WithLabelValues(o.DroppedBy).Inc()
+		if p.cfg.AuditTopic == "" {
+			return out, false
+		}
+		out.Topic = p.cfg.AuditTopic
+		hs := append(sourceHeaders(m), kafka.Header{Key: HeaderDroppedBy, Value: []byte(o.DroppedBy)})
+		out.Headers = withHeaders(m.Headers, append(hs, tagHeaders(o.Tags)...))
+		return out, true
+	}
+	for _, t := range o.Tags {
+		p.m.tags.WithLabelValues(t.Program, t.Label).Inc()
+	}
+	out.Topic = o.Destination
+	if out.Topic == "" {
+		out.Topic = p.cfg.OutputTopic
+	}
+	out.Headers = m.Headers
+	if len(o.Tags) > 0 {
+		if p.jsonRecs {
+			v, err := tagJSON(m.Value, p.cfg.TagsField, o.Tags)
+			if err != nil { // the pipeline parsed it, so this is a defect; keep the record
+				o.Err = err
+				return p.output(m, o)
+			}
+			out.Value = v
+		} else {
+			out.Headers = withHeaders(m.Headers, tagHeaders(o.Tags))
+		}
+	}
+	return out, true
+}
+
+// observe records one record's fetch-to-ack latency.
+func (p *Processor) observe(d time.Duration) {
+	p.lat.observe(d)
+	p.m.latency.Observe(d.Seconds())
+}
+
+// commitLoop commits acknowledged offsets every commit interval.
+func (p *Processor) commitLoop(ctx context.Context, r *kafka.Reader, tr *tracker) {
+	t := time.NewTicker(p.cfg.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := p.commit(ctx, r, tr); err != nil && ctx.Err() == nil {
+				p.log.Warn("commit failed; will retry", "err", err)
+			}
+		}
+	}
+}
+
+func (p *Processor) commit(ctx context.Context, r *kafka.Reader, tr *tracker) error {
+	cs := tr.commits()
+	if len(cs) == 0 {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := r.CommitMessages(cctx, cs...); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	tr.committed(cs)
+	lag := tr.lag()
+	p.stats.commits.Add(1)
+	p.stats.lag.Store(lag)
+	p.m.commitLag.Set(float64(lag))
+	return nil
+}

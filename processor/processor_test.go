@@ -1,0 +1,157 @@
+package processor_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pawlogs/paw/internal/devbroker"
+	"github.com/pawlogs/paw/processor"
+)
+
+func TestRouteFilterTag100k(t *testing.T) {
+	const n = 100_000
+	s := newSetup(t, textPipeline, "", devbroker.Config{})
+	cl := client(t, s.broker.Addr())
+	produce(t, cl, 0, n, 4, textValue)
+	start := time.Now()
+	r := startProcessor(t, s)
+	c := consumeUntil(t, s.broker.Addr(), outputTopics, 2*time.Minute, func(c *consumed) bool { return c.total() >= n })
+	t.Logf("%d records routed in %v (%s)", n, time.Since(start).Round(time.Millisecond), c.summary())
+	r.shutdown(t)
+
+	if dups := delivery(t, c, n, destFor); dups != 0 {
+		t.Fatalf("%d duplicates without any failure", dups)
+	}
+	want := map[string]int{"alerts": n/3 + 1, "app": n / 3, "dropped": n / 3, "dlq": 0}
+	for topic, w := range want {
+		if got := c.count(topic); got != w {
+			t.Errorf("%s: %d records, want %d", topic, got, w)
+		}
+	}
+	// Order: in every output partition, each input partition's records
+	// (seq%4) appear in increasing sequence.
+	for topic, rs := range c.byTopic {
+		last := map[[2]int]int{}
+		for _, rec := range rs {
+			seq := seqOf(t, rec)
+			k := [2]int{int(rec.Partition), seq % 4}
+			if prev, ok := last[k]; ok && seq <= prev {
+				t.Fatalf("%s partition %d: record %d after %d", topic, rec.Partition, seq, prev)
+			}
+			last[k] = seq
+			if in := int32(seq % 4); in%int32(map[string]int{"alerts": 4, "app": 2, "dropped": 1}[topic]) != rec.Partition {
+				t.Fatalf("%s: record %d from input partition %d is in partition %d", topic, seq, in, rec.Partition)
+			}
+		}
+	}
+	// Tags and carried-through headers, key and timestamp.
+	for _, rec := range c.byTopic["alerts"][:100] {
+		if header(rec, "paw-errs-label") != "error" || header(rec, "paw-errs-score") == "" || len(header(rec, "paw-errs-id")) != 64 {
+			t.Fatalf("alert without its tags: %v", rec.Headers)
+		}
+		if header(rec, "origin") != "test" || rec.Timestamp.IsZero() || string(rec.Value) != lineFor(seqOf(t, rec)) {
+			t.Fatalf("record not carried through: %+v", rec)
+		}
+	}
+	for _, rec := range c.byTopic["dropped"][:100] {
+		if header(rec, processor.HeaderDroppedBy) != "noise" || header(rec, processor.HeaderSourceTopic) != "in" {
+			t.Fatalf("audited record without its reason: %v", rec.Headers)
+		}
+	}
+	st := r.p.Stats()
+	t.Logf("stats: %+v", st)
+	if st.Output+st.Audited != n || st.Rewinds != 0 {
+		t.Fatalf("stats %+v, want %d acknowledged and no rewinds", st, n)
+	}
+}
+
+const jsonPipeline = `
+programs_dir: .
+input: log
+steps:
+  - filter: {program: noise, keep: [signal]}
+  - tag: {programs: [errs]}
+  - route: {program: errs, routes: {error: alerts}, default: app}
+`
+
+// poison kinds, by seq: every fifth record is poison, cycling through the
+// reasons the processor must dead-letter.
+var poisonKinds = []struct {
+	reason string
+	value  func(seq int) []byte
+}{
+	{processor.ReasonNotJSON, func(seq int) []byte { return []byte(fmt.Sprintf("{not json %d", seq)) }},
+	{processor.ReasonFieldMissing, func(seq int) []byte { return []byte(fmt.Sprintf(`{"msg": "no log field %d"}`, seq)) }},
+	{processor.ReasonNotString, func(seq int) []byte { return []byte(fmt.Sprintf(`{"log": %d}`, seq)) }},
+	{processor.ReasonInvalidUTF8, func(seq int) []byte { return []byte(fmt.Sprintf("{\"log\": \"bad \xff\xfe %d\"}", seq)) }},
+	{processor.ReasonTooLarge, func(seq int) []byte {
+		return []byte(fmt.Sprintf(`{"log": "ERROR %d %s"}`, seq, strings.Repeat("x", 70<<10)))
+	}},
+}
+
+func isPoison(seq int) bool { return seq%5 == 4 }
+
+func poisonOf(seq int) int { return (seq / 5) % len(poisonKinds) }
+
+func TestPoisonRecordsGoToTheDLQ(t *testing.T) {
+	const n = 50_000 // 10,000 poison
+	s := newSetup(t, jsonPipeline, "max_record_bytes: 65536\n", devbroker.Config{})
+	produce(t, client(t, s.broker.Addr()), 0, n, 4, func(seq int) []byte {
+		if isPoison(seq) {
+			return poisonKinds[poisonOf(seq)].value(seq)
+		}
+		v, _ := json.Marshal(map[string]any{"log": lineFor(seq), "host": "web-1"})
+		return v
+	})
+	r := startProcessor(t, s)
+	c := consumeUntil(t, s.broker.Addr(), outputTopics, 2*time.Minute, func(c *consumed) bool { return c.total() >= n })
+	r.shutdown(t)
+	dest := func(seq int) string {
+		if isPoison(seq) {
+			return "dlq"
+		}
+		return destFor(seq)
+	}
+	if dups := delivery(t, c, n, dest); dups != 0 {
+		t.Fatalf("%d duplicates", dups)
+	}
+	if got := c.count("dlq"); got != n/5 {
+		t.Fatalf("dlq has %d records, want %d", got, n/5)
+	}
+	reasons := map[string]int{}
+	for _, rec := range c.byTopic["dlq"] {
+		seq := seqOf(t, rec)
+		want := poisonKinds[poisonOf(seq)].reason
+		if got := header(rec, processor.HeaderDLQReason); got != want {
+			t.Fatalf("record %d: reason %q, want %q (error %q)", seq, got, want, header(rec, processor.HeaderDLQError))
+		}
+		if header(rec, processor.HeaderDLQError) == "" || header(rec, processor.HeaderSourceTopic) != "in" ||
+			header(rec, processor.HeaderSourcePartition) != strconv.Itoa(seq%4) || header(rec, processor.HeaderSourceOffset) == "" {
+			t.Fatalf("record %d: incomplete dead-letter headers %v", seq, rec.Headers)
+		}
+		if !bytes.Equal(rec.Value, poisonKinds[poisonOf(seq)].value(seq)) {
+			t.Fatalf("record %d: dead letter does not carry the original value", seq)
+		}
+		reasons[want]++
+	}
+	t.Logf("dead letters by reason: %v", reasons)
+	// JSON records carry their tags as fields, other fields untouched.
+	for _, rec := range c.byTopic["alerts"][:50] {
+		var v struct {
+			Log  string                        `json:"log"`
+			Host string                        `json:"host"`
+			Paw  map[string]processor.JSONTag `json:"paw"`
+		}
+		if err := json.Unmarshal(rec.Value, &v); err != nil {
+			t.Fatalf("tagged record is not JSON: %v: %s", err, rec.Value)
+		}
+		if v.Host != "web-1" || v.Log != lineFor(seqOf(t, rec)) || v.Paw["errs"].Label != "error" || len(v.Paw["errs"].ID) != 64 {
+			t.Fatalf("tagged JSON record: %s", rec.Value)
+		}
+	}
+}

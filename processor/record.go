@@ -1,0 +1,143 @@
+package processor
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/pawlogs/paw/runtime"
+)
+
+// Dead-letter reasons, sent in the paw-dlq-reason header.
+const (
+	ReasonTooLarge     = "too_large"
+	ReasonNotJSON      = "not_json"
+	ReasonFieldMissing = "field_missing"
+	ReasonNotString    = "not_string"
+	ReasonInvalidUTF8  = "invalid_utf8"
+	ReasonRejected     = "rejected"
+)
+
+// Header names the processor writes.
+const (
+	HeaderDLQReason       = "paw-dlq-reason"
+	HeaderDLQError        = "paw-dlq-error"
+	HeaderSourceTopic     = "paw-source-topic"
+	HeaderSourcePartition = "paw-source-partition"
+	HeaderSourceOffset    = "paw-source-offset"
+	HeaderDroppedBy       = "paw-dropped-by"
+	HeaderOriginalBytes   = "paw-dlq-original-bytes"
+)
+
+// errTooLarge marks a record over max_record_bytes.
+var errTooLarge = errors.New("record too large")
+
+// reasonOf classifies why a record could not be processed.
+func reasonOf(err error) string {
+	switch {
+	case errors.Is(err, errTooLarge):
+		return ReasonTooLarge
+	case errors.Is(err, runtime.ErrNotJSON):
+		return ReasonNotJSON
+	case errors.Is(err, runtime.ErrFieldMissing):
+		return ReasonFieldMissing
+	case errors.Is(err, runtime.ErrNotString):
+		return ReasonNotString
+	case errors.Is(err, runtime.ErrInvalidUTF8):
+		return ReasonInvalidUTF8
+	default:
+		return ReasonRejected
+	}
+}
+
+// TagHeader is the header carrying a program's label, score or id on
+// text records: paw-<program>-<what>.
+func TagHeader(program, what string) string { return "paw-" + program + "-" + what }
+
+// sourceHeaders say where a dead-lettered or audited record came from.
+func sourceHeaders(m *kafka.Message) []kafka.Header {
+	return []kafka.Header{
+		{Key: HeaderSourceTopic, Value: []byte(m.Topic)},
+		{Key: HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(m.Partition), 10)},
+		{Key: HeaderSourceOffset, Value: strconv.AppendInt(nil, m.Offset, 10)},
+	}
+}
+
+// withHeaders returns the record's headers without those named in ours,
+// followed by ours: a record processed twice carries one set of paw headers.
+func withHeaders(in []kafka.Header, ours []kafka.Header) []kafka.Header {
+	out := make([]kafka.Header, 0, len(in)+len(ours))
+	for _, h := range in {
+		replaced := false
+		for _, o := range ours {
+			if h.Key == o.Key {
+				replaced = true
+				break
+			}
+		}
+		if !replaced {
+			out = append(out, h)
+		}
+	}
+	return append(out, ours...)
+}
+
+// tagHeaders renders tags as paw-<program>-{label,score,id} headers.
+func tagHeaders(tags []runtime.Tag) []kafka.Header {
+	hs := make([]kafka.Header, 0, 3*len(tags))
+	for _, t := range tags {
+		hs = append(hs,
+			kafka.Header{Key: TagHeader(t.Program, "label"), Value: []byte(t.Label)},
+			kafka.Header{Key: TagHeader(t.Program, "score"), Value: strconv.AppendFloat(nil, float64(t.Score), 'f', 4, 32)},
+			kafka.Header{Key: TagHeader(t.Program, "id"), Value: []byte(t.ID)})
+	}
+	return hs
+}
+
+// JSONTag is how a tag appears inside a JSON record's tags field.
+type JSONTag struct {
+	Label string  `json:"label"`
+	Score float32 `json:"score"`
+	ID    string  `json:"id"`
+}
+
+// tagJSON adds {"<field>": {"<program>": {label, score, id}}} to a JSON
+// object record. The record's own bytes are kept as they are: the field is
+// spliced in before the closing brace, unless the record already has a
+// field of that name, which is then replaced.
+func tagJSON(record []byte, field string, tags []runtime.Tag) ([]byte, error) {
+	obj := make(map[string]JSONTag, len(tags))
+	for _, t := range tags {
+		obj[t.Program] = JSONTag{Label: t.Label, Score: t.Score, ID: t.ID}
+	}
+	val, err := json.Marshal(obj) // map keys come out sorted
+	if err != nil {
+		return nil, err
+	}
+	key, _ := json.Marshal(field)
+	trimmed := bytes.TrimRight(record, " \t\r\n")
+	if !bytes.Contains(record, key) && len(trimmed) > 0 && trimmed[len(trimmed)-1] == '}' {
+		body := bytes.TrimRight(trimmed[:len(trimmed)-1], " \t\r\n")
+		out := make([]byte, 0, len(record)+len(key)+len(val)+2)
+		out = append(out, body...)
+		if len(body) > 0 && body[len(body)-1] != '{' {
+			out = append(out, ',')
+		}
+		out = append(out, key...)
+		out = append(out, ':')
+		out = append(out, val...)
+		return append(out, '}'), nil
+	}
+	// The key may be the field (or only appear inside a string): decode the
+	// top level, keeping every other value's bytes.
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(record, &m); err != nil {
+		return nil, fmt.Errorf("tag JSON record: %w", err)
+	}
+	m[field] = val
+	return json.Marshal(m)
+}
