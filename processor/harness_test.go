@@ -261,9 +261,10 @@ type consumed struct {
 
 // consumeUntil reads the topics from the start until want(records) holds
 // or the timeout passes.
-func consumeUntil(t testing.TB, addr string, topics []string, timeout time.Duration, want func(c *consumed) bool) *consumed {
+func consumeUntil(t testing.TB, addr string, topics []string, timeout time.Duration, want func(c *consumed) bool, opts ...kgo.Opt) *consumed {
 	t.Helper()
-	cl := client(t, addr, kgo.ConsumeTopics(topics...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	opts = append(opts, kgo.ConsumeTopics(topics...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	cl := client(t, addr, opts...)
 	c := &consumed{byTopic: map[string][]*kgo.Record{}}
 	deadline := time.Now().Add(timeout)
 	for !want(c) {
@@ -276,6 +277,19 @@ func consumeUntil(t testing.TB, addr string, topics []string, timeout time.Durat
 		fs.EachRecord(func(r *kgo.Record) { c.byTopic[r.Topic] = append(c.byTopic[r.Topic], r) })
 	}
 	return c
+}
+
+// readAll reads the topics from the start until nothing new arrives for
+// quiet.
+func readAll(t testing.TB, addr string, topics []string, quiet time.Duration) *consumed {
+	t.Helper()
+	last, lastChange := -1, time.Now()
+	return consumeUntil(t, addr, topics, time.Minute, func(c *consumed) bool {
+		if n := c.total(); n != last {
+			last, lastChange = n, time.Now()
+		}
+		return time.Since(lastChange) >= quiet
+	})
 }
 
 func (c *consumed) count(topic string) int { return len(c.byTopic[topic]) }

@@ -4,10 +4,12 @@
 package devbroker
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -24,11 +26,14 @@ type Config struct {
 	// SASL users as mechanism:user:password (PLAIN, SCRAM-SHA-256,
 	// SCRAM-SHA-512); any user turns SASL on.
 	SASL []string
+	// TLS, when set, makes the listener speak TLS only.
+	TLS *tls.Config
 }
 
 // Broker is a running embedded broker.
 type Broker struct {
-	c *kfake.Cluster
+	c    *kfake.Cluster
+	once sync.Once
 }
 
 // ParseTopics reads "logs:3,alerts" into name → partitions.
@@ -95,6 +100,9 @@ func Start(cfg Config) (*Broker, error) {
 	if cfg.DataDir != "" {
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
 	}
+	if cfg.TLS != nil {
+		opts = append(opts, kfake.TLS(cfg.TLS))
+	}
 	if len(cfg.SASL) > 0 {
 		opts = append(opts, kfake.EnableSASL())
 		for _, u := range cfg.SASL {
@@ -116,4 +124,5 @@ func Start(cfg Config) (*Broker, error) {
 func (b *Broker) Addr() string { return b.c.ListenAddrs()[0] }
 
 // Close stops the broker; with a data folder its state is flushed there.
-func (b *Broker) Close() { b.c.Close() }
+// Closing twice is harmless.
+func (b *Broker) Close() { b.once.Do(b.c.Close) }

@@ -68,7 +68,11 @@ func Decode(file string, data []byte, v any) (doc *Doc, err error) {
 		return nil, Errors{{File: file, Line: pos.Line, Column: pos.Column, Msg: fmt.Sprintf("want a mapping, not %s", body.Type())}}
 	}
 	if err := yaml.NodeToValue(body, v, yaml.Strict()); err != nil {
-		return nil, Errors{fromYAML(file, err)}
+		e := fromYAML(file, err)
+		if !hasToken(err) {
+			e.Line, e.Column = locateQuoted(body, e.Msg)
+		}
+		return nil, Errors{e}
 	}
 	return &Doc{File: file, ast: f}, nil
 }
@@ -80,6 +84,38 @@ func fromYAML(file string, err error) *Error {
 		return &Error{File: file, Line: pos.Line, Column: pos.Column, Msg: firstLine(ye.GetMessage())}
 	}
 	return &Error{File: file, Line: 1, Column: 1, Msg: firstLine(err.Error())}
+}
+
+func hasToken(err error) bool {
+	var ye yaml.Error
+	return errors.As(err, &ye) && ye.GetToken() != nil
+}
+
+// locateQuoted finds the scalar a position-less decode error quotes, such
+// as time.ParseDuration's `invalid duration "soon"`; 1:1 when none is.
+func locateQuoted(body ast.Node, msg string) (line, col int) {
+	f := &quotedFinder{msg: msg}
+	ast.Walk(f, body)
+	if f.pos == nil {
+		return 1, 1
+	}
+	return f.pos.Line, f.pos.Column
+}
+
+type quotedFinder struct {
+	msg string
+	pos *token.Position
+}
+
+func (f *quotedFinder) Visit(n ast.Node) ast.Visitor {
+	if f.pos != nil {
+		return nil
+	}
+	if tk := n.GetToken(); tk != nil && n.Type() == ast.StringType && tk.Value != "" && strings.Contains(f.msg, `"`+tk.Value+`"`) {
+		f.pos = tk.Position
+		return nil
+	}
+	return f
 }
 
 func firstLine(s string) string {

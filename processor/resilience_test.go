@@ -1,0 +1,108 @@
+package processor_test
+
+import (
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pawlogs/paw/internal/devbroker"
+	"github.com/pawlogs/paw/runtime"
+)
+
+// trickle produces [from, to) in small chunks until done, so records keep
+// arriving while the test changes something.
+func trickle(t *testing.T, addr string, from, to int, value func(int) []byte) (wait func()) {
+	cl := client(t, addr)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for lo := from; lo < to; lo += 1000 {
+			produce(t, cl, lo, min(lo+1000, to), 4, value)
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	return wg.Wait
+}
+
+func TestHotReloadDuringTraffic(t *testing.T) {
+	const n = 60_000
+	s := newSetup(t, textPipeline, "", devbroker.Config{})
+	r := startProcessor(t, s)
+	oldID := r.pl.ProgramIDs()["errs"]
+	next := testPrograms(t, 7)["errs"]
+	newID := runtime.ArtifactID(next)
+	wait := trickle(t, s.broker.Addr(), 0, n, textValue)
+	consumeUntil(t, s.broker.Addr(), outputTopics, time.Minute, func(c *consumed) bool { return c.total() >= n/4 })
+	writeFile(t, filepath.Join(s.dir, "errs.paw"), next)
+	wait()
+	c := consumeUntil(t, s.broker.Addr(), outputTopics, time.Minute, func(c *consumed) bool { return c.total() >= n })
+	r.shutdown(t)
+	if dups := delivery(t, c, n, destFor); dups != 0 {
+		t.Fatalf("%d duplicates", dups)
+	}
+	ids := map[string]int{}
+	for _, rec := range c.byTopic["alerts"] {
+		ids[header(rec, "paw-errs-id")]++
+	}
+	if ids[oldID] == 0 || ids[newID] == 0 || len(ids) != 2 {
+		t.Fatalf("alerts by program ID: %v; want both %s and %s", ids, oldID[:12], newID[:12])
+	}
+	// Once a partition has seen the new program, the old one never returns.
+	switched := map[int32]bool{}
+	for _, rec := range c.byTopic["alerts"] {
+		id := header(rec, "paw-errs-id")
+		if id == newID {
+			switched[rec.Partition] = true
+		} else if switched[rec.Partition] {
+			t.Fatalf("partition %d went back to the old program", rec.Partition)
+		}
+	}
+	t.Logf("alerts tagged by the old program: %d, by the new: %d", ids[oldID], ids[newID])
+}
+
+func TestRebalanceTwoProcessors(t *testing.T) {
+	const n = 80_000
+	s := newSetup(t, textPipeline, "", devbroker.Config{})
+	a := startProcessor(t, s)
+	wait := trickle(t, s.broker.Addr(), 0, n, textValue)
+	consumeUntil(t, s.broker.Addr(), outputTopics, time.Minute, func(c *consumed) bool { return c.total() >= n/5 })
+	b := startProcessor(t, s) // joins mid-stream: the group rebalances
+	wait()
+	c := consumeUntil(t, s.broker.Addr(), outputTopics, 2*time.Minute, func(c *consumed) bool { return c.distinct() >= n })
+	time.Sleep(500 * time.Millisecond) // let commits land before reading stats
+	sa, sb := a.p.Stats(), b.p.Stats()
+	a.shutdown(t)
+	b.shutdown(t)
+	dups := delivery(t, c, n, destFor)
+	t.Logf("two processors: a fetched %d, b fetched %d; %d duplicates of %d records", sa.Fetched, sb.Fetched, dups, n)
+	if sa.Fetched == 0 || sb.Fetched == 0 {
+		t.Fatalf("one processor got no partitions: a %d, b %d", sa.Fetched, sb.Fetched)
+	}
+}
+
+func TestBrokerRestart(t *testing.T) {
+	const n = 40_000
+	dataDir := t.TempDir()
+	s := newSetup(t, textPipeline, "", devbroker.Config{DataDir: dataDir})
+	addr := s.broker.Addr()
+	r := startProcessor(t, s)
+	produce(t, client(t, addr), 0, n/2, 4, textValue)
+	consumeUntil(t, addr, outputTopics, time.Minute, func(c *consumed) bool { return c.total() >= n/4 })
+
+	s.broker.Close()
+	time.Sleep(time.Second)
+	b, err := devbroker.Start(devbroker.Config{Listen: addr, DataDir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	produce(t, client(t, addr), n/2, n, 4, textValue)
+	c := consumeUntil(t, addr, outputTopics, 2*time.Minute, func(c *consumed) bool { return c.distinct() >= n })
+	st := r.p.Stats()
+	r.shutdown(t)
+	dups := delivery(t, c, n, destFor)
+	t.Logf("broker restart: %d records, %d duplicates, %d rewinds", n, dups, st.Rewinds)
+}
+
