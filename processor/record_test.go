@@ -1,0 +1,111 @@
+package processor
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/pawlogs/paw/runtime"
+)
+
+func TestTagJSON(t *testing.T) {
+	tags := []runtime.Tag{{Program: "errs", ID: "abc", Label: "error", Score: 0.5}}
+	const tag = `"paw":{"errs":{"label":"error","score":0.5,"id":"abc"}}`
+	tests := []struct{ name, in, want string }{
+		{"spliced, bytes kept", `{"log": "x",  "n": 1.50}`, `{"log": "x",  "n": 1.50,` + tag + `}`},
+		{"trailing space", "{\"log\": \"x\"}\n", `{"log": "x",` + tag + `}`},
+		{"empty object", `{}`, `{` + tag + `}`},
+		{"existing field replaced", `{"paw": 1, "log": "x"}`, `{"log":"x",` + tag + `}`},
+		{"quoted name inside a string", `{"log": "\"paw\" said"}`, `{"log": "\"paw\" said",` + tag + `}`},
+		{"bare name inside a string", `{"log": "see \"x\": \"paw\""}`, `{"log": "see \"x\": \"paw\"",` + tag + `}`},
+		{"name as a value", `{"log": "paw"}`, `{"log":"paw",` + tag + `}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tagJSON([]byte(tc.in), "paw", tags)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want {
+				t.Fatalf("got  %s\nwant %s", got, tc.want)
+			}
+			if !json.Valid(got) {
+				t.Fatalf("not JSON: %s", got)
+			}
+		})
+	}
+}
+
+func TestWithHeadersReplacesOurs(t *testing.T) {
+	in := []kafka.Header{{Key: "a", Value: []byte("1")}, {Key: "paw-errs-label", Value: []byte("old")}}
+	got := withHeaders(in, tagHeaders([]runtime.Tag{{Program: "errs", ID: "i", Label: "new", Score: 1}}))
+	labels := 0
+	for _, h := range got {
+		if h.Key == "paw-errs-label" {
+			labels++
+			if string(h.Value) != "new" {
+				t.Fatalf("label header %q", h.Value)
+			}
+		}
+	}
+	if labels != 1 || got[0].Key != "a" || len(got) != 4 {
+		t.Fatalf("headers %v", got)
+	}
+}
+
+func TestReasonOf(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("x: %w", errTooLarge), ReasonTooLarge},
+		{runtime.ErrNotJSON, ReasonNotJSON},
+		{fmt.Errorf("%w: log", runtime.ErrFieldMissing), ReasonFieldMissing},
+		{runtime.ErrNotString, ReasonNotString},
+		{runtime.ErrInvalidUTF8, ReasonInvalidUTF8},
+		{fmt.Errorf("other"), ReasonRejected},
+	}
+	for _, tc := range tests {
+		if got := reasonOf(tc.err); got != tc.want {
+			t.Errorf("reasonOf(%v) = %s, want %s", tc.err, got, tc.want)
+		}
+	}
+}
+
+// FuzzTagJSON: any JSON object record stays a JSON object with the tags.
+func FuzzTagJSON(f *testing.F) {
+	for _, s := range []string{`{}`, `{"log":"x"}`, `{"paw":{"a":1}}`, ` {"a":[1,{"paw":2}]} `, `{"log":"}"}`} {
+		f.Add([]byte(s))
+	}
+	tags := []runtime.Tag{{Program: "p", ID: "i", Label: "l", Score: 1}}
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		var obj map[string]any
+		if json.Unmarshal(rec, &obj) != nil || obj == nil {
+			return
+		}
+		out, err := tagJSON(rec, "paw", tags)
+		if err != nil {
+			t.Fatalf("%s: %v", rec, err)
+		}
+		var back map[string]json.RawMessage
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("%s -> %s: %v", rec, out, err)
+		}
+		var tag map[string]JSONTag
+		if err := json.Unmarshal(back["paw"], &tag); err != nil || tag["p"].Label != "l" {
+			t.Fatalf("%s -> %s: tags lost", rec, out)
+		}
+		if len(back) != len(obj)+boolInt(obj["paw"] == nil) {
+			t.Fatalf("%s -> %s: fields lost", rec, out)
+		}
+	})
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
