@@ -62,6 +62,10 @@ type Config struct {
 	CommitInterval time.Duration `yaml:"commit_interval,omitempty"`
 	// ShutdownTimeout bounds the drain on SIGTERM. Default: 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout,omitempty"`
+	// TemplateCache is the decisions each interpreter worker remembers by
+	// token-stream key (runtime.BatcherConfig.TemplateCache); -1 turns the
+	// cache off. Default: 16384.
+	TemplateCache int `yaml:"template_cache,omitempty"`
 	// Device runs the programs: cpu, cuda or cuda:N. Default: cpu.
 	Device string `yaml:"device,omitempty"`
 	// Reload watches the programs folder and swaps changed programs in.
@@ -277,6 +281,9 @@ func (c *Config) validate(doc *yamlconf.Doc, lookupEnv func(string) (string, boo
 		{"commit_interval", int64(c.CommitInterval)},
 		{"shutdown_timeout", int64(c.ShutdownTimeout)},
 	}
+	if c.TemplateCache < -1 {
+		doc.At("$.template_cache", "template_cache must be -1 (off), 0 (default) or a size")
+	}
 	for _, p := range positive {
 		if p.v < 0 {
 			doc.At("$."+p.path, "%s must be positive", p.path)
@@ -350,7 +357,7 @@ func (c *Config) OpenPipeline(env *runtime.Env) (*runtime.Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	bc := runtime.BatcherConfig{MaxBatch: runtime.DefaultMaxBatch}
+	bc := runtime.BatcherConfig{MaxBatch: runtime.DefaultMaxBatch, TemplateCache: c.TemplateCache}
 	return runtime.OpenPipeline(env, pc, runtime.PipelineOptions{
 		Program: runtime.ProgramOptions{Device: dev, Sessions: goruntime.GOMAXPROCS(0), MaxBatch: bc.MaxBatch},
 		Batcher: bc,

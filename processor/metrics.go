@@ -17,7 +17,8 @@ type metrics struct {
 	tags        *prometheus.CounterVec // by program and label
 	latency     prometheus.Histogram
 	batchSize   prometheus.Histogram
-	commitLag   prometheus.Gauge
+	backlog     prometheus.Gauge
+	uncommitted prometheus.Gauge
 	rewinds     prometheus.Counter
 	reloads     *prometheus.CounterVec // by program and result
 	programInfo *prometheus.GaugeVec   // program, id -> 1 for the running one
@@ -38,8 +39,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Time from fetching a record to the acknowledgement of its output.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "paw_processor_batch_records",
 			Help: "Records per pipeline batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
-		commitLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "paw_processor_commit_lag_records",
-			Help: "Largest distance from a partition's high-water mark to its committed offset."}),
+		backlog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "paw_processor_backlog_records",
+			Help: "Records between the committed offsets and the high-water marks, summed over partitions."}),
+		uncommitted: prometheus.NewGauge(prometheus.GaugeOpts{Name: "paw_processor_uncommitted_records",
+			Help: "Records fetched but not yet committed, summed over partitions: what a crash would replay."}),
 		rewinds: prometheus.NewCounter(prometheus.CounterOpts{Name: "paw_processor_rewinds_total",
 			Help: "Sessions restarted from the last commit after a broker or produce failure."}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_program_reloads_total",
@@ -49,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.fetched, m.produced, m.dropped, m.deadLetters, m.tags, m.latency, m.batchSize,
-			m.commitLag, m.rewinds, m.reloads, m.programInfo)
+			m.backlog, m.uncommitted, m.rewinds, m.reloads, m.programInfo)
 	}
 	return m
 }

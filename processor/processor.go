@@ -44,7 +44,8 @@ type Processor struct {
 // counters are totals since the processor started.
 type counters struct {
 	fetched, output, audited, deadLettered, dropped, rewinds, commits atomic.Int64
-	lag                                                               atomic.Int64
+	backlog, uncommitted, maxUncommitted                              atomic.Int64
+	firstFetch, lastAck                                               atomic.Int64 // unix ns
 }
 
 // Stats are the processor's totals since it started.
@@ -56,9 +57,18 @@ type Stats struct {
 	Dropped      int64 // dropped records with no audit topic
 	Rewinds      int64 // sessions restarted from the last commit
 	Commits      int64 // successful offset commits
-	CommitLag    int64 // largest high-water mark minus committed offset, at the last commit
-	LatencyP50   time.Duration
-	LatencyP99   time.Duration // fetch to output acknowledgement
+	// At the last commit, summed over partitions: records between the
+	// commit and the high-water mark (Backlog), and between the commit and
+	// the last fetch (Uncommitted: what a crash would replay).
+	Backlog, Uncommitted int64
+	MaxUncommitted       int64 // the largest Uncommitted seen at any commit
+	// Template cache: lookups and hits (runtime.BatchCounts).
+	TemplateLookups, TemplateHits int64
+	// FirstFetch and LastAck bound the processing: from the first record
+	// fetched to the last output acknowledged (or dropped record done).
+	FirstFetch, LastAck time.Time
+	LatencyP50          time.Duration
+	LatencyP99          time.Duration // fetch to output acknowledgement
 }
 
 // New prepares a processor around an open pipeline; the caller keeps
@@ -95,12 +105,23 @@ func New(cfg *Config, pl *runtime.Pipeline, opts Options) (*Processor, error) {
 
 // Stats returns totals since the processor started.
 func (p *Processor) Stats() Stats {
+	bc := p.pl.Stats()
 	return Stats{
 		Fetched: p.stats.fetched.Load(), Output: p.stats.output.Load(), Audited: p.stats.audited.Load(),
 		DeadLettered: p.stats.deadLettered.Load(), Dropped: p.stats.dropped.Load(), Rewinds: p.stats.rewinds.Load(),
-		Commits: p.stats.commits.Load(), CommitLag: p.stats.lag.Load(),
-		LatencyP50: p.lat.quantile(0.50), LatencyP99: p.lat.quantile(0.99),
+		Commits: p.stats.commits.Load(), Backlog: p.stats.backlog.Load(), Uncommitted: p.stats.uncommitted.Load(),
+		MaxUncommitted: p.stats.maxUncommitted.Load(),
+		LatencyP50:     p.lat.quantile(0.50), LatencyP99: p.lat.quantile(0.99),
+		TemplateLookups: bc.Lookups, TemplateHits: bc.Hits,
+		FirstFetch: unixNano(p.stats.firstFetch.Load()), LastAck: unixNano(p.stats.lastAck.Load()),
 	}
+}
+
+func unixNano(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 // Run consumes until ctx ends, then stops fetching, drains the records in
@@ -293,7 +314,9 @@ func (p *Processor) loop(ctx, drainCtx context.Context, msgs <-chan fetched, tr 
 // writer.
 func (p *Processor) handle(ctx context.Context, batch []fetched, tr *tracker, w *kafka.Writer) error {
 	n := len(batch)
-	p.stats.fetched.Add(int64(n))
+	if p.stats.fetched.Add(int64(n)) == int64(n) {
+		p.stats.firstFetch.Store(batch[0].at.UnixNano())
+	}
 	p.m.fetched.Add(float64(n))
 	p.m.batchSize.Observe(float64(n))
 	msgs := make([]kafka.Message, n)
@@ -406,6 +429,7 @@ func (p *Processor) output(m *kafka.Message, o *runtime.Outcome) (kafka.Message,
 
 // observe records one record's fetch-to-ack latency.
 func (p *Processor) observe(d time.Duration) {
+	p.stats.lastAck.Store(time.Now().UnixNano())
 	p.lat.observe(d)
 	p.m.latency.Observe(d.Seconds())
 }
@@ -437,9 +461,14 @@ func (p *Processor) commit(ctx context.Context, r *kafka.Reader, tr *tracker) er
 		return fmt.Errorf("commit: %w", err)
 	}
 	tr.committed(cs)
-	lag := tr.lag()
+	backlog, uncommitted := tr.lag()
 	p.stats.commits.Add(1)
-	p.stats.lag.Store(lag)
-	p.m.commitLag.Set(float64(lag))
+	p.stats.backlog.Store(backlog)
+	p.stats.uncommitted.Store(uncommitted)
+	if uncommitted > p.stats.maxUncommitted.Load() {
+		p.stats.maxUncommitted.Store(uncommitted) // only the commit loop writes it
+	}
+	p.m.backlog.Set(float64(backlog))
+	p.m.uncommitted.Set(float64(uncommitted))
 	return nil
 }

@@ -143,8 +143,8 @@ func TestPoisonRecordsGoToTheDLQ(t *testing.T) {
 	// JSON records carry their tags as fields, other fields untouched.
 	for _, rec := range c.byTopic["alerts"][:50] {
 		var v struct {
-			Log  string                        `json:"log"`
-			Host string                        `json:"host"`
+			Log  string                       `json:"log"`
+			Host string                       `json:"host"`
 			Paw  map[string]processor.JSONTag `json:"paw"`
 		}
 		if err := json.Unmarshal(rec.Value, &v); err != nil {

@@ -105,4 +105,3 @@ func TestBrokerRestart(t *testing.T) {
 	dups := delivery(t, c, n, destFor)
 	t.Logf("broker restart: %d records, %d duplicates, %d rewinds", n, dups, st.Rewinds)
 }
-

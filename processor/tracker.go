@@ -29,6 +29,7 @@ type partition struct {
 	next      int64 // offset to commit: one past the acknowledged prefix
 	committed int64 // what was last committed; -1 before the first commit
 	hwm       int64 // high-water mark seen on the last fetch
+	fetched   int64 // one past the last offset fetched
 }
 
 // tracker is the at-least-once bookkeeping of one consumer session. The
@@ -68,7 +69,7 @@ func (t *tracker) add(msgs []kafka.Message, entries []entry, fetched []time.Time
 			p = &partition{topic: m.Topic, id: m.Partition, next: m.Offset, committed: -1}
 			t.parts[key] = p
 		}
-		p.hwm = m.HighWaterMark
+		p.hwm, p.fetched = m.HighWaterMark, m.Offset+1
 		entries[i] = entry{part: p, offset: m.Offset, fetched: fetched[i]}
 		p.queue = append(p.queue, &entries[i])
 	}
@@ -199,23 +200,22 @@ func (t *tracker) committed(msgs []kafka.Message) {
 	}
 }
 
-// lag is the largest distance from a partition's high-water mark to its
-// last commit: records that a restart right now would read again or read
-// for the first time.
-func (t *tracker) lag() int64 {
+// lag sums, over partitions, the records between the last commit and the
+// high-water mark (backlog: what the group still has to get through) and
+// between the last commit and the last fetch (uncommitted: what a crash now
+// would make the group read again).
+func (t *tracker) lag() (backlog, uncommitted int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var worst int64
 	for _, p := range t.parts {
 		c := p.committed
 		if c < 0 {
 			c = p.next
 		}
-		if l := p.hwm - c; l > worst {
-			worst = l
-		}
+		backlog += max(0, p.hwm-c)
+		uncommitted += max(0, p.fetched-c)
 	}
-	return worst
+	return backlog, uncommitted
 }
 
 // pending is the number of records fetched but not yet acknowledged.

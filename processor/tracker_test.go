@@ -78,8 +78,8 @@ func TestTrackerPartitionsAreIndependentAndFailuresStick(t *testing.T) {
 	if cs := tr.commits(); len(cs) != 0 {
 		t.Fatalf("nothing new acknowledged, still commits %v", cs)
 	}
-	if lag := tr.lag(); lag != 100-6 {
-		t.Fatalf("lag %d, want %d", lag, 100-6)
+	if backlog, uncommitted := tr.lag(); backlog != (100-6)+(100-8) || uncommitted != (7-6)+(8-8) {
+		t.Fatalf("lag %d, %d; want %d, %d", backlog, uncommitted, (100-6)+(100-8), 1)
 	}
 	failure := errors.New("broker gone")
 	tr.inFlight++

@@ -116,10 +116,15 @@ func (f *Featurizer) NewFeatures() Features {
 // UTF-8 is harmless because tokens are made of ASCII letters and digits and
 // every other byte only separates them.
 func (f *Featurizer) Featurize(text []byte, dst *Features) {
+	st := featState{f: f, ids: dst.IDs[:f.cfg.MaxFeatures]}
+	scanTokens(truncate(text, f.cfg.MaxBytes), &st, nil, nil)
+	f.finish(&st, dst)
+}
+
+// finish pads dst after the features st emitted and sets their weights.
+func (f *Featurizer) finish(st *featState, dst *Features) {
 	n := f.cfg.MaxFeatures
 	ids, weights := dst.IDs[:n], dst.Weights[:n]
-	st := featState{f: f, ids: ids}
-	scanTokens(truncate(text, f.cfg.MaxBytes), &st, nil)
 	count := st.n
 	if count == 0 {
 		// An empty or all-separator record still gets one feature so the
@@ -143,7 +148,7 @@ func (f *Featurizer) Featurize(text []byte, dst *Features) {
 func Normalize(text []byte, maxBytes int) string {
 	var b strings.Builder
 	st := normState{b: &b}
-	scanTokens(truncate(text, maxBytes), nil, &st)
+	scanTokens(truncate(text, maxBytes), nil, &st, nil)
 	return b.String()
 }
 
@@ -183,11 +188,20 @@ func (s *featState) token(tok []byte, kind tokenKind) {
 	if s.n >= len(s.ids) {
 		return
 	}
-	var h uint64
+	s.hashedToken(tok, kind, tokenHash(tok, kind))
+}
+
+func tokenHash(tok []byte, kind tokenKind) uint64 {
 	if kind == tokWord {
-		h = hashBytes(tok)
-	} else {
-		h = maskHashes[kind]
+		return hashBytes(tok)
+	}
+	return maskHashes[kind]
+}
+
+// hashedToken emits a token's features; h is tokenHash(tok, kind).
+func (s *featState) hashedToken(tok []byte, kind tokenKind, h uint64) {
+	if s.n >= len(s.ids) {
+		return
 	}
 	// Shift the n-gram window.
 	copy(s.prev[1:], s.prev[:len(s.prev)-1])
@@ -211,6 +225,75 @@ func (s *featState) token(tok []byte, kind tokenKind) {
 			s.emit(hashBytes(w[i:i+c]) ^ featureTypeChar)
 		}
 	}
+}
+
+// featureCount is how many features hashedToken emits for a token, given
+// how many tokens came before it.
+func (f *Featurizer) featureCount(tokLen int, kind tokenKind, before int) int {
+	n := 1 + min(f.cfg.WordNgrams-1, before)
+	if c := f.cfg.CharNgrams; kind == tokWord && c > 0 && tokLen > c {
+		n += tokLen + 2 - c + 1
+	}
+	return n
+}
+
+// Tokens is one record's scanned token stream, kept so that featurizing
+// can wait until Key has been looked up: records with equal keys have the
+// same token stream up to the feature cap, hence the same features, hence
+// the same decision from any program using this featurizer. Make it with
+// Featurizer.NewTokens; it is reused across records.
+type Tokens struct {
+	f        *Featurizer
+	kinds    []tokenKind
+	hashes   []uint64
+	ends     []int // end of each token's bytes in buf (masks have none)
+	buf      []byte
+	n        int
+	features int // features the recorded tokens will emit
+	key      uint64
+}
+
+// NewTokens allocates a token buffer for this featurizer's records.
+func (f *Featurizer) NewTokens() *Tokens {
+	m := f.cfg.MaxFeatures // every token emits at least one feature
+	return &Tokens{f: f, kinds: make([]tokenKind, m), hashes: make([]uint64, m), ends: make([]int, m), buf: make([]byte, 0, m*maxTokenLen)}
+}
+
+// Scan tokenizes text into t and returns its key (never 0). Tokens past
+// the feature cap are not kept: they could not change the features.
+func (f *Featurizer) Scan(text []byte, t *Tokens) uint64 {
+	t.n, t.features, t.key, t.buf = 0, 0, 0, t.buf[:0]
+	scanTokens(truncate(text, f.cfg.MaxBytes), nil, nil, t)
+	k := mix(t.key ^ uint64(t.n))
+	if k == 0 {
+		k = 1
+	}
+	return k
+}
+
+func (t *Tokens) token(tok []byte, kind tokenKind) {
+	if t.features >= t.f.cfg.MaxFeatures {
+		return
+	}
+	h := tokenHash(tok, kind)
+	t.features += t.f.featureCount(len(tok), kind, t.n)
+	t.kinds[t.n], t.hashes[t.n] = kind, h
+	t.buf = append(t.buf, tok...)
+	t.ends[t.n] = len(t.buf)
+	t.n++
+	t.key = mix(t.key ^ h)
+}
+
+// FeaturizeTokens fills dst from a scanned record; the result equals
+// Featurize on the record's text.
+func (f *Featurizer) FeaturizeTokens(t *Tokens, dst *Features) {
+	st := featState{f: f, ids: dst.IDs[:f.cfg.MaxFeatures]}
+	start := 0
+	for i := 0; i < t.n; i++ {
+		st.hashedToken(t.buf[start:t.ends[i]], t.kinds[i], t.hashes[i])
+		start = t.ends[i]
+	}
+	f.finish(&st, dst)
 }
 
 // normState writes the template text of the tokens.

@@ -3,6 +3,8 @@ package runtime
 import (
 	"bytes"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -149,12 +151,83 @@ func FuzzFeaturize(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	fz := newTestFeaturizer(f)
+	toks := fz.NewTokens()
 	f.Fuzz(func(t *testing.T, in []byte) {
 		ft := fz.NewFeatures()
 		fz.Featurize(in, &ft)
 		checkFeatures(t, fz, &ft)
 		_ = Normalize(in, DefaultMaxBytes)
+		fz.Scan(in, toks)
+		via := fz.NewFeatures()
+		fz.FeaturizeTokens(toks, &via)
+		if !equalIDs(ft, via) {
+			t.Fatalf("Scan+FeaturizeTokens differs from Featurize on %q", in)
+		}
 	})
+}
+
+func TestScanKeys(t *testing.T) {
+	small := DefaultFeaturizerConfig()
+	small.MaxFeatures = 12
+	tests := []struct {
+		name  string
+		cfg   FeaturizerConfig
+		a, b  string
+		equal bool
+	}{
+		{"numbers differ", DefaultFeaturizerConfig(), "ERROR request 17 failed after 30 ms", "ERROR request 9912 failed after 2 ms", true},
+		{"ids and addresses differ", DefaultFeaturizerConfig(), "conn from 10.0.0.1:80 id 0x1f2e3d", "conn from 192.168.1.9:443 id 0xdeadbeef", true},
+		{"case differs", DefaultFeaturizerConfig(), "Connection RESET", "connection reset", true},
+		{"a word differs", DefaultFeaturizerConfig(), "ERROR request failed", "ERROR request done", false},
+		{"order differs", DefaultFeaturizerConfig(), "disk full", "full disk", false},
+		{"extra token", DefaultFeaturizerConfig(), "disk full", "disk full now", false},
+		{"past the feature cap", small, "alpha beta gamma delta epsilon zeta eta theta", "alpha beta gamma delta epsilon zeta eta iota", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := NewFeaturizer(tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			toks := f.NewTokens()
+			ka := f.Scan([]byte(tc.a), toks)
+			kb := f.Scan([]byte(tc.b), toks)
+			if (ka == kb) != tc.equal {
+				t.Fatalf("keys equal = %v, want %v", ka == kb, tc.equal)
+			}
+			fa, fb := f.NewFeatures(), f.NewFeatures()
+			f.Featurize([]byte(tc.a), &fa)
+			f.Featurize([]byte(tc.b), &fb)
+			if tc.equal && !equalIDs(fa, fb) {
+				t.Fatal("equal keys but different features")
+			}
+		})
+	}
+}
+
+func TestFeaturizeTokensMatchesFeaturize(t *testing.T) {
+	f := newTestFeaturizer(t)
+	toks := f.NewTokens()
+	lines := append(benchLines(), []byte(""), []byte("   "), bytes.Repeat([]byte("word "), 2000), bytes.Repeat([]byte("x"), 5000))
+	for _, l := range lines {
+		a, b := f.NewFeatures(), f.NewFeatures()
+		f.Featurize(l, &a)
+		f.Scan(l, toks)
+		f.FeaturizeTokens(toks, &b)
+		if !equalIDs(a, b) {
+			t.Fatalf("%.40q: token path differs", l)
+		}
+	}
+}
+
+func BenchmarkScan(b *testing.B) {
+	f := newTestFeaturizer(b)
+	lines := benchLines()
+	toks := f.NewTokens()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		f.Scan(lines[i%len(lines)], toks)
+	}
 }
 
 func BenchmarkFeaturize(b *testing.B) {
@@ -179,5 +252,47 @@ func benchLines() [][]byte {
 		[]byte("081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_38865049064139660 terminating"),
 		[]byte("Jun 23 01:41:30 combo sshd(pam_unix)[18982]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=209.152.168.249 user=guest"),
 		[]byte("2015-10-18 18:09:39,479 WARN [RMCommunicator Allocator] org.apache.hadoop.ipc.Client: Address change detected. Old: msra-sa-41/10.190.173.170:8030"),
+	}
+}
+
+// TestTemplateKeysOnLoghub measures, in one pass over each Loghub sample
+// (../shared, skipped when absent), how many lines repeat the key of an
+// earlier line: the template cache's hit rate on real logs, before any
+// eviction.
+func TestTemplateKeysOnLoghub(t *testing.T) {
+	files, _ := filepath.Glob("../../shared/data/loghub/*/*.log")
+	if len(files) == 0 {
+		t.Skip("no ../shared/data/loghub")
+	}
+	f := newTestFeaturizer(t)
+	toks := f.NewTokens()
+	var all, repeats int
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[uint64]bool{}
+		n, rep := 0, 0
+		for _, l := range bytes.Split(data, []byte("\n")) {
+			if len(l) == 0 {
+				continue
+			}
+			k := f.Scan(l, toks)
+			if seen[k] {
+				rep++
+			}
+			seen[k] = true
+			n++
+		}
+		t.Logf("%-12s %5d lines, %5d keys, %4.1f%% repeat an earlier key", filepath.Base(filepath.Dir(file)), n, len(seen), 100*float64(rep)/float64(n))
+		all += n
+		repeats += rep
+	}
+	rate := float64(repeats) / float64(all)
+	t.Logf("all: %d lines, %.1f%% repeat an earlier key of their system", all, 100*rate)
+	// Masking is what makes keys repeat; if it broke, this would collapse.
+	if rate < 0.8 {
+		t.Fatalf("only %.1f%% of real lines share a key with an earlier line; want at least 80%%", 100*rate)
 	}
 }

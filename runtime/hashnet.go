@@ -60,6 +60,23 @@ func (w *HashnetWeights) Logits(x, z []float32) {
 	}
 }
 
+// FoldedTable is Embedding x Head (Buckets x Labels): each bucket's
+// contribution to the logits. Summation runs in float64 and rounds once.
+func (w *HashnetWeights) FoldedTable() []float32 {
+	t := make([]float32, w.Buckets*w.Labels)
+	for b := 0; b < w.Buckets; b++ {
+		row := w.Embedding[b*w.Dim : (b+1)*w.Dim]
+		for k := 0; k < w.Labels; k++ {
+			var sum float64
+			for d, e := range row {
+				sum += float64(e) * float64(w.Head[d*w.Labels+k])
+			}
+			t[b*w.Labels+k] = float32(sum)
+		}
+	}
+	return t
+}
+
 // Softmax turns logits into probabilities in place.
 func Softmax(z []float32) {
 	m := z[0]

@@ -1,11 +1,14 @@
 package runtime_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -122,9 +125,13 @@ func compileSpec(t testing.TB, name string) *runtime.Artifact {
 // compileBytes compiles the binary test spec with a seed; seeds give
 // different artifacts with the same behaviour.
 func compileBytes(t testing.TB, name string, seed uint64) []byte {
+	return compileWith(t, name, compiler.Options{Seed: seed})
+}
+
+func compileWith(t testing.TB, name string, opts compiler.Options) []byte {
 	t.Helper()
 	spec := &compiler.Spec{Name: name, Description: "errors", Labels: []string{"error", "ok"}, Positive: "error"}
-	spec.Options.Seed = seed
+	spec.Options = opts
 	for i := 0; i < 8; i++ {
 		spec.Examples = append(spec.Examples,
 			compiler.Example{Text: fmt.Sprintf("ERROR request %d failed with exception timeout", i), Label: "error"},
@@ -307,17 +314,36 @@ func TestMissingProviderAndLibrary(t *testing.T) {
 	}
 }
 
+// BenchmarkInterpreter measures Classify throughput, featurization
+// included, with and without the template cache, on one synthetic
+// template (the cache's best case) and on the Loghub sample lines in
+// ../shared (skipped when absent).
 func BenchmarkInterpreter(b *testing.B) {
+	data := map[string][][]byte{"one-template": benchTexts(4096)}
+	if lines := loghubLines(b); len(lines) > 0 {
+		data["loghub"] = lines
+	}
+	for _, name := range []string{"one-template", "loghub"} {
+		lines, ok := data[name]
+		if !ok {
+			continue
+		}
+		for _, cache := range []int{-1, 0} {
+			b.Run(fmt.Sprintf("%s/cache=%v", name, cache == 0), func(b *testing.B) {
+				benchClassify(b, lines, cache)
+			})
+		}
+	}
+}
+
+func benchClassify(b *testing.B, lines [][]byte, cache int) {
 	set := programSet(b, runtime.ProgramOptions{Sessions: 2})
-	bt, err := runtime.NewBatcher(set, runtime.BatcherConfig{})
+	var st runtime.BatchStats
+	bt, err := runtime.NewBatcher(set, runtime.BatcherConfig{TemplateCache: cache, Stats: &st})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer bt.Close()
-	lines := make([][]byte, 4096)
-	for i := range lines {
-		lines[i] = []byte(fmt.Sprintf("2026-03-04T09:00:%02d.%03dZ INFO [orders-api] request %d completed path=/api/v1/orders/%d status=200 duration=%dms", i%60, i%1000, i, i*7, i%300))
-	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	var next sync.Mutex
@@ -336,4 +362,137 @@ func BenchmarkInterpreter(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N*64)/b.Elapsed().Seconds(), "lines/s")
+	if c := st.Counts(); c.Lookups > 0 {
+		b.ReportMetric(100*float64(c.Hits)/float64(c.Lookups), "%hits")
+	}
+}
+
+// loghubLines reads the Loghub sample logs of ../shared, if present.
+func loghubLines(t testing.TB) [][]byte {
+	files, _ := filepath.Glob("../../shared/data/loghub/*/*.log")
+	var lines [][]byte
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, l := range bytes.Split(data, []byte("\n")) {
+			if len(l) > 0 {
+				lines = append(lines, l)
+			}
+		}
+	}
+	return lines
+}
+
+// TestTemplateCacheGivesTheModelsResults runs the same records through
+// batchers with and without the template cache, over three programs in two
+// featurizer groups, and wants bit-identical probabilities.
+func TestTemplateCacheGivesTheModelsResults(t *testing.T) {
+	env := openEnv(t)
+	var progs []*runtime.Program
+	for _, c := range []struct {
+		name string
+		opts compiler.Options
+	}{{"a", compiler.Options{Seed: 1}}, {"b", compiler.Options{Seed: 2}}, {"c", compiler.Options{Seed: 3, WordNgrams: 1, BucketBits: 12}}} {
+		art, err := runtime.DecodeArtifact(compileWith(t, c.name, c.opts))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := runtime.NewProgram(env, art, runtime.ProgramOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		progs = append(progs, p)
+	}
+	set, err := runtime.NewProgramSet(progs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Featurizations() != 2 {
+		t.Fatalf("want two featurizer groups, got %d", set.Featurizations())
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	words := []string{"ERROR", "INFO", "request", "failed", "completed", "timeout", "disk", "user", "login"}
+	var texts [][]byte
+	for i := 0; i < 5000; i++ {
+		// Few templates (variables vary), plus unique word salads.
+		if i%4 == 3 {
+			var b strings.Builder
+			for j := 0; j < 3+rng.IntN(8); j++ {
+				fmt.Fprintf(&b, "%s%d ", words[rng.IntN(len(words))], rng.IntN(3))
+			}
+			texts = append(texts, []byte(b.String()))
+			continue
+		}
+		texts = append(texts, []byte(fmt.Sprintf("%s request %d %s in %d ms from 10.0.%d.%d", words[i%2], rng.IntN(1e6), words[2+i%5], rng.IntN(999), rng.IntN(255), rng.IntN(255))))
+	}
+	classify := func(cache int) ([]runtime.Result, runtime.BatchCounts) {
+		var st runtime.BatchStats
+		b, err := runtime.NewBatcher(set, runtime.BatcherConfig{TemplateCache: cache, Stats: &st, Workers: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		var out []runtime.Result
+		for lo := 0; lo < len(texts); lo += 100 {
+			rs, err := b.Classify(context.Background(), texts[lo:lo+100]...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, rs...)
+		}
+		return out, st.Counts()
+	}
+	plain, off := classify(-1)
+	cached, on := classify(0)
+	for i := range plain {
+		for pi := range plain[i].Decisions {
+			a, b := plain[i].Decisions[pi].Probs, cached[i].Decisions[pi].Probs
+			for k := range a {
+				if math.Float32bits(a[k]) != math.Float32bits(b[k]) {
+					t.Fatalf("record %d program %d: cached %v, model %v", i, pi, b, a)
+				}
+			}
+		}
+	}
+	if off.Hits != 0 || on.Hits == 0 || on.Records != int64(len(texts)) || on.Lookups != 2*int64(len(texts)) {
+		t.Fatalf("counts without cache %+v, with %+v", off, on)
+	}
+	t.Logf("template cache: %d of %d lookups hit (%.0f%%), results identical", on.Hits, on.Lookups, 100*float64(on.Hits)/float64(on.Lookups))
+}
+
+// BenchmarkProgramRun is ONNX Runtime alone: one session, pre-featurized
+// batches of DefaultMaxBatch lines.
+func BenchmarkProgramRun(b *testing.B) {
+	env := openEnv(b)
+	p, err := runtime.NewProgram(env, compileSpec(b, "errs"), runtime.ProgramOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	lines := benchTexts(runtime.DefaultMaxBatch)
+	feats := make([]*runtime.Features, len(lines))
+	for i, l := range lines {
+		ft := p.Featurizer().NewFeatures()
+		feats[i] = &ft
+		p.Featurizer().Featurize(l, feats[i])
+	}
+	out := make([]float32, len(lines)*len(p.Labels()))
+	b.ResetTimer()
+	for b.Loop() {
+		if err := p.Run(feats, out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(lines))/b.Elapsed().Seconds(), "lines/s")
+}
+
+func benchTexts(n int) [][]byte {
+	lines := make([][]byte, n)
+	for i := range lines {
+		lines[i] = []byte(fmt.Sprintf("2026-03-04T09:00:%02d.%03dZ INFO [orders-api] request %d completed path=/api/v1/orders/%d status=200 duration=%dms", i%60, i%1000, i, i*7, i%300))
+	}
+	return lines
 }

@@ -23,7 +23,8 @@ type PipelineConfig struct {
 	ProgramsDir string `yaml:"programs_dir,omitempty"`
 	// Input overrides the programs' own input selector (see ParseInput).
 	Input string `yaml:"input,omitempty"`
-	// Steps run in order.
+	// Steps run in order. An explicit empty list passes every record
+	// through unclassified: a baseline for measuring what the steps cost.
 	Steps []Step `yaml:"steps"`
 
 	file string
@@ -77,8 +78,8 @@ func ParsePipelineConfig(file string, data []byte) (*PipelineConfig, error) {
 		return nil, err
 	}
 	c.file, c.doc = file, doc
-	if len(c.Steps) == 0 {
-		doc.At("$", "steps: at least one step is required")
+	if c.Steps == nil {
+		doc.At("$", "steps: at least one step is required (`steps: []` passes records through unclassified)")
 	}
 	if err := ValidateInput(c.Input); err != nil {
 		doc.At("$.input", "input: %v", err)
@@ -267,6 +268,7 @@ type Pipeline struct {
 	bc    BatcherConfig
 	load  func(path string) (*Program, error) // nil unless opened from a folder
 
+	stats  BatchStats // shared by every generation's batcher
 	swap   sync.Mutex // serializes Replace and Close
 	state  atomic.Pointer[pipelineState]
 	closed atomic.Bool
@@ -352,6 +354,7 @@ func NewPipeline(cfg *PipelineConfig, progs []*Program, bc BatcherConfig) (*Pipe
 		return nil, fmt.Errorf("input: %w", err)
 	}
 	pl := &Pipeline{cfg: cfg, input: in, bc: bc}
+	pl.bc.Stats = &pl.stats
 	st, err := pl.newState(progs)
 	if err != nil {
 		return nil, err
@@ -372,11 +375,12 @@ func (pl *Pipeline) newState(progs []*Program) (*pipelineState, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := NewBatcher(set, pl.bc)
-	if err != nil {
-		return nil, err
+	st := &pipelineState{progs: progs, set: set, index: map[string]int{}}
+	if len(progs) > 0 { // a pass-through pipeline has nothing to batch
+		if st.batcher, err = NewBatcher(set, pl.bc); err != nil {
+			return nil, err
+		}
 	}
-	st := &pipelineState{progs: progs, set: set, batcher: b, index: map[string]int{}}
 	for i, p := range progs {
 		st.index[p.Name()] = i
 	}
@@ -391,6 +395,9 @@ func (pl *Pipeline) Input() *Input { return pl.input }
 
 // Programs returns the programs loaded now.
 func (pl *Pipeline) Programs() []*Program { return pl.state.Load().progs }
+
+// Stats returns the batchers' totals since the pipeline opened.
+func (pl *Pipeline) Stats() BatchCounts { return pl.stats.Counts() }
 
 // ProgramIDs maps each program name to the ID of the artifact running now.
 func (pl *Pipeline) ProgramIDs() map[string]string {
@@ -477,7 +484,9 @@ func (st *pipelineState) retire() {
 	st.mu.Lock()
 	st.retired = true
 	st.mu.Unlock()
-	st.batcher.Close()
+	if st.batcher != nil {
+		st.batcher.Close()
+	}
 }
 
 // Process classifies raw records and applies the steps. Records whose input
@@ -504,6 +513,14 @@ func (pl *Pipeline) ProcessTexts(ctx context.Context, texts [][]byte) ([]Outcome
 
 func (pl *Pipeline) classifyInto(ctx context.Context, texts [][]byte, outs []Outcome) error {
 	if len(texts) == 0 {
+		return nil
+	}
+	if len(pl.cfg.Steps) == 0 {
+		for i := range outs {
+			if outs[i].Err == nil {
+				outs[i].Keep = true
+			}
+		}
 		return nil
 	}
 	st, err := pl.acquire()

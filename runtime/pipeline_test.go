@@ -17,6 +17,7 @@ func TestParsePipelineConfigErrors(t *testing.T) {
 		{"unknown key", "steps:\n  - filter: {program: x, keep: [a]}\nbogus: 1\n", "p.yaml:3:1:"},
 		{"wrong type", "steps: 5\n", "p.yaml:1:8:"},
 		{"no steps", "input: log\n", "p.yaml:1:1: steps: at least one step is required"},
+		{"steps null", "steps:\n", "steps: at least one step is required"},
 		{"two kinds in a step", "steps:\n  - filter: {program: x, keep: [a]}\n    tag: {programs: [x]}\n", "p.yaml:2:5: a step has exactly one of filter, tag or route (found 2)"},
 		{"filter without keep", "steps:\n  - filter: {program: x}\n", "p.yaml:2:14: filter.keep needs at least one label"},
 		{"min score range", "steps:\n  - filter: {program: x, keep: [a], min_score: 2}\n", "p.yaml:2:48: filter.min_score 2 must be between 0 and 1"},
@@ -155,4 +156,23 @@ func FuzzParsePipeline(f *testing.F) {
 		}
 		cfg.ProgramNames()
 	})
+}
+
+func TestPassThroughPipeline(t *testing.T) {
+	cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte("input: log\nsteps: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := runtime.NewPipeline(cfg, nil, runtime.BatcherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	outs, err := pl.Process(context.Background(), [][]byte{[]byte(`{"log": "x"}`), []byte("not json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !outs[0].Keep || outs[0].Err != nil || len(outs[0].Tags) != 0 || !errors.Is(outs[1].Err, runtime.ErrNotJSON) {
+		t.Fatalf("pass-through outcomes %+v", outs)
+	}
 }

@@ -36,13 +36,14 @@ var maskHashes = func() (h [numTokenKinds]uint64) {
 type scanner struct {
 	feat *featState
 	norm *normState
+	toks *Tokens
 	last tokenKind
 	any  bool
 	buf  [maxTokenLen]byte
 }
 
-func scanTokens(text []byte, feat *featState, norm *normState) {
-	s := scanner{feat: feat, norm: norm}
+func scanTokens(text []byte, feat *featState, norm *normState, toks *Tokens) {
+	s := scanner{feat: feat, norm: norm, toks: toks}
 	i := 0
 	for i < len(text) {
 		for i < len(text) && isSpace(text[i]) {
@@ -66,34 +67,81 @@ func (s *scanner) emit(tok []byte, kind tokenKind) {
 		return
 	}
 	s.last, s.any = kind, true
-	if s.feat != nil {
+	switch {
+	case s.feat != nil:
 		s.feat.token(tok, kind)
-	} else {
+	case s.toks != nil:
+		s.toks.token(tok, kind)
+	default:
 		s.norm.token(tok, kind)
 	}
 }
+
+// Byte classes, ORed over a field so the variable checks run only on the
+// fields that could match them; most fields are plain words.
+const (
+	cWord  uint8 = 1 << iota // letters, digits, bytes >= 0x80
+	cColon                   // ':'
+	cSlash                   // '/' or '\\'
+	cEq                      // '='
+	cDash                    // '-'
+	cTilde                   // '~'
+	cOther
+)
+
+var byteClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		switch {
+		case isWordByte(byte(c)):
+			t[c] = cWord
+		case c == ':':
+			t[c] = cColon
+		case c == '/' || c == '\\':
+			t[c] = cSlash
+		case c == '=':
+			t[c] = cEq
+		case c == '-':
+			t[c] = cDash
+		case c == '~':
+			t[c] = cTilde
+		default:
+			t[c] = cOther
+		}
+	}
+	return t
+}()
 
 func (s *scanner) field(f []byte) {
 	f = trimPunct(f)
 	if len(f) == 0 {
 		return
 	}
-	if hasURLScheme(f) {
+	var classes uint8
+	for _, c := range f {
+		classes |= byteClass[c]
+	}
+	if classes == cWord { // one plain word: no variable shape can match
+		s.word(f)
+		return
+	}
+	if classes&cColon != 0 && classes&cSlash != 0 && hasURLScheme(f) {
 		s.emit(nil, tokURL)
 		return
 	}
 	// key=value: the key is words, the value is classified on its own.
-	if k := indexByte(f, '='); k > 0 && k < len(f)-1 {
-		s.words(f[:k])
-		s.field(f[k+1:])
-		return
-	} else if k == len(f)-1 {
-		f = f[:k]
+	if classes&cEq != 0 {
+		if k := indexByte(f, '='); k > 0 && k < len(f)-1 {
+			s.words(f[:k])
+			s.field(f[k+1:])
+			return
+		} else if k == len(f)-1 {
+			f = f[:k]
+		}
+		if len(f) == 0 {
+			return
+		}
 	}
-	if len(f) == 0 {
-		return
-	}
-	if kind, ok := classify(f); ok {
+	if kind, ok := classify(f, classes); ok {
 		s.emit(nil, kind)
 		return
 	}
@@ -120,14 +168,32 @@ func (s *scanner) words(f []byte) {
 }
 
 func (s *scanner) word(w []byte) {
+	// One pass counts digits, tests for hex and builds the lower-cased
+	// token with digit runs folded ("node17" -> "node0"); the token is
+	// dropped if the word turns out to be a number.
 	digits, hex := 0, true
+	n := 0
+	inDigits := false
 	for _, c := range w {
-		switch {
-		case c >= '0' && c <= '9':
+		if c >= '0' && c <= '9' {
 			digits++
-		case (c|0x20) >= 'a' && (c|0x20) <= 'f':
-		default:
+			if !inDigits && n < len(s.buf) {
+				s.buf[n] = '0'
+				n++
+			}
+			inDigits = true
+			continue
+		}
+		inDigits = false
+		if l := c | 0x20; l < 'a' || l > 'f' {
 			hex = false
+		}
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if n < len(s.buf) {
+			s.buf[n] = c
+			n++
 		}
 	}
 	switch {
@@ -145,28 +211,6 @@ func (s *scanner) word(w []byte) {
 		s.emit(nil, tokNum)
 		return
 	}
-	// Lower-case, and fold digit runs inside words ("node17" -> "node0").
-	n := 0
-	inDigits := false
-	for _, c := range w {
-		if n == len(s.buf) {
-			break
-		}
-		if c >= '0' && c <= '9' {
-			if inDigits {
-				continue
-			}
-			inDigits = true
-			c = '0'
-		} else {
-			inDigits = false
-			if c >= 'A' && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-		}
-		s.buf[n] = c
-		n++
-	}
 	tok := s.buf[:n]
 	if digits == 0 && n == 3 && isDateWord(tok) {
 		s.emit(nil, tokNum)
@@ -175,22 +219,27 @@ func (s *scanner) word(w []byte) {
 	s.emit(tok, tokWord)
 }
 
-// classify recognizes whole-field variables.
-func classify(f []byte) (tokenKind, bool) {
-	if hasURLScheme(f) {
+// classify recognizes whole-field variables; classes are the field's ORed
+// byte classes.
+func classify(f []byte, classes uint8) (tokenKind, bool) {
+	if classes&cColon != 0 && classes&cSlash != 0 && hasURLScheme(f) {
 		return tokURL, true
 	}
-	if isUUID(f) {
+	if classes&cDash != 0 && isUUID(f) {
 		return tokUUID, true
 	}
-	g := f
-	if g[0] == '/' {
-		g = g[1:]
+	if classes&(cDash|cEq|cTilde|cOther) == cOther || classes&cColon != 0 {
+		// IP shapes hold digits, dots (class other), colons, hex letters
+		// and at most a leading slash.
+		g := f
+		if g[0] == '/' {
+			g = g[1:]
+		}
+		if isIPv4(g) || isIPv6(g) {
+			return tokIP, true
+		}
 	}
-	if isIPv4(g) || isIPv6(g) {
-		return tokIP, true
-	}
-	if isPath(f) {
+	if classes&(cSlash|cTilde) != 0 && isPath(f) {
 		return tokPath, true
 	}
 	return 0, false

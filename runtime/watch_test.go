@@ -181,4 +181,3 @@ func TestWatchProgramsReloadsOnRename(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-

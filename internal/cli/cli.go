@@ -47,6 +47,7 @@ func commands() []command {
 		{"inspect", "inspect PROGRAM.paw", "print a program's manifest", runInspect},
 		{"quality", "quality --data real-error.jsonl", "few-shot quality experiment against baselines", runQuality},
 		{"process", "process --config processor.yaml [--log-level info] [--stats FILE]", "run the Kafka stream processor", runProcess},
+		{"bench-kafka", "bench-kafka [--program build/programs/real-error.paw] [--records 1000000] [--json]", "processor throughput: pass-through vs filter, on an embedded broker", runBenchKafka},
 		{"broker", "broker [--listen 127.0.0.1:9092] [--data-dir DIR] [--topics logs:3,...]", "embedded Kafka-protocol broker for demos and tests (not for production)", runBroker},
 		{"version", "version", "print the compiler version", runVersion},
 	}

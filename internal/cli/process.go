@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -26,6 +28,7 @@ func runProcess(e *env, args []string) error {
 	ortLib := fs.String("ort-lib", "", "ONNX Runtime library (default $"+runtime.EnvORTLib+", then "+runtime.DefaultORTLibPath()+")")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	statsFile := fs.String("stats", "", "write the final totals as JSON to this file on exit")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file (for go tool pprof)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -38,6 +41,17 @@ func runProcess(e *env, args []string) error {
 		return usagef("--log-level: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lv}))
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	cfg, err := processor.LoadConfig(*config)
 	if err != nil {
 		return err
@@ -69,12 +83,37 @@ func runProcess(e *env, args []string) error {
 	}
 	runErr := p.Run(ctx)
 	if *statsFile != "" {
-		data, _ := json.MarshalIndent(p.Stats(), "", "  ")
+		data, _ := json.MarshalIndent(processStats{Stats: p.Stats(), PeakRSSBytes: peakRSS()}, "", "  ")
 		if err := writeFileAtomic(*statsFile, append(data, '\n')); err != nil {
 			runErr = errors.Join(runErr, err)
 		}
 	}
 	return runErr
+}
+
+// processStats is what --stats writes.
+type processStats struct {
+	processor.Stats
+	// PeakRSSBytes is this process's resident-memory high-water mark
+	// (VmHWM); 0 where /proc is not available.
+	PeakRSSBytes int64
+}
+
+// peakRSS reads VmHWM from /proc/self/status. (A child's rusage Maxrss is
+// no substitute on Linux: it starts from the parent's size at fork.)
+func peakRSS() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // serveMetrics serves /metrics until stop is called.
@@ -131,4 +170,3 @@ type stringList []string
 
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-

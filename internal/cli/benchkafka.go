@@ -1,0 +1,320 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/pawlogs/paw/internal/devbroker"
+	"github.com/pawlogs/paw/runtime"
+)
+
+// KafkaBenchResult is one processor run of paw bench-kafka.
+type KafkaBenchResult struct {
+	Mode          string  `json:"mode"`
+	Records       int     `json:"records"`
+	RecordsPerSec float64 `json:"records_per_sec"`
+	// WallRecordsPerSec counts from the processor's start to the commit of
+	// the last record.
+	WallRecordsPerSec float64 `json:"wall_records_per_sec"`
+	Seconds           float64 `json:"seconds"`
+	LatencyP50Ms      float64 `json:"latency_p50_ms"`
+	LatencyP99Ms      float64 `json:"latency_p99_ms"`
+	MaxUncommitted    int64   `json:"max_uncommitted"`
+	Output            int64   `json:"output"`
+	Audited           int64   `json:"audited"`
+	Dropped           int64   `json:"dropped"`
+	PeakRSSMiB        float64 `json:"peak_rss_mib"`
+	TemplateHitPct    float64 `json:"template_hit_pct"`
+	// CPU seconds used by the processor child and by this process (the
+	// embedded broker, mostly) while the mode ran.
+	ProcessorCPUSeconds float64 `json:"processor_cpu_seconds"`
+	BrokerCPUSeconds    float64 `json:"broker_cpu_seconds"`
+}
+
+func tvSeconds(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv.Usec)/1e6 }
+
+// benchModes are the pipelines compared: the same processor with no
+// steps, with a filter that drops what it rejects, with the same filter
+// sending rejected records to an audit topic (every record is produced, as
+// in pass-through), and with the filter but no template cache.
+var benchModes = []struct{ name, steps, extra string }{
+	{"pass-through", "steps: []\n", ""},
+	{"filter", filterSteps, ""},
+	{"filter+audit", filterSteps, "audit_topic: audit\n"},
+	{"filter-nocache", filterSteps, "template_cache: -1\n"},
+}
+
+// stepsFor fills a mode's steps with the program's name and positive label.
+func stepsFor(steps string, m runtime.Manifest) string {
+	if !strings.Contains(steps, "%") {
+		return steps
+	}
+	return fmt.Sprintf(steps, m.Name, m.Positive)
+}
+
+const filterSteps = "steps:\n  - filter: {program: %[1]s, keep: [%[2]s]}\n"
+
+// benchJob is one processor run.
+type benchJob struct {
+	self, dir, profDir, addr string
+	name, steps, extra       string
+	topic                    string
+	partitions               int
+	records                  int // records to wait for; live jobs learn it from feed
+	// feed, when set, produces records while the processor runs and
+	// returns how many it wrote.
+	feed func(ctx context.Context) (int, error)
+}
+
+func runBenchKafka(e *env, args []string) error {
+	fs := newFlags(e, "bench-kafka")
+	program := fs.String("program", "build/programs/real-error.paw", "the filter's program")
+	records := fs.Int("records", 1_000_000, "backlog produced before each processor starts")
+	partitions := fs.Int("partitions", 4, "input partitions")
+	liveRate := fs.Int("live-rate", 50_000, "records/s for the live-traffic latency runs (0 skips them)")
+	liveFor := fs.Duration("live-for", 5*time.Second, "how long live traffic runs")
+	asJSON := fs.Bool("json", false, "print JSON")
+	profDir := fs.String("cpuprofile-dir", "", "write each processor's CPU profile here")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 || *records <= 0 || *partitions <= 0 || *liveRate < 0 {
+		return usagef("unexpected arguments, or a non-positive count")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	art, err := runtime.ReadArtifactFile(*program)
+	if err != nil {
+		return err
+	}
+	prog := art.Manifest
+	dir, err := os.MkdirTemp("", "paw-bench-kafka-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	data, err := os.ReadFile(*program)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, prog.Name+".paw"), data, 0o644); err != nil {
+		return err
+	}
+	topics := []string{fmt.Sprintf("in:%d", *partitions), "dlq:1", fmt.Sprintf("out:%d", *partitions), fmt.Sprintf("audit:%d", *partitions)}
+	for _, m := range benchModes {
+		topics = append(topics, fmt.Sprintf("live-%s:%d", slug(m.name), *partitions))
+	}
+	b, err := devbroker.Start(devbroker.Config{Topics: topics})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	fmt.Fprintf(e.stderr, "producing %d records to an embedded broker ...\n", *records)
+	lines := GenerateLogLines(10_000, 7)
+	if err := produceBacklog(e.ctx, b.Addr(), "in", lines, *records); err != nil {
+		return err
+	}
+
+	var jobs []benchJob
+	for _, m := range benchModes {
+		jobs = append(jobs, benchJob{name: m.name, steps: stepsFor(m.steps, prog), extra: m.extra, topic: "in", records: *records})
+	}
+	if *liveRate > 0 {
+		for _, m := range benchModes[:2] {
+			topic := "live-" + slug(m.name)
+			jobs = append(jobs, benchJob{name: m.name + " @live", steps: stepsFor(m.steps, prog), extra: m.extra, topic: topic,
+				feed: func(ctx context.Context) (int, error) {
+					return produceAtRate(ctx, b.Addr(), topic, lines, *liveRate, *liveFor)
+				}})
+		}
+	}
+	var results []KafkaBenchResult
+	for _, j := range jobs {
+		j.self, j.dir, j.profDir, j.addr, j.partitions = self, dir, *profDir, b.Addr(), *partitions
+		fmt.Fprintf(e.stderr, "running %s ...\n", j.name)
+		var ru0, ru1 syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+		r, err := benchOne(e.ctx, j)
+		if err != nil {
+			return fmt.Errorf("%s: %w", j.name, err)
+		}
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+		r.BrokerCPUSeconds = tvSeconds(ru1.Utime) + tvSeconds(ru1.Stime) - tvSeconds(ru0.Utime) - tvSeconds(ru0.Stime)
+		results = append(results, r)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(results)
+	}
+	fmt.Fprintf(e.stdout, "backlog %d records (mean %.0f bytes), %d partitions, program %s, embedded broker; live runs at %d records/s for %v\n",
+		*records, meanLen(lines), *partitions, prog.Name, *liveRate, *liveFor)
+	fmt.Fprintf(e.stdout, "%-20s %10s %8s %8s %15s %10s %10s %14s\n", "mode", "records/s", "p50 ms", "p99 ms", "max uncommitted", "peak RSS", "cache hits", "CPU paw/broker")
+	for _, r := range results {
+		fmt.Fprintf(e.stdout, "%-20s %10.0f %8.1f %8.1f %15d %6.0f MiB %9.1f%% %6.2fs/%5.2fs\n", r.Mode, r.RecordsPerSec, r.LatencyP50Ms, r.LatencyP99Ms, r.MaxUncommitted, r.PeakRSSMiB, r.TemplateHitPct, r.ProcessorCPUSeconds, r.BrokerCPUSeconds)
+	}
+	base := results[0].RecordsPerSec
+	for _, r := range results[1:len(benchModes)] {
+		fmt.Fprintf(e.stdout, "%s / pass-through: %.0f%%\n", r.Mode, 100*r.RecordsPerSec/base)
+	}
+	return nil
+}
+
+func meanLen(lines [][]byte) float64 {
+	n := 0
+	for _, l := range lines {
+		n += len(l)
+	}
+	return float64(n) / float64(len(lines))
+}
+
+func slug(s string) string { return strings.ReplaceAll(s, "+", "-") }
+
+// produceBacklog writes n records cycling over lines, round-robin over
+// partitions.
+func produceBacklog(ctx context.Context, addr, topic string, lines [][]byte, n int) error {
+	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, BatchSize: 5000, BatchTimeout: time.Millisecond,
+		RequiredAcks: kafka.RequireAll, Balancer: &kafka.RoundRobin{}}
+	defer w.Close()
+	const chunk = 20_000
+	msgs := make([]kafka.Message, 0, chunk)
+	for i := 0; i < n; i++ {
+		msgs = append(msgs, kafka.Message{Value: lines[i%len(lines)]})
+		if len(msgs) == chunk || i == n-1 {
+			if err := w.WriteMessages(ctx, msgs...); err != nil {
+				return fmt.Errorf("produce to %s: %w", topic, err)
+			}
+			msgs = msgs[:0]
+		}
+	}
+	return nil
+}
+
+// produceAtRate writes rate records/s for d, in 10 ms ticks, and returns
+// how many it wrote.
+func produceAtRate(ctx context.Context, addr, topic string, lines [][]byte, rate int, d time.Duration) (int, error) {
+	per := max(1, rate/100)
+	ticks := int(d / (10 * time.Millisecond))
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	n := 0
+	for i := 0; i < ticks; i++ {
+		select {
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case <-t.C:
+		}
+		if err := produceBacklog(ctx, addr, topic, lines[n%len(lines):], per); err != nil {
+			return n, err
+		}
+		n += per
+	}
+	return n, nil
+}
+
+// benchOne runs `paw process` as a child with its own consumer group, and
+// stops it once the group has committed every record.
+func benchOne(ctx context.Context, j benchJob) (KafkaBenchResult, error) {
+	res := KafkaBenchResult{Mode: j.name, Records: j.records}
+	name := slug(strings.ReplaceAll(j.name, " @", "-"))
+	pipeline := filepath.Join(j.dir, "pipeline-"+name+".yaml")
+	if err := os.WriteFile(pipeline, []byte("programs_dir: .\n"+j.steps), 0o644); err != nil {
+		return res, err
+	}
+	config := filepath.Join(j.dir, "processor-"+name+".yaml")
+	cfg := fmt.Sprintf("brokers: [%s]\ngroup_id: bench-%s\ntopics: [%s]\npipeline: %s\noutput_topic: out\ndlq_topic: dlq\nreload: false\n%s",
+		j.addr, name, j.topic, filepath.Base(pipeline), j.extra)
+	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
+		return res, err
+	}
+	statsFile := filepath.Join(j.dir, "stats-"+name+".json")
+	args := []string{"process", "--config", config, "--stats", statsFile, "--log-level", "warn"}
+	if j.profDir != "" {
+		args = append(args, "--cpuprofile", filepath.Join(j.profDir, name+".pprof"))
+	}
+	cmd := exec.CommandContext(ctx, j.self, args...)
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return res, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	if j.feed != nil {
+		n, err := j.feed(ctx)
+		if err != nil {
+			cmd.Process.Kill()
+			return res, err
+		}
+		j.records, res.Records = n, n
+	}
+	client := &kafka.Client{Addr: kafka.TCP(j.addr), Timeout: 5 * time.Second}
+	parts := make([]int, j.partitions)
+	for i := range parts {
+		parts[i] = i
+	}
+	for done := false; !done; {
+		select {
+		case err := <-exited:
+			return res, fmt.Errorf("processor exited early: %v", err)
+		case <-ctx.Done():
+			cmd.Process.Kill()
+			return res, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: "bench-" + name, Topics: map[string][]int{j.topic: parts}})
+		if err != nil {
+			continue
+		}
+		var committed int64
+		for _, p := range resp.Topics[j.topic] {
+			committed += max(0, p.CommittedOffset)
+		}
+		done = committed >= int64(j.records)
+	}
+	elapsed := time.Since(start)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-exited; err != nil {
+		return res, fmt.Errorf("processor exit: %w", err)
+	}
+	data, err := os.ReadFile(statsFile)
+	if err != nil {
+		return res, err
+	}
+	var st processStats
+	if err := json.Unmarshal(data, &st); err != nil {
+		return res, err
+	}
+	// Throughput is over the processing span, first fetch to last
+	// acknowledgement: the wall time to the final commit adds start-up and
+	// up to one commit interval, noise at this scale.
+	res.Seconds = elapsed.Seconds()
+	if span := st.LastAck.Sub(st.FirstFetch); span > 0 {
+		res.RecordsPerSec = float64(j.records) / span.Seconds()
+	}
+	res.WallRecordsPerSec = float64(j.records) / elapsed.Seconds()
+	res.LatencyP50Ms = float64(st.LatencyP50) / 1e6
+	res.LatencyP99Ms = float64(st.LatencyP99) / 1e6
+	res.MaxUncommitted = st.MaxUncommitted
+	res.Output, res.Audited, res.Dropped = st.Output, st.Audited, st.Dropped
+	if st.TemplateLookups > 0 {
+		res.TemplateHitPct = 100 * float64(st.TemplateHits) / float64(st.TemplateLookups)
+	}
+	res.PeakRSSMiB = float64(st.PeakRSSBytes) / (1 << 20)
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		res.ProcessorCPUSeconds = tvSeconds(ru.Utime) + tvSeconds(ru.Stime)
+	}
+	return res, nil
+}
