@@ -6,13 +6,15 @@ PROGRAMS:= $(BUILD)/programs
 SPECS   := $(wildcard configs/filters/*.yaml)
 SHARED  ?= ../shared/data/labeled/real-error.jsonl
 
-.PHONY: help ort build compile demo test quality bench fuzz clean
+.PHONY: help ort build compile demo demo-kafka test quality bench bench-kafka fuzz clean
 
 help:
 	@echo "make demo     install ONNX Runtime, build paw, compile configs/filters, filter configs/samples/app.log"
+	@echo "make demo-kafka  embedded broker + paw process: sample logs routed to topics"
 	@echo "make test     unit, integration and CLI tests (installs ONNX Runtime first)"
 	@echo "make quality  few-shot quality experiment on ../shared (skips when absent)"
 	@echo "make bench    interpreter benchmarks (paw bench and go test -bench)"
+	@echo "make bench-kafka  processor throughput, pass-through vs filter, 1M-record backlog"
 	@echo "make fuzz     run each fuzz target for FUZZTIME (default 20s)"
 
 # The ONNX Runtime shared library, from npm onnxruntime-node (pinned).
@@ -33,6 +35,9 @@ demo: ort compile
 	@echo; echo "== the whole pipeline (configs/pipeline.yaml): drop noise, tag, route"
 	$(PAW) run --pipeline configs/pipeline.yaml --input - --json < configs/samples/app.log
 
+demo-kafka: ort compile
+	scripts/demo-kafka.sh
+
 test: ort
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
@@ -44,12 +49,17 @@ bench: ort compile
 	$(PAW) bench $(PROGRAMS)/real-error.paw
 	$(GO) test -run '^$$' -bench . -benchmem ./runtime
 
+bench-kafka: ort compile
+	$(PAW) bench-kafka --program $(PROGRAMS)/real-error.paw
+
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzFeaturize -fuzztime $(FUZZTIME) ./runtime
 	$(GO) test -run '^$$' -fuzz FuzzDecodeArtifact -fuzztime $(FUZZTIME) ./runtime
 	$(GO) test -run '^$$' -fuzz FuzzParsePipeline -fuzztime $(FUZZTIME) ./runtime
 	$(GO) test -run '^$$' -fuzz FuzzParseSpec -fuzztime $(FUZZTIME) ./compiler
+	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./processor
+	$(GO) test -run '^$$' -fuzz FuzzTagJSON -fuzztime $(FUZZTIME) ./processor
 
 clean:
 	rm -rf $(BUILD)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -81,6 +82,11 @@ func New(cfg *Config, pl *runtime.Pipeline, opts Options) (*Processor, error) {
 	dests := pc.Destinations()
 	if len(dests) == 0 && cfg.OutputTopic == "" {
 		return nil, fmt.Errorf("%s: output_topic is required: the pipeline has no route step", cfg.file)
+	}
+	for _, d := range dests {
+		if slices.Contains(cfg.Topics, d) {
+			return nil, fmt.Errorf("%s: the pipeline routes to %q, an input topic: the processor would read its own output", cfg.file, d)
+		}
 	}
 	conn, err := cfg.connection()
 	if err != nil {

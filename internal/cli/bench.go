@@ -28,6 +28,9 @@ type BenchResult struct {
 	MeanBatch     float64 `json:"mean_batch"`
 	MeanLineBytes float64 `json:"mean_line_bytes"`
 	Seconds       float64 `json:"seconds"`
+	// TemplateHitPct is the share of records answered by the template
+	// cache (0 with --template-cache -1).
+	TemplateHitPct float64 `json:"template_hit_pct"`
 }
 
 func runBench(e *env, args []string) error {
@@ -77,6 +80,8 @@ func runBench(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	var stats runtime.BatchStats
+	opts.Batcher.Stats = &stats
 	b, err := runtime.NewBatcher(set, opts.Batcher)
 	if err != nil {
 		return err
@@ -100,6 +105,9 @@ func runBench(e *env, args []string) error {
 	}
 	mu.Unlock()
 	res.Threads = opts.Batcher.Workers
+	if c := stats.Counts(); c.Lookups > 0 {
+		res.TemplateHitPct = 100 * float64(c.Hits) / float64(c.Lookups)
+	}
 	var total int
 	for _, l := range lines {
 		total += len(l)
@@ -112,6 +120,7 @@ func runBench(e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "lines/s      %.0f (%d lines in %.2fs, mean %.0f bytes)\n", res.LinesPerSec, res.Lines, res.Seconds, res.MeanLineBytes)
 	fmt.Fprintf(e.stdout, "batch p50    %.3f ms\nbatch p99    %.3f ms (%d batches, mean %.0f records)\n", res.BatchP50Ms, res.BatchP99Ms, res.Batches, res.MeanBatch)
 	fmt.Fprintf(e.stdout, "allocs/line  %.2f\nthreads      %d (device %s, max_batch %d, max_delay %s)\n", res.AllocsPerLine, res.Threads, opts.Program.Device, opts.Batcher.MaxBatch, rf.maxDelay)
+	fmt.Fprintf(e.stdout, "cache hits   %.1f%% of records (template cache; --template-cache -1 turns it off)\n", res.TemplateHitPct)
 	return nil
 }
 

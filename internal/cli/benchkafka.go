@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +24,9 @@ type KafkaBenchResult struct {
 	Mode          string  `json:"mode"`
 	Records       int     `json:"records"`
 	RecordsPerSec float64 `json:"records_per_sec"`
+	// RoundRecordsPerSec lists every round's RecordsPerSec; the result is
+	// the median round.
+	RoundRecordsPerSec []float64 `json:"round_records_per_sec,omitempty"`
 	// WallRecordsPerSec counts from the processor's start to the commit of
 	// the last record.
 	WallRecordsPerSec float64 `json:"wall_records_per_sec"`
@@ -67,6 +72,7 @@ const filterSteps = "steps:\n  - filter: {program: %[1]s, keep: [%[2]s]}\n"
 type benchJob struct {
 	self, dir, profDir, addr string
 	name, steps, extra       string
+	round                    int
 	topic                    string
 	partitions               int
 	records                  int // records to wait for; live jobs learn it from feed
@@ -80,6 +86,7 @@ func runBenchKafka(e *env, args []string) error {
 	program := fs.String("program", "build/programs/real-error.paw", "the filter's program")
 	records := fs.Int("records", 1_000_000, "backlog produced before each processor starts")
 	partitions := fs.Int("partitions", 4, "input partitions")
+	rounds := fs.Int("rounds", 3, "backlog runs per mode, interleaved; the median is reported")
 	liveRate := fs.Int("live-rate", 50_000, "records/s for the live-traffic latency runs (0 skips them)")
 	liveFor := fs.Duration("live-for", 5*time.Second, "how long live traffic runs")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -88,7 +95,7 @@ func runBenchKafka(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 || *records <= 0 || *partitions <= 0 || *liveRate < 0 {
+	if len(pos) > 0 || *records <= 0 || *partitions <= 0 || *liveRate < 0 || *rounds < 1 {
 		return usagef("unexpected arguments, or a non-positive count")
 	}
 	self, err := os.Executable()
@@ -112,7 +119,7 @@ func runBenchKafka(e *env, args []string) error {
 	if err := os.WriteFile(filepath.Join(dir, prog.Name+".paw"), data, 0o644); err != nil {
 		return err
 	}
-	topics := []string{fmt.Sprintf("in:%d", *partitions), "dlq:1", fmt.Sprintf("out:%d", *partitions), fmt.Sprintf("audit:%d", *partitions)}
+	topics := []string{fmt.Sprintf("in:%d", *partitions), "dlq:1"}
 	for _, m := range benchModes {
 		topics = append(topics, fmt.Sprintf("live-%s:%d", slug(m.name), *partitions))
 	}
@@ -128,8 +135,10 @@ func runBenchKafka(e *env, args []string) error {
 	}
 
 	var jobs []benchJob
-	for _, m := range benchModes {
-		jobs = append(jobs, benchJob{name: m.name, steps: stepsFor(m.steps, prog), extra: m.extra, topic: "in", records: *records})
+	for r := 0; r < *rounds; r++ {
+		for _, m := range benchModes {
+			jobs = append(jobs, benchJob{name: m.name, round: r, steps: stepsFor(m.steps, prog), extra: m.extra, topic: "in", records: *records})
+		}
 	}
 	if *liveRate > 0 {
 		for _, m := range benchModes[:2] {
@@ -140,10 +149,15 @@ func runBenchKafka(e *env, args []string) error {
 				}})
 		}
 	}
-	var results []KafkaBenchResult
+	var runs []KafkaBenchResult
 	for _, j := range jobs {
 		j.self, j.dir, j.profDir, j.addr, j.partitions = self, dir, *profDir, b.Addr(), *partitions
-		fmt.Fprintf(e.stderr, "running %s ...\n", j.name)
+		fmt.Fprintf(e.stderr, "running %s (round %d) ...\n", j.name, j.round+1)
+		// Fresh output topics, so the broker's memory does not grow with
+		// every run.
+		if err := recreateTopics(e.ctx, b.Addr(), *partitions, "out", "audit"); err != nil {
+			return err
+		}
 		var ru0, ru1 syscall.Rusage
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 		r, err := benchOne(e.ctx, j)
@@ -152,24 +166,92 @@ func runBenchKafka(e *env, args []string) error {
 		}
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 		r.BrokerCPUSeconds = tvSeconds(ru1.Utime) + tvSeconds(ru1.Stime) - tvSeconds(ru0.Utime) - tvSeconds(ru0.Stime)
-		results = append(results, r)
+		runs = append(runs, r)
 	}
+	results := medians(runs)
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(results)
 	}
-	fmt.Fprintf(e.stdout, "backlog %d records (mean %.0f bytes), %d partitions, program %s, embedded broker; live runs at %d records/s for %v\n",
-		*records, meanLen(lines), *partitions, prog.Name, *liveRate, *liveFor)
-	fmt.Fprintf(e.stdout, "%-20s %10s %8s %8s %15s %10s %10s %14s\n", "mode", "records/s", "p50 ms", "p99 ms", "max uncommitted", "peak RSS", "cache hits", "CPU paw/broker")
+	fmt.Fprintf(e.stdout, "backlog %d records (mean %.0f bytes), %d partitions, program %s, embedded broker, median of %d rounds; live runs at %d records/s for %v\n",
+		*records, meanLen(lines), *partitions, prog.Name, *rounds, *liveRate, *liveFor)
+	fmt.Fprintf(e.stdout, "%-20s %10s %-22s %8s %8s %15s %10s %10s %14s\n", "mode", "records/s", "(all rounds)", "p50 ms", "p99 ms", "max uncommitted", "peak RSS", "cache hits", "CPU paw/broker")
 	for _, r := range results {
-		fmt.Fprintf(e.stdout, "%-20s %10.0f %8.1f %8.1f %15d %6.0f MiB %9.1f%% %6.2fs/%5.2fs\n", r.Mode, r.RecordsPerSec, r.LatencyP50Ms, r.LatencyP99Ms, r.MaxUncommitted, r.PeakRSSMiB, r.TemplateHitPct, r.ProcessorCPUSeconds, r.BrokerCPUSeconds)
+		fmt.Fprintf(e.stdout, "%-20s %10.0f %-22s %8.1f %8.1f %15d %6.0f MiB %9.1f%% %6.2fs/%5.2fs\n", r.Mode, r.RecordsPerSec, roundList(r.RoundRecordsPerSec), r.LatencyP50Ms, r.LatencyP99Ms, r.MaxUncommitted, r.PeakRSSMiB, r.TemplateHitPct, r.ProcessorCPUSeconds, r.BrokerCPUSeconds)
 	}
 	base := results[0].RecordsPerSec
 	for _, r := range results[1:len(benchModes)] {
 		fmt.Fprintf(e.stdout, "%s / pass-through: %.0f%%\n", r.Mode, 100*r.RecordsPerSec/base)
 	}
 	return nil
+}
+
+// medians keeps, per mode in first-seen order, the run with the median
+// throughput, and lists every run's throughput on it.
+func medians(runs []KafkaBenchResult) []KafkaBenchResult {
+	var order []string
+	by := map[string][]KafkaBenchResult{}
+	for _, r := range runs {
+		if _, ok := by[r.Mode]; !ok {
+			order = append(order, r.Mode)
+		}
+		by[r.Mode] = append(by[r.Mode], r)
+	}
+	var out []KafkaBenchResult
+	for _, m := range order {
+		rs := by[m]
+		var all []float64
+		for _, r := range rs {
+			all = append(all, r.RecordsPerSec)
+		}
+		sort.Slice(rs, func(i, j int) bool { return rs[i].RecordsPerSec < rs[j].RecordsPerSec })
+		med := rs[len(rs)/2]
+		if len(all) > 1 {
+			med.RoundRecordsPerSec = all
+		}
+		out = append(out, med)
+	}
+	return out
+}
+
+func roundList(v []float64) string {
+	var parts []string
+	for _, x := range v {
+		parts = append(parts, fmt.Sprintf("%.0fk", x/1000))
+	}
+	return strings.Join(parts, " ")
+}
+
+// recreateTopics deletes and creates topics; a missing topic is fine.
+func recreateTopics(ctx context.Context, addr string, partitions int, topics ...string) error {
+	client := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second}
+	if _, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: topics}); err != nil {
+		return fmt.Errorf("delete topics: %w", err)
+	}
+	var cfgs []kafka.TopicConfig
+	for _, t := range topics {
+		cfgs = append(cfgs, kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: 1})
+	}
+	for attempt := 0; ; attempt++ {
+		res, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: cfgs})
+		if err != nil {
+			return fmt.Errorf("create topics: %w", err)
+		}
+		var errs []error
+		for t, e := range res.Errors {
+			if e != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", t, e))
+			}
+		}
+		if len(errs) == 0 {
+			return nil
+		}
+		if attempt == 20 { // deletion may still be in progress
+			return fmt.Errorf("create topics: %w", errors.Join(errs...))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func meanLen(lines [][]byte) float64 {
@@ -228,7 +310,7 @@ func produceAtRate(ctx context.Context, addr, topic string, lines [][]byte, rate
 // stops it once the group has committed every record.
 func benchOne(ctx context.Context, j benchJob) (KafkaBenchResult, error) {
 	res := KafkaBenchResult{Mode: j.name, Records: j.records}
-	name := slug(strings.ReplaceAll(j.name, " @", "-"))
+	name := fmt.Sprintf("%s-%d", slug(strings.ReplaceAll(j.name, " @", "-")), j.round)
 	pipeline := filepath.Join(j.dir, "pipeline-"+name+".yaml")
 	if err := os.WriteFile(pipeline, []byte("programs_dir: .\n"+j.steps), 0o644); err != nil {
 		return res, err

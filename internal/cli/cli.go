@@ -48,6 +48,8 @@ func commands() []command {
 		{"quality", "quality --data real-error.jsonl", "few-shot quality experiment against baselines", runQuality},
 		{"process", "process --config processor.yaml [--log-level info] [--stats FILE]", "run the Kafka stream processor", runProcess},
 		{"bench-kafka", "bench-kafka [--program build/programs/real-error.paw] [--records 1000000] [--json]", "processor throughput: pass-through vs filter, on an embedded broker", runBenchKafka},
+		{"produce", "produce --topic T [--brokers H:P] [--json-field log] < lines", "write stdin lines to a Kafka topic", runProduce},
+		{"consume", "consume --topics A,B [--brokers H:P]", "print what landed in Kafka topics, with headers", runConsume},
 		{"broker", "broker [--listen 127.0.0.1:9092] [--data-dir DIR] [--topics logs:3,...]", "embedded Kafka-protocol broker for demos and tests (not for production)", runBroker},
 		{"version", "version", "print the compiler version", runVersion},
 	}
@@ -136,6 +138,7 @@ type runtimeFlags struct {
 	maxBatch int
 	maxDelay time.Duration
 	workers  int
+	cache    int
 }
 
 func addRuntimeFlags(fs *flag.FlagSet) *runtimeFlags {
@@ -145,6 +148,7 @@ func addRuntimeFlags(fs *flag.FlagSet) *runtimeFlags {
 	fs.IntVar(&r.maxBatch, "max-batch", runtime.DefaultMaxBatch, "records per micro-batch")
 	fs.DurationVar(&r.maxDelay, "max-delay", runtime.DefaultMaxDelay, "longest wait before a partial batch runs")
 	fs.IntVar(&r.workers, "workers", 0, "parallel workers (default: GOMAXPROCS)")
+	fs.IntVar(&r.cache, "template-cache", 0, "decisions remembered per worker by token-stream key (default 16384; -1 off)")
 	return r
 }
 
@@ -153,7 +157,7 @@ func (r *runtimeFlags) options() (runtime.PipelineOptions, error) {
 	if err != nil {
 		return runtime.PipelineOptions{}, usageError{err.Error()}
 	}
-	bc := runtime.BatcherConfig{MaxBatch: r.maxBatch, MaxDelay: r.maxDelay, Workers: r.workers}
+	bc := runtime.BatcherConfig{MaxBatch: r.maxBatch, MaxDelay: r.maxDelay, Workers: r.workers, TemplateCache: r.cache}
 	bc = withDefaults(bc)
 	return runtime.PipelineOptions{
 		Program: runtime.ProgramOptions{Device: dev, Sessions: bc.Workers, MaxBatch: bc.MaxBatch},
