@@ -6,11 +6,12 @@ PROGRAMS:= $(BUILD)/programs
 SPECS   := $(wildcard configs/filters/*.yaml)
 SHARED  ?= ../shared/data/labeled/real-error.jsonl
 
-.PHONY: help ort build compile demo demo-kafka test quality bench bench-kafka fuzz clean
+.PHONY: help ort build plugin compile demo demo-kafka test quality bench bench-kafka fuzz clean
 
 help:
 	@echo "make demo     install ONNX Runtime, build paw, compile configs/filters, filter configs/samples/app.log"
 	@echo "make demo-kafka  embedded broker + paw process: sample logs routed to topics"
+	@echo "make plugin   build the Fluent Bit output plugin build/out_paw.so"
 	@echo "make test     unit, integration and CLI tests (installs ONNX Runtime first)"
 	@echo "make quality  few-shot quality experiment on ../shared (skips when absent)"
 	@echo "make bench    interpreter benchmarks (paw bench and go test -bench)"
@@ -23,6 +24,10 @@ ort:
 
 build:
 	$(GO) build -o $(PAW) ./cmd/paw
+
+# The Fluent Bit output plugin: load it with fluent-bit -e build/out_paw.so
+plugin:
+	$(GO) build -buildmode=c-shared -o $(BUILD)/out_paw.so ./plugin/cmd/out_paw
 
 compile: build
 	$(PAW) compile $(SPECS) --out-dir $(PROGRAMS)
@@ -48,6 +53,7 @@ quality: ort build
 bench: ort compile
 	$(PAW) bench $(PROGRAMS)/real-error.paw
 	$(GO) test -run '^$$' -bench . -benchmem ./runtime
+	$(GO) test -run '^$$' -bench BenchmarkPlugin -benchtime 3x ./plugin
 
 bench-kafka: ort compile
 	$(PAW) bench-kafka --program $(PROGRAMS)/real-error.paw
@@ -60,6 +66,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseSpec -fuzztime $(FUZZTIME) ./compiler
 	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./processor
 	$(GO) test -run '^$$' -fuzz FuzzTagJSON -fuzztime $(FUZZTIME) ./processor
+	$(GO) test -run '^$$' -fuzz FuzzDecodeChunk -fuzztime $(FUZZTIME) ./plugin
 
 clean:
 	rm -rf $(BUILD)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pawlogs/paw/internal/devbroker"
 	"github.com/pawlogs/paw/processor"
+	"github.com/pawlogs/paw/runtime"
 )
 
 func TestRouteFilterTag100k(t *testing.T) {
@@ -143,9 +144,9 @@ func TestPoisonRecordsGoToTheDLQ(t *testing.T) {
 	// JSON records carry their tags as fields, other fields untouched.
 	for _, rec := range c.byTopic["alerts"][:50] {
 		var v struct {
-			Log  string                       `json:"log"`
-			Host string                       `json:"host"`
-			Paw  map[string]processor.JSONTag `json:"paw"`
+			Log  string                 `json:"log"`
+			Host string                 `json:"host"`
+			Paw  map[string]runtime.Tag `json:"paw"`
 		}
 		if err := json.Unmarshal(rec.Value, &v); err != nil {
 			t.Fatalf("tagged record is not JSON: %v: %s", err, rec.Value)

@@ -98,23 +98,12 @@ func tagHeaders(tags []runtime.Tag) []kafka.Header {
 	return hs
 }
 
-// JSONTag is how a tag appears inside a JSON record's tags field.
-type JSONTag struct {
-	Label string  `json:"label"`
-	Score float32 `json:"score"`
-	ID    string  `json:"id"`
-}
-
 // tagJSON adds {"<field>": {"<program>": {label, score, id}}} to a JSON
 // object record. The record's own bytes are kept as they are: the field is
 // spliced in before the closing brace, unless the record already has a
 // field of that name, which is then replaced.
 func tagJSON(record []byte, field string, tags []runtime.Tag) ([]byte, error) {
-	obj := make(map[string]JSONTag, len(tags))
-	for _, t := range tags {
-		obj[t.Program] = JSONTag{Label: t.Label, Score: t.Score, ID: t.ID}
-	}
-	val, err := json.Marshal(obj) // map keys come out sorted
+	val, err := json.Marshal(runtime.TagMap(tags)) // map keys come out sorted
 	if err != nil {
 		return nil, err
 	}

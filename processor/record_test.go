@@ -93,7 +93,7 @@ func FuzzTagJSON(f *testing.F) {
 		if err := json.Unmarshal(out, &back); err != nil {
 			t.Fatalf("%s -> %s: %v", rec, out, err)
 		}
-		var tag map[string]JSONTag
+		var tag map[string]runtime.Tag
 		if err := json.Unmarshal(back["paw"], &tag); err != nil || tag["p"].Label != "l" {
 			t.Fatalf("%s -> %s: tags lost", rec, out)
 		}

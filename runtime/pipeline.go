@@ -235,12 +235,22 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// Tag is one program's decision attached to a record.
+// Tag is one program's decision attached to a record. Its JSON form is how
+// JSON outputs carry it: {"<program>": {"label", "score", "id"}}.
 type Tag struct {
-	Program string
-	ID      string
-	Label   string
-	Score   float32
+	Program string  `json:"-"`
+	Label   string  `json:"label"`
+	Score   float32 `json:"score"`
+	ID      string  `json:"id"`
+}
+
+// TagMap keys tags by program, for JSON outputs.
+func TagMap(tags []Tag) map[string]Tag {
+	m := make(map[string]Tag, len(tags))
+	for _, t := range tags {
+		m[t.Program] = t
+	}
+	return m
 }
 
 // Outcome is what a pipeline decided for one record.

@@ -1,0 +1,102 @@
+package plugin_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+)
+
+var (
+	benchOnce   sync.Once
+	benchChunks string
+)
+
+const benchRecords, benchPer = 100_000, 1000
+
+// benchData writes 100 chunks of 1,000 records once per test binary.
+func benchData(b testing.TB) string {
+	benchOnce.Do(func() {
+		benchChunks = filepath.Join(build.dir, "bench-chunks")
+		writeChunks(b, benchChunks, 0, benchRecords, benchPer)
+	})
+	return benchChunks
+}
+
+var flushdirReply = regexp.MustCompile(`^flushdir \d+ ok=(\d+) retry=0 error=0 ns=(\d+)$`)
+
+// BenchmarkPlugin flushes 100,000 records through out_paw.so in the C
+// harness, from 2 threads, to /dev/null: the same plugin with a
+// pass-through pipeline, a real-error filter (which drops half of these
+// records, so it writes less), a real-error tag step (every record
+// classified and written, the like-for-like cost of inference), and the
+// filter without the template cache.
+func BenchmarkPlugin(b *testing.B) {
+	chunks := benchData(b)
+	for _, mode := range []struct{ name, pipeline string }{
+		{"pass-through", "steps: []\n"},
+		{"filter", "steps:\n  - filter: {program: real-error, keep: [error]}\n"},
+		{"tag", "steps:\n  - tag: {programs: [real-error]}\n"},
+		{"filter-nocache", "steps:\n  - filter: {program: real-error, keep: [error]}\n"},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			pipe := writePipeline(b, b.TempDir(), "p.yaml", mode.pipeline)
+			h := startHarnessB(b)
+			props := map[string]string{"pipeline": pipe, "programs_dir": build.programs, "output": "file:///dev/null"}
+			if mode.name == "filter-nocache" {
+				props["template_cache"] = "-1"
+			}
+			if got := h.instance(1, props); got != "init 1 1" {
+				b.Fatalf("init: %s", got)
+			}
+			var ns int64
+			for b.Loop() {
+				got := h.do(fmt.Sprintf("flushdir 1 app %s 2", chunks))
+				m := flushdirReply.FindStringSubmatch(got)
+				if m == nil {
+					b.Fatalf("flush: %s", got)
+				}
+				n, _ := strconv.ParseInt(m[2], 10, 64)
+				ns += n
+			}
+			h.do("exit 1")
+			b.ReportMetric(float64(b.N*benchRecords)/(float64(ns)/1e9), "records/s")
+		})
+	}
+}
+
+var rssReply = regexp.MustCompile(`^rss (\d+) (\d+)$`)
+
+// TestPluginMemory reports the harness's resident memory before and after
+// an instance with three programs starts, and after 100,000 records.
+func TestPluginMemory(t *testing.T) {
+	chunks := benchData(t)
+	pipe := writePipeline(t, t.TempDir(), "p.yaml", "steps:\n  - tag: {programs: [real-error, security-event, noise]}\n")
+	h := startHarness(t)
+	rss := func() (int, int) {
+		m := rssReply.FindStringSubmatch(h.do("rss"))
+		if m == nil {
+			t.Fatal("rss reply")
+		}
+		cur, _ := strconv.Atoi(m[1])
+		hwm, _ := strconv.Atoi(m[2])
+		return cur, hwm
+	}
+	before, _ := rss()
+	if got := h.instance(1, map[string]string{"pipeline": pipe, "programs_dir": build.programs, "output": "file:///dev/null"}); got != "init 1 1" {
+		t.Fatalf("init: %s", got)
+	}
+	loaded, _ := rss()
+	if got := h.do(fmt.Sprintf("flushdir 1 app %s 2", chunks)); flushdirReply.FindStringSubmatch(got) == nil {
+		t.Fatalf("flush: %s", got)
+	}
+	after, peak := rss()
+	h.do("exit 1")
+	t.Logf("harness RSS: %d MiB with out_paw.so loaded, %d MiB with 3 programs, %d MiB after 100,000 records (peak %d MiB)",
+		before>>10, loaded>>10, after>>10, peak>>10)
+	if peak > 1<<20 { // 1 GiB: an order of magnitude above what it takes
+		t.Fatalf("peak RSS %d MiB", peak>>10)
+	}
+}

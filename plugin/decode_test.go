@@ -1,0 +1,142 @@
+package plugin
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"math"
+	"testing"
+	"time"
+)
+
+// Bytes as msgpack-c in Fluent Bit writes them, built by hand so the test
+// does not depend on the encoder it checks.
+func fixext8(sec, nsec uint32) []byte {
+	b := []byte{0xd7, 0x00, 0, 0, 0, 0, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(b[2:], sec)
+	binary.BigEndian.PutUint32(b[6:], nsec)
+	return b
+}
+
+func str8(s string) []byte { return append([]byte{0xd9, byte(len(s))}, s...) }
+
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+func TestDecodeChunkForms(t *testing.T) {
+	rec := cat([]byte{0x83}, // map of 3
+		str8("log"), str8("disk full"),
+		str8("n"), []byte{0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe}, // int64 -2
+		str8("k8s"), []byte{0x81}, str8("pod"), str8("api-1"))
+	f64 := make([]byte, 9)
+	f64[0] = 0xcb
+	binary.BigEndian.PutUint64(f64[1:], math.Float64bits(1764064800.25))
+	tests := []struct {
+		name string
+		data []byte
+		want time.Time
+	}{
+		{"v2: [[EventTime, meta], record]", cat([]byte{0x92, 0x92}, fixext8(1764064800, 123456789), []byte{0x80}, rec), time.Unix(1764064800, 123456789)},
+		{"[EventTime, record]", cat([]byte{0x92}, fixext8(1764064800, 5), rec), time.Unix(1764064800, 5)},
+		{"[uint32 seconds, record]", cat([]byte{0x92, 0xce, 0x69, 0x25, 0x3c, 0x20}, rec), time.Unix(0x69253c20, 0)},
+		{"[float seconds, record]", cat([]byte{0x92}, f64, rec), time.Unix(1764064800, 250000000)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			evs, err := DecodeChunk(handle(), append(append([]byte{}, tc.data...), tc.data...)) // two events
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) != 2 {
+				t.Fatalf("%d events, want 2", len(evs))
+			}
+			ev := evs[1]
+			if !ev.Time.Equal(tc.want) {
+				t.Fatalf("time %v, want %v", ev.Time, tc.want)
+			}
+			if s, ok := ev.Record["log"].([]byte); !ok || string(s) != "disk full" {
+				t.Fatalf("log is %#v, want []byte(\"disk full\")", ev.Record["log"])
+			}
+			if n, ok := ev.Record["n"].(int64); !ok || n != -2 {
+				t.Fatalf("n is %#v, want int64(-2)", ev.Record["n"])
+			}
+			k8s, ok := ev.Record["k8s"].(map[interface{}]interface{})
+			if !ok || string(k8s["pod"].([]byte)) != "api-1" {
+				t.Fatalf("nested map is %#v", ev.Record["k8s"])
+			}
+		})
+	}
+}
+
+func TestDecodeChunkRejects(t *testing.T) {
+	good := cat([]byte{0x92}, fixext8(1, 0), []byte{0x81}, str8("log"), str8("x"))
+	tests := []struct {
+		name string
+		data []byte
+		n    int // events decoded before the damage
+	}{
+		{"truncated", append(append([]byte{}, good...), good[:len(good)-2]...), 1},
+		{"not an array", cat(good, str8("hello")), 1},
+		{"record not a map", cat(good, []byte{0x92, 0x01, 0x02}), 1},
+		{"bad timestamp", cat([]byte{0x92}, str8("now"), []byte{0x80}), 0},
+		{"garbage", []byte{0xc1}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			evs, err := DecodeChunk(handle(), tc.data)
+			if !errors.Is(err, ErrBadChunk) || len(evs) != tc.n {
+				t.Fatalf("%d events, err %v; want %d and ErrBadChunk", len(evs), err, tc.n)
+			}
+		})
+	}
+}
+
+func FuzzDecodeChunk(f *testing.F) {
+	f.Add(cat([]byte{0x92, 0x92}, fixext8(1, 2), []byte{0x80, 0x81}, str8("log"), str8("x")))
+	f.Add([]byte{0x92, 0xce, 0, 0, 0, 1, 0x80})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		evs, err := DecodeChunk(handle(), data)
+		if err == nil {
+			for _, ev := range evs {
+				if ev.Record == nil {
+					t.Fatal("event without a record")
+				}
+			}
+		}
+	})
+}
+
+func TestParseConfig(t *testing.T) {
+	props := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	c, err := ParseConfig(props("pipeline", "p.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Field != "log" || c.Output != "stdout" || c.MaxBatch != 256 || c.Device != "cpu" || c.LogLevel != "info" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	c, err = ParseConfig(props("pipeline", "p.yaml", "output", "kafka://a:9092,b:9093/logs", "field", "kubernetes.labels.app", "max_batch", "64"))
+	if err != nil || c.MaxBatch != 64 {
+		t.Fatalf("%+v, %v", c, err)
+	}
+	spec, _ := parseOutput(c.Output)
+	if spec.topic != "logs" || len(spec.brokers) != 2 {
+		t.Fatalf("kafka output %+v", spec)
+	}
+	for _, bad := range []func(string) string{
+		props("pipeline", "p.yaml", "template_cache", "-2"),
+		props("pipeline", "p.yaml", "log_level", "loud"),
+		props("pipeline", "p.yaml", "output", "file://"),
+		props("pipeline", "p.yaml", "output", "kafka://nohost/t"),
+		props("pipeline", "p.yaml", "max_batch", "0"),
+	} {
+		if _, err := ParseConfig(bad); err == nil || !bytes.Contains([]byte(err.Error()), []byte("property")) {
+			t.Errorf("accepted or unexplained: %v", err)
+		}
+	}
+}

@@ -1,0 +1,339 @@
+package plugin
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ugorji/go/codec"
+
+	"github.com/pawlogs/paw/runtime"
+)
+
+// Status is a flush result, with Fluent Bit's values.
+type Status int
+
+const (
+	StatusError Status = 0 // FLB_ERROR: never returned for bad records
+	StatusOK    Status = 1 // FLB_OK
+	StatusRetry Status = 2 // FLB_RETRY: the destination failed; Fluent Bit re-sends the chunk
+)
+
+// Options are an instance's collaborators.
+type Options struct {
+	// Stdout receives the stdout output. Default: discard.
+	Stdout io.Writer
+	// Logger. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// Instance is one out_paw section of a Fluent Bit configuration.
+type Instance struct {
+	cfg   Config
+	log   *slog.Logger
+	env   *runtime.Env
+	pl    *runtime.Pipeline
+	out   output
+	dead  output // nil: poison records pass through untagged
+	field []string
+	h     *codec.MsgpackHandle
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	stats counters
+}
+
+type counters struct {
+	chunks, records, tagged, dropped, poison, deadLettered, retries, badChunks atomic.Int64
+}
+
+// Stats are an instance's totals.
+type Stats struct {
+	Chunks       int64 // chunks flushed with FLB_OK
+	Records      int64 // records decoded
+	Tagged       int64 // records the pipeline kept, sent with their tags
+	Dropped      int64 // records a filter dropped
+	Poison       int64 // records without the field or with a non-string one
+	DeadLettered int64 // poison records written to dead_letter
+	Retries      int64 // flushes answered FLB_RETRY
+	BadChunks    int64 // chunks that were not valid Fluent Bit msgpack
+}
+
+// New loads ONNX Runtime, the pipeline and its programs, opens the outputs
+// and starts watching programs_dir for new programs.
+func New(cfg Config, opts Options) (*Instance, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Stdout == nil {
+		opts.Stdout = io.Discard
+	}
+	pc, err := runtime.LoadPipelineConfig(cfg.Pipeline)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ProgramsDir != "" {
+		abs, err := filepath.Abs(cfg.ProgramsDir)
+		if err != nil {
+			return nil, fmt.Errorf("property programs_dir: %w", err)
+		}
+		pc.ProgramsDir = abs
+	}
+	// The plugin reads the text itself (property field), so the pipeline
+	// gets texts; a pipeline input selector does not apply.
+	pc.Input = ""
+	dev, err := runtime.ParseDevice(cfg.Device)
+	if err != nil {
+		return nil, err
+	}
+	env, err := runtime.OpenEnv(cfg.ORTLib)
+	if err != nil {
+		return nil, err
+	}
+	in := &Instance{cfg: cfg, log: opts.Logger, env: env, field: strings.Split(cfg.Field, "."), h: handle()}
+	bc := runtime.BatcherConfig{MaxBatch: cfg.MaxBatch, TemplateCache: cfg.TemplateCache}
+	in.pl, err = runtime.OpenPipeline(env, pc, runtime.PipelineOptions{
+		Program: runtime.ProgramOptions{Device: dev, MaxBatch: cfg.MaxBatch, Sessions: 2},
+		Batcher: bc,
+	})
+	if err != nil {
+		env.Close()
+		return nil, err
+	}
+	spec, _ := parseOutput(cfg.Output) // validated by ParseConfig
+	if in.out, err = openOutput(spec, opts.Stdout); err != nil {
+		in.closeRuntime()
+		return nil, err
+	}
+	if cfg.DeadLetter != "" {
+		if in.dead, err = openFileOutput(cfg.DeadLetter); err != nil {
+			in.out.Close()
+			in.closeRuntime()
+			return nil, fmt.Errorf("property dead_letter: %w", err)
+		}
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	in.stop = stop
+	in.wg.Add(1)
+	go func() {
+		defer in.wg.Done()
+		if err := runtime.WatchPrograms(ctx, in.pl, runtime.WatchOptions{Logger: in.log}); err != nil {
+			in.log.Error("program reload is off", "err", err)
+		}
+	}()
+	in.log.Info("out_paw ready", "pipeline", cfg.Pipeline, "output", cfg.Output, "programs", in.pl.ProgramIDs())
+	return in, nil
+}
+
+func (in *Instance) closeRuntime() {
+	in.pl.Close()
+	in.env.Close()
+}
+
+// Stats returns the instance's totals.
+func (in *Instance) Stats() Stats {
+	s := &in.stats
+	return Stats{Chunks: s.chunks.Load(), Records: s.records.Load(), Tagged: s.tagged.Load(), Dropped: s.dropped.Load(),
+		Poison: s.poison.Load(), DeadLettered: s.deadLettered.Load(), Retries: s.retries.Load(), BadChunks: s.badChunks.Load()}
+}
+
+// ProgramIDs maps the programs running now to their IDs.
+func (in *Instance) ProgramIDs() map[string]string { return in.pl.ProgramIDs() }
+
+// outLine is the JSON line of a record sent on.
+type outLine struct {
+	Timestamp   string                 `json:"timestamp"`
+	Tag         string                 `json:"tag"`
+	Record      map[string]interface{} `json:"record"`
+	Paw         map[string]runtime.Tag `json:"paw,omitempty"`
+	Destination string                 `json:"destination,omitempty"`
+}
+
+// deadLine is the JSON line of a dead-lettered record or chunk.
+type deadLine struct {
+	Timestamp string                 `json:"timestamp,omitempty"`
+	Tag       string                 `json:"tag"`
+	Reason    string                 `json:"reason"`
+	Error     string                 `json:"error"`
+	Record    map[string]interface{} `json:"record,omitempty"`
+	Chunk     string                 `json:"chunk_base64,omitempty"`
+}
+
+// Flush handles one chunk. It is safe for concurrent use (Fluent Bit's
+// output workers). Bad records never fail a chunk; only an output that
+// cannot take the records does, with StatusRetry.
+func (in *Instance) Flush(ctx context.Context, tag string, data []byte) Status {
+	events, decErr := DecodeChunk(in.h, data)
+	in.stats.records.Add(int64(len(events)))
+	var lines, dead []Line
+	if decErr != nil {
+		in.stats.badChunks.Add(1)
+		in.log.Error("malformed chunk; records before the damage are processed", "tag", tag, "bytes", len(data), "err", decErr)
+		dl, _ := json.Marshal(deadLine{Tag: tag, Reason: "malformed_chunk", Error: decErr.Error(), Chunk: base64.StdEncoding.EncodeToString(data)})
+		dead = append(dead, Line{Data: dl})
+	}
+	texts := make([][]byte, 0, len(events))
+	idx := make([]int, 0, len(events)) // events[idx[i]] has texts[i]
+	for i := range events {
+		text, err := in.text(events[i].Record)
+		if err != nil {
+			in.stats.poison.Add(1)
+			if in.dead != nil {
+				dl, _ := json.Marshal(deadLine{Timestamp: stamp(events[i].Time), Tag: tag, Reason: reasonOf(err), Error: err.Error(), Record: jsonMap(events[i].Record)})
+				dead = append(dead, Line{Data: dl})
+			} else {
+				lines = append(lines, in.line(tag, &events[i], nil))
+			}
+			continue
+		}
+		texts = append(texts, text)
+		idx = append(idx, i)
+	}
+	outs, err := in.pl.ProcessTexts(ctx, texts)
+	if err != nil {
+		in.stats.retries.Add(1)
+		in.log.Warn("pipeline unavailable; chunk will be retried", "tag", tag, "err", err)
+		return StatusRetry
+	}
+	for j, o := range outs {
+		if !o.Keep {
+			in.stats.dropped.Add(1)
+			continue
+		}
+		lines = append(lines, in.line(tag, &events[idx[j]], &o))
+	}
+	if in.dead != nil && len(dead) > 0 {
+		if err := in.dead.Write(ctx, dead); err != nil {
+			in.stats.retries.Add(1)
+			in.log.Warn("dead_letter refused the records; chunk will be retried", "tag", tag, "err", err)
+			return StatusRetry
+		}
+		in.stats.deadLettered.Add(int64(len(dead)))
+	}
+	if len(lines) > 0 {
+		if err := in.out.Write(ctx, lines); err != nil {
+			in.stats.retries.Add(1)
+			in.log.Warn("output refused the records; chunk will be retried", "tag", tag, "output", in.cfg.Output, "err", err)
+			return StatusRetry
+		}
+	}
+	in.stats.tagged.Add(int64(len(outs)) - countDropped(outs))
+	in.stats.chunks.Add(1)
+	return StatusOK
+}
+
+func countDropped(outs []runtime.Outcome) int64 {
+	n := int64(0)
+	for _, o := range outs {
+		if !o.Keep {
+			n++
+		}
+	}
+	return n
+}
+
+// line renders a record, tagged when o is set.
+func (in *Instance) line(tag string, ev *Event, o *runtime.Outcome) Line {
+	l := outLine{Timestamp: stamp(ev.Time), Tag: tag, Record: jsonMap(ev.Record)}
+	var topic string
+	if o != nil {
+		if len(o.Tags) > 0 {
+			l.Paw = runtime.TagMap(o.Tags)
+		}
+		l.Destination, topic = o.Destination, o.Destination
+	}
+	data, err := json.Marshal(l)
+	if err != nil { // values come from msgpack: always encodable
+		data = []byte(fmt.Sprintf(`{"tag":%q,"error":%q}`, tag, err.Error()))
+	}
+	return Line{Topic: topic, Data: data}
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// text reads the configured field; Fluent Bit sends strings as []byte.
+func (in *Instance) text(rec map[interface{}]interface{}) ([]byte, error) {
+	v, err := runtime.Lookup(rec, in.field)
+	if err != nil {
+		return nil, err
+	}
+	switch s := v.(type) {
+	case []byte:
+		return s, nil
+	case string:
+		return []byte(s), nil
+	}
+	return nil, fmt.Errorf("%w: %s is %T", runtime.ErrNotString, in.cfg.Field, v)
+}
+
+func reasonOf(err error) string {
+	switch {
+	case errors.Is(err, runtime.ErrFieldMissing):
+		return "field_missing"
+	case errors.Is(err, runtime.ErrNotString):
+		return "not_string"
+	}
+	return "rejected"
+}
+
+// jsonMap converts a decoded record for encoding/json: byte strings become
+// strings and map keys become strings.
+func jsonMap(m map[interface{}]interface{}) map[string]interface{} {
+	out := make(map[string]interface{}, len(m))
+	for k, v := range m {
+		out[keyString(k)] = jsonValue(v)
+	}
+	return out
+}
+
+func jsonValue(v interface{}) interface{} {
+	switch t := v.(type) {
+	case []byte:
+		return string(t)
+	case map[interface{}]interface{}:
+		return jsonMap(t)
+	case []interface{}:
+		out := make([]interface{}, len(t))
+		for i, x := range t {
+			out[i] = jsonValue(x)
+		}
+		return out
+	case eventTime:
+		return stamp(t.Time)
+	}
+	return v
+}
+
+func keyString(k interface{}) string {
+	switch t := k.(type) {
+	case string:
+		return t
+	case []byte:
+		return string(t)
+	}
+	return fmt.Sprint(k)
+}
+
+// Close stops the reload watcher, flushes and closes the outputs, and
+// releases the programs.
+func (in *Instance) Close() error {
+	in.stop()
+	in.wg.Wait()
+	errs := []error{in.out.Close()}
+	if in.dead != nil {
+		errs = append(errs, in.dead.Close())
+	}
+	errs = append(errs, in.pl.Close(), in.env.Close())
+	st := in.Stats()
+	in.log.Info("out_paw stopped", "chunks", st.Chunks, "records", st.Records, "tagged", st.Tagged, "dropped", st.Dropped,
+		"poison", st.Poison, "dead_lettered", st.DeadLettered, "retries", st.Retries, "bad_chunks", st.BadChunks)
+	return errors.Join(errs...)
+}
