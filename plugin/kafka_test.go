@@ -174,4 +174,3 @@ func publish(t *testing.T, dir, name string, data []byte) {
 		t.Fatal(err)
 	}
 }
-

@@ -170,4 +170,3 @@ func readRaw(t *testing.T, path string) [][]byte {
 	}
 	return out
 }
-
