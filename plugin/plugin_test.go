@@ -183,3 +183,32 @@ func TestTwoInstancesManyChunks(t *testing.T) {
 	check("filter instance", outA, filterPath, "app.a")
 	check("tag instance", outB, tagPath, "app.b")
 }
+
+func TestStdoutOutput(t *testing.T) {
+	dir := t.TempDir()
+	pipe := writePipeline(t, dir, "p.yaml", tagPipeline)
+	writeChunks(t, filepath.Join(dir, "c"), 0, 300, 100)
+	h := startHarness(t)
+	if got := h.instance(1, map[string]string{"pipeline": pipe, "programs_dir": build.programs}); got != "init 1 1" {
+		t.Fatalf("init: %s", got)
+	}
+	if got := h.do(fmt.Sprintf("flushdir 1 app %s 3", filepath.Join(dir, "c"))); !strings.Contains(got, "ok=3 retry=0 error=0") {
+		t.Fatalf("flush: %s", got)
+	}
+	h.do("exit 1")
+	lines := strings.Split(strings.TrimSpace(h.stdout.String()), "\n")
+	seen := map[int]bool{}
+	for _, raw := range lines {
+		var l outputLine
+		if err := json.Unmarshal([]byte(raw), &l); err != nil {
+			t.Fatalf("stdout line %q: %v", raw, err)
+		}
+		seen[seqOf(t, l)] = true
+		if l.Paw["noise"].Label == "" {
+			t.Fatalf("untagged: %s", raw)
+		}
+	}
+	if len(lines) != 300 || len(seen) != 300 {
+		t.Fatalf("%d lines, %d distinct records on stdout; want 300", len(lines), len(seen))
+	}
+}
