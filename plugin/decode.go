@@ -41,8 +41,9 @@ func (eventTimeExt) ReadExt(dst interface{}, b []byte) {
 	dst.(*eventTime).Time = time.Unix(int64(binary.BigEndian.Uint32(b)), int64(binary.BigEndian.Uint32(b[4:])))
 }
 
-// handle mirrors fluent-bit-go's decoder (output.NewDecoder) so records
-// look exactly as they do to any Go output plugin.
+// handle is fluent-bit-go's decoder configuration (output.NewDecoder):
+// the reference DecodeChunk is checked against, and the encoder of test
+// chunks.
 func handle() *codec.MsgpackHandle {
 	h := new(codec.MsgpackHandle)
 	if err := h.SetBytesExt(reflect.TypeOf(eventTime{}), 0, eventTimeExt{}); err != nil {
@@ -57,13 +58,14 @@ var ErrBadChunk = errors.New("malformed chunk")
 
 // DecodeChunk decodes a flushed chunk: a sequence of [time, record] (Fluent
 // Bit before 2.1) or [[time, metadata], record] events, where time is an
-// EventTime, an integer or a float of seconds.
-func DecodeChunk(h *codec.MsgpackHandle, data []byte) ([]Event, error) {
-	dec := codec.NewDecoderBytes(data, h)
+// EventTime, an integer or a float of seconds. Byte strings in the events
+// alias data.
+func DecodeChunk(data []byte) ([]Event, error) {
+	r := reader{b: data}
 	var events []Event
-	for dec.NumBytesRead() < len(data) {
-		var v interface{}
-		if err := dec.Decode(&v); err != nil {
+	for r.pos < len(data) {
+		v, err := r.value(0)
+		if err != nil {
 			return events, fmt.Errorf("%w: event %d: %v", ErrBadChunk, len(events), err)
 		}
 		ev, err := toEvent(v)

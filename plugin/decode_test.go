@@ -1,9 +1,13 @@
 package plugin
 
 import (
+	"fmt"
+	"reflect"
+
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"github.com/ugorji/go/codec"
 	"math"
 	"testing"
 	"time"
@@ -42,7 +46,7 @@ func TestDecodeChunkForms(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			evs, err := DecodeChunk(handle(), append(append([]byte{}, tc.data...), tc.data...)) // two events
+			evs, err := DecodeChunk(append(append([]byte{}, tc.data...), tc.data...)) // two events
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +86,7 @@ func TestDecodeChunkRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			evs, err := DecodeChunk(handle(), tc.data)
+			evs, err := DecodeChunk(tc.data)
 			if !errors.Is(err, ErrBadChunk) || len(evs) != tc.n {
 				t.Fatalf("%d events, err %v; want %d and ErrBadChunk", len(evs), err, tc.n)
 			}
@@ -90,19 +94,72 @@ func TestDecodeChunkRejects(t *testing.T) {
 	}
 }
 
+// decodeWithUgorji is DecodeChunk on fluent-bit-go's decoder: the
+// reference. One setting differs: with a key repeated in a map,
+// fluent-bit-go's decoder decodes the second value into the first one's
+// type and fails the chunk when they differ; DecodeChunk keeps the last
+// value, as MapValueReset makes the reference do.
+func decodeWithUgorji(data []byte) ([]Event, error) {
+	h := handle()
+	h.MapValueReset = true
+	dec := codec.NewDecoderBytes(data, h)
+	var events []Event
+	for dec.NumBytesRead() < len(data) {
+		var v interface{}
+		if err := dec.Decode(&v); err != nil {
+			return events, err
+		}
+		ev, err := toEvent(v)
+		if err != nil {
+			return events, err
+		}
+		events = append(events, ev)
+	}
+	return events, nil
+}
+
+// FuzzDecodeChunk: on any bytes, DecodeChunk and fluent-bit-go's decoder
+// agree on the events and on whether the chunk is valid.
 func FuzzDecodeChunk(f *testing.F) {
 	f.Add(cat([]byte{0x92, 0x92}, fixext8(1, 2), []byte{0x80, 0x81}, str8("log"), str8("x")))
 	f.Add([]byte{0x92, 0xce, 0, 0, 0, 1, 0x80})
+	f.Add(cat([]byte{0x92, 0xcb, 0x41, 0xda, 0, 0, 0, 0, 0, 0, 0x82, 0xc4, 1, 'b', 0xc7, 2, 5, 1, 2}, str8("n"), []byte{0xdc, 0, 2, 0xca, 0x3f, 0x80, 0, 0, 0xc0}))
+	h := EncodeHandle()
+	var chunk []byte
+	for _, rec := range []map[string]interface{}{{"log": "x", "n": -5, "u": uint64(1 << 40), "f": 1.5, "m": map[string]interface{}{"a": []interface{}{1, "b", nil, true}}}} {
+		if err := EncodeEvent(h, &chunk, time.Unix(1764064800, 99), rec); err != nil {
+			f.Fatal(err)
+		}
+	}
+	f.Add(chunk)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		evs, err := DecodeChunk(handle(), data)
-		if err == nil {
-			for _, ev := range evs {
-				if ev.Record == nil {
-					t.Fatal("event without a record")
-				}
-			}
+		got, err := DecodeChunk(data)
+		want, werr := decodeWithUgorji(data)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("DecodeChunk error %v, reference error %v", err, werr)
+		}
+		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("DecodeChunk %#v\nreference  %#v", got, want)
 		}
 	})
+}
+
+func TestDecodeChunkMatchesReference(t *testing.T) {
+	h := EncodeHandle()
+	var chunk []byte
+	for i := 0; i < 100; i++ {
+		rec := map[string]interface{}{"log": fmt.Sprintf("line %d", i), "i": i, "neg": -i, "f": float64(i) / 3, "ok": i%2 == 0,
+			"k8s": map[string]interface{}{"labels": map[string]interface{}{"app": "orders"}}, "list": []interface{}{i, "x"}, "nil": nil,
+			"big": uint64(1) << 63, "bin": []byte{0, 1, 2}}
+		if err := EncodeEvent(h, &chunk, time.Unix(int64(1764064800+i), int64(i)), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := DecodeChunk(chunk)
+	want, werr := decodeWithUgorji(chunk)
+	if err != nil || werr != nil || len(got) != 100 || !reflect.DeepEqual(got, want) {
+		t.Fatalf("DecodeChunk disagrees with fluent-bit-go's decoder: %v %v", err, werr)
+	}
 }
 
 func TestParseConfig(t *testing.T) {

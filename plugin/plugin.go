@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ugorji/go/codec"
-
 	"github.com/pawlogs/paw/runtime"
 )
 
@@ -45,7 +43,6 @@ type Instance struct {
 	out   output
 	dead  output // nil: poison records pass through untagged
 	field []string
-	h     *codec.MsgpackHandle
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
 	stats counters
@@ -98,7 +95,7 @@ func New(cfg Config, opts Options) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Instance{cfg: cfg, log: opts.Logger, env: env, field: strings.Split(cfg.Field, "."), h: handle()}
+	in := &Instance{cfg: cfg, log: opts.Logger, env: env, field: strings.Split(cfg.Field, ".")}
 	bc := runtime.BatcherConfig{MaxBatch: cfg.MaxBatch, TemplateCache: cfg.TemplateCache}
 	in.pl, err = runtime.OpenPipeline(env, pc, runtime.PipelineOptions{
 		Program: runtime.ProgramOptions{Device: dev, MaxBatch: cfg.MaxBatch, Sessions: 2},
@@ -172,7 +169,7 @@ type deadLine struct {
 // output workers). Bad records never fail a chunk; only an output that
 // cannot take the records does, with StatusRetry.
 func (in *Instance) Flush(ctx context.Context, tag string, data []byte) Status {
-	events, decErr := DecodeChunk(in.h, data)
+	events, decErr := DecodeChunk(data)
 	in.stats.records.Add(int64(len(events)))
 	var lines, dead []Line
 	if decErr != nil {
