@@ -1,12 +1,18 @@
 package processor_test
 
 import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/pawlogs/paw/internal/devbroker"
+	"github.com/pawlogs/paw/processor"
 	"github.com/pawlogs/paw/runtime"
 )
 
@@ -125,4 +131,86 @@ func TestBrokerRestart(t *testing.T) {
 	if int64(dups) >= before.Fetched {
 		t.Fatalf("%d duplicates: everything before the restart was processed again", dups)
 	}
+}
+
+// TestBrokerDownAtStart: the processor says why it is idle, keeps trying,
+// and processes everything once the broker appears.
+func TestBrokerDownAtStart(t *testing.T) {
+	const n = 3000
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	s := newSetup(t, textPipeline, "", devbroker.Config{})
+	writeFile(t, s.config, []byte(strings.Replace(string(mustReadFile(t, s.config)), s.broker.Addr(), addr, 1)))
+	s.broker.Close()
+	var logs lockedBuf
+	cfg, err := processor.LoadConfig(s.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := runtime.OpenEnv("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	pl, err := cfg.OpenPipeline(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	p, err := processor.New(cfg, pl, processor.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "brokers not ready; retrying"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no clear message while the broker is down:\n%s", logs.String())
+		}
+	}
+	b, err := devbroker.Start(devbroker.Config{Listen: addr, Topics: []string{"in:4", "alerts:4", "app:2", "dropped:1", "dlq:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	produce(t, client(t, addr), 0, n, 4, textValue)
+	c := consumeUntil(t, addr, outputTopics, time.Minute, func(c *consumed) bool { return c.distinct() >= n })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	delivery(t, c, n, destFor)
+	line := logs.String()[strings.Index(logs.String(), "brokers not ready"):]
+	t.Logf("while the broker was down: %s", line[:strings.Index(line, "\n")])
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func mustReadFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
