@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pawlogs/paw/compiler"
+	"github.com/pawlogs/paw/internal/atomicfile"
 	"github.com/pawlogs/paw/runtime"
 )
 
@@ -84,7 +84,7 @@ func compileOne(e *env, path, dest string, spec *compiler.Spec, quiet bool) erro
 	if acc != nil {
 		return err // the artifact is not written: it failed its own tests
 	}
-	if err := writeFileAtomic(dest, res.Artifact); err != nil {
+	if err := atomicfile.WriteFile(dest, res.Artifact); err != nil {
 		return err
 	}
 	if quiet {
@@ -93,34 +93,6 @@ func compileOne(e *env, path, dest string, spec *compiler.Spec, quiet bool) erro
 	return nil
 }
 
-// writeFileAtomic writes through a temporary file and a rename, so readers
-// never see half a program.
-func writeFileAtomic(path string, data []byte) error {
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("create %s: %w", dir, err)
-		}
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".paw-*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
 
 func writeReport(w io.Writer, path, dest string, res *compiler.Result, took time.Duration) {
 	m := res.Manifest

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pawlogs/paw/internal/atomicfile"
 	"github.com/pawlogs/paw/internal/devbroker"
 	"github.com/pawlogs/paw/processor"
 	"github.com/pawlogs/paw/runtime"
@@ -84,7 +85,7 @@ func runProcess(e *env, args []string) error {
 	runErr := p.Run(ctx)
 	if *statsFile != "" {
 		data, _ := json.MarshalIndent(processStats{Stats: p.Stats(), PeakRSSBytes: peakRSS()}, "", "  ")
-		if err := writeFileAtomic(*statsFile, append(data, '\n')); err != nil {
+		if err := atomicfile.WriteFile(*statsFile, append(data, '\n')); err != nil {
 			runErr = errors.Join(runErr, err)
 		}
 	}

@@ -1,0 +1,33 @@
+package cli
+
+import (
+	"log/slog"
+	"os"
+
+	"github.com/pawlogs/paw/sidecar"
+)
+
+func runServe(e *env, args []string) error {
+	fs := newFlags(e, "serve")
+	specs := fs.String("specs", "configs/filters", "folder of specs to watch and compile")
+	programs := fs.String("programs", "build/programs", "folder to publish <name>.paw programs into")
+	listen := fs.String("listen", "127.0.0.1:8080", "HTTP address (loopback by default)")
+	concurrency := fs.Int("concurrency", 2, "compiles running at once")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected arguments %v", pos)
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		return usagef("--log-level: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lv}))
+	return sidecar.Run(e.ctx, sidecar.Config{
+		SpecsDir: *specs, ProgramsDir: *programs, Listen: *listen, Concurrency: *concurrency,
+		Token: os.Getenv("PAW_TOKEN"),
+	}, sidecar.Options{Logger: log})
+}

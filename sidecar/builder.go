@@ -1,0 +1,288 @@
+// Package sidecar is paw's compiler sidecar (paw serve): it watches a
+// folder of specs, compiles each on change, publishes programs atomically
+// for processors and plugins to hot-reload, and serves them over HTTP.
+package sidecar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pawlogs/paw/compiler"
+	"github.com/pawlogs/paw/internal/atomicfile"
+	"github.com/pawlogs/paw/internal/yamlconf"
+	"github.com/pawlogs/paw/runtime"
+)
+
+// APIError is how the API reports an error, located when it comes from a
+// YAML file.
+type APIError struct {
+	Error  string `json:"error"`
+	File   string `json:"file,omitempty"`
+	Line   int    `json:"line,omitempty"`
+	Column int    `json:"column,omitempty"`
+}
+
+// apiErrors turns an error into API errors, one per located problem.
+func apiErrors(err error) []APIError {
+	var ye yamlconf.Errors
+	if errors.As(err, &ye) {
+		out := make([]APIError, len(ye))
+		for i, e := range ye {
+			out[i] = APIError{Error: e.Msg, File: e.File, Line: e.Line, Column: e.Column}
+		}
+		return out
+	}
+	return []APIError{{Error: err.Error()}}
+}
+
+// Program is what the sidecar knows of one spec.
+type Program struct {
+	Name string `json:"name"`
+	Spec string `json:"spec"`
+	// ID is the published (last good) artifact's; empty before the first
+	// successful compile.
+	ID string `json:"id,omitempty"`
+	// Status is ok (the published program is the spec's), error (the spec
+	// is broken; the last good program stays published) or pending.
+	Status     string                  `json:"status"`
+	LastError  []APIError              `json:"last_error,omitempty"`
+	Metrics    *runtime.CompileMetrics `json:"metrics,omitempty"`
+	CompiledAt time.Time               `json:"compiled_at,omitempty"`
+
+	artifact []byte
+}
+
+// builder compiles specs, at most Concurrency at a time and never one spec
+// twice at once; an edit during a compile queues exactly one more.
+type builder struct {
+	cfg  Config
+	log  *slog.Logger
+	sem  chan struct{}
+	wg   sync.WaitGroup
+	hook func(spec string, start bool) // tests watch compiles start and end
+
+	mu       sync.Mutex
+	programs map[string]*Program // by spec file name
+	running  map[string]bool
+	dirty    map[string]bool
+
+	compiles *prometheus.CounterVec
+	broken   *prometheus.GaugeVec
+	took     prometheus.Histogram
+}
+
+func newBuilder(cfg Config, log *slog.Logger, reg prometheus.Registerer) *builder {
+	b := &builder{
+		cfg: cfg, log: log, sem: make(chan struct{}, cfg.Concurrency),
+		programs: map[string]*Program{}, running: map[string]bool{}, dirty: map[string]bool{},
+		compiles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_sidecar_compiles_total", Help: "Spec compilations, by spec file and result (ok, error)."}, []string{"spec", "result"}),
+		broken:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "paw_sidecar_spec_broken", Help: "1 while a spec fails to compile and its last good program stays published."}, []string{"spec"}),
+		took:     prometheus.NewHistogram(prometheus.HistogramOpts{Name: "paw_sidecar_compile_seconds", Help: "Compile time per spec.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 10)}),
+	}
+	if reg != nil {
+		reg.MustRegister(b.compiles, b.broken, b.took)
+	}
+	return b
+}
+
+func isSpec(name string) bool {
+	base := filepath.Base(name)
+	return !strings.HasPrefix(base, ".") && (strings.HasSuffix(base, ".yaml") || strings.HasSuffix(base, ".yml"))
+}
+
+// run compiles every spec, then recompiles specs as they change, until ctx
+// ends; it waits for compiles in progress before returning.
+func (b *builder) run(ctx context.Context) error {
+	defer b.wg.Wait()
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch specs: %w", err)
+	}
+	defer w.Close()
+	if err := w.Add(b.cfg.SpecsDir); err != nil {
+		return fmt.Errorf("watch specs in %s: %w", b.cfg.SpecsDir, err)
+	}
+	entries, err := os.ReadDir(b.cfg.SpecsDir)
+	if err != nil {
+		return fmt.Errorf("read specs: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() && isSpec(e.Name()) {
+			b.trigger(ctx, e.Name())
+		}
+	}
+	timers := map[string]*time.Timer{}
+	defer func() {
+		for _, t := range timers {
+			t.Stop()
+		}
+	}()
+	fire := make(chan string, 64)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			b.log.Warn("watching specs", "err", err)
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			name := filepath.Base(ev.Name)
+			if !isSpec(name) || ev.Op == fsnotify.Chmod {
+				continue
+			}
+			// Debounce: editors write a file in several steps.
+			if t, ok := timers[name]; ok {
+				t.Reset(b.cfg.Debounce)
+			} else {
+				timers[name] = time.AfterFunc(b.cfg.Debounce, func() {
+					select {
+					case fire <- name:
+					case <-ctx.Done():
+					}
+				})
+			}
+		case name := <-fire:
+			b.trigger(ctx, name)
+		}
+	}
+}
+
+// trigger compiles the spec file now, or once more after the compile in
+// progress.
+func (b *builder) trigger(ctx context.Context, file string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.running[file] {
+		b.dirty[file] = true
+		return
+	}
+	b.running[file] = true
+	if _, ok := b.programs[file]; !ok {
+		b.programs[file] = &Program{Name: strings.TrimSuffix(strings.TrimSuffix(file, ".yaml"), ".yml"), Spec: file, Status: "pending"}
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		for {
+			b.compile(ctx, file)
+			b.mu.Lock()
+			if !b.dirty[file] || ctx.Err() != nil {
+				b.running[file] = false
+				b.mu.Unlock()
+				return
+			}
+			b.dirty[file] = false
+			b.mu.Unlock()
+		}
+	}()
+}
+
+func (b *builder) compile(ctx context.Context, file string) {
+	select {
+	case b.sem <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	defer func() { <-b.sem }()
+	if b.hook != nil {
+		b.hook(file, true)
+		defer b.hook(file, false)
+	}
+	path := filepath.Join(b.cfg.SpecsDir, file)
+	start := time.Now()
+	res, name, err := compileFile(ctx, path)
+	b.took.Observe(time.Since(start).Seconds())
+	if err == nil {
+		err = atomicfile.WriteFile(filepath.Join(b.cfg.ProgramsDir, name+".paw"), res.Artifact)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p := b.programs[file]
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			p.Status, p.LastError = "error", []APIError{{Error: "spec file removed; the last good program stays published"}}
+		} else {
+			p.Status, p.LastError = "error", apiErrors(err)
+		}
+		if p.artifact == nil {
+			p.artifact, p.ID = b.published(p.Name)
+		}
+		b.compiles.WithLabelValues(file, "error").Inc()
+		b.broken.WithLabelValues(file).Set(1)
+		b.log.Error("spec does not compile; the last good program stays published", "spec", file, "published", runtime.ShortID(p.ID), "err", err)
+		return
+	}
+	changed := p.ID != res.ID
+	p.Name, p.ID, p.Status, p.LastError, p.artifact = name, res.ID, "ok", nil, res.Artifact
+	m := res.Manifest.Metrics
+	p.Metrics, p.CompiledAt = &m, time.Now().UTC()
+	b.compiles.WithLabelValues(file, "ok").Inc()
+	b.broken.WithLabelValues(file).Set(0)
+	if changed {
+		b.log.Info("program published", "spec", file, "program", name, "id", runtime.ShortID(res.ID), "took", time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// published reads a program a previous run left in the programs folder.
+func (b *builder) published(name string) ([]byte, string) {
+	data, err := os.ReadFile(filepath.Join(b.cfg.ProgramsDir, name+".paw"))
+	if err != nil {
+		return nil, ""
+	}
+	if _, err := runtime.DecodeArtifact(data); err != nil {
+		return nil, ""
+	}
+	return data, runtime.ArtifactID(data)
+}
+
+func compileFile(ctx context.Context, path string) (*compiler.Result, string, error) {
+	spec, err := compiler.LoadSpec(path, compiler.LoadOptions{})
+	if err != nil {
+		return nil, "", err
+	}
+	res, err := compiler.Compile(ctx, spec, nil)
+	if err != nil {
+		return nil, spec.Name, err
+	}
+	return res, spec.Name, nil
+}
+
+// list returns every program, sorted by name.
+func (b *builder) list() []Program {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]Program, 0, len(b.programs))
+	for _, p := range b.programs {
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// artifact returns the published artifact of the named program.
+func (b *builder) artifact(name string) ([]byte, string, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, p := range b.programs {
+		if p.Name == name && p.artifact != nil {
+			return p.artifact, p.ID, true
+		}
+	}
+	return nil, "", false
+}

@@ -1,0 +1,112 @@
+package sidecar
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/pawlogs/paw/internal/devbroker"
+	"github.com/pawlogs/paw/processor"
+	"github.com/pawlogs/paw/runtime"
+)
+
+// TestSpecEditReachesARunningProcessor: editing a spec makes the sidecar
+// publish a new program, which a running processor hot-reloads: records
+// produced after the edit carry the new program ID.
+func TestSpecEditReachesARunningProcessor(t *testing.T) {
+	s := startServer(t, "", map[string]string{"errs.yaml": specYAML("errs", 1)})
+	first := s.waitFor("published", func(ps map[string]Program) bool { return ps["errs.yaml"].Status == "ok" })["errs.yaml"].ID
+
+	b, err := devbroker.Start(devbroker.Config{Topics: []string{"in:1", "alerts:1", "app:1", "dlq:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	dir := t.TempDir()
+	pipeline := fmt.Sprintf("programs_dir: %s\nsteps:\n  - tag: {programs: [errs]}\n  - route: {program: errs, routes: {error: alerts}, default: app}\n", s.programs)
+	write(t, filepath.Join(dir, "pipeline.yaml"), pipeline)
+	write(t, filepath.Join(dir, "processor.yaml"), fmt.Sprintf("brokers: [%s]\ntopics: [in]\npipeline: pipeline.yaml\ndlq_topic: dlq\ncommit_interval: 100ms\n", b.Addr()))
+	cfg, err := processor.LoadConfig(filepath.Join(dir, "processor.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := runtime.OpenEnv("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	pl, err := cfg.OpenPipeline(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	p, err := processor.New(cfg, pl, processor.Options{Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	w := &kafka.Writer{Addr: kafka.TCP(b.Addr()), Topic: "in", BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer w.Close()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{b.Addr()}, Topic: "alerts", MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	// alertID produces an error line and returns the program ID its alert
+	// was tagged with.
+	alertID := func(i int) string {
+		t.Helper()
+		if err := w.WriteMessages(context.Background(), kafka.Message{Value: []byte(fmt.Sprintf("ERROR request %d failed with exception timeout", i))}); err != nil {
+			t.Fatal(err)
+		}
+		rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		m, err := r.ReadMessage(rctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range m.Headers {
+			if h.Key == "paw-errs-id" {
+				return string(h.Value)
+			}
+		}
+		t.Fatalf("alert without paw-errs-id: %v", m.Headers)
+		return ""
+	}
+	if got := alertID(0); got != first {
+		t.Fatalf("tagged by %s, want the published %s", got, first)
+	}
+	s.writeSpec("errs.yaml", specYAML("errs", 2))
+	next := compileID(t, specYAML("errs", 2))
+	s.waitFor("the edit", func(ps map[string]Program) bool { return ps["errs.yaml"].ID == next })
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 1; ; i++ {
+		got := alertID(i)
+		if got == next {
+			t.Logf("record %d after the edit carried the new program %s", i, next[:12])
+			return
+		}
+		if got != first || time.Now().After(deadline) {
+			t.Fatalf("tagged by %s; want %s, then %s", got, first[:12], next[:12])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

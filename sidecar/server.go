@@ -1,0 +1,234 @@
+package sidecar
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pawlogs/paw/compiler"
+)
+
+// Config configures paw serve. Zero values take the defaults.
+type Config struct {
+	// SpecsDir is the folder of specs (*.yaml) to compile. Required.
+	SpecsDir string
+	// ProgramsDir receives <name>.paw, published atomically. Required.
+	ProgramsDir string
+	// Listen is the HTTP address. Default: 127.0.0.1:8080 (loopback).
+	Listen string
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// every endpoint but /healthz. paw serve reads it from $PAW_TOKEN.
+	Token string
+	// Debounce waits for a spec to stop changing. Default: 300ms.
+	Debounce time.Duration
+	// Concurrency bounds compiles running at once. Default: 2.
+	Concurrency int
+	// MaxBodyBytes caps POST /v1/compile bodies. Default: 1 MiB.
+	MaxBodyBytes int64
+}
+
+func (c Config) withDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.Debounce <= 0 {
+		c.Debounce = 300 * time.Millisecond
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 2
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	return c
+}
+
+// Options are the sidecar's collaborators.
+type Options struct {
+	Logger *slog.Logger
+	// OnListen, if set, receives the bound address (for Listen ":0").
+	OnListen func(addr string)
+	// compileHook lets tests watch compiles start and end.
+	compileHook func(spec string, start bool)
+}
+
+// Run serves until ctx ends, then shuts the server down and waits for
+// compiles in progress.
+func Run(ctx context.Context, cfg Config, opts Options) error {
+	cfg = cfg.withDefaults()
+	if cfg.SpecsDir == "" || cfg.ProgramsDir == "" {
+		return errors.New("sidecar: the specs and programs folders are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	reg := prometheus.NewRegistry()
+	b := newBuilder(cfg, opts.Logger, reg)
+	b.hook = opts.compileHook
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("sidecar: listen: %w", err)
+	}
+	if opts.OnListen != nil {
+		opts.OnListen(ln.Addr().String())
+	}
+	srv := &http.Server{
+		Handler:           newHandler(cfg, b, reg),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute, // POST /v1/compile trains a program
+		IdleTimeout:       2 * time.Minute,
+	}
+	opts.Logger.Info("paw serve", "specs", cfg.SpecsDir, "programs", cfg.ProgramsDir, "listen", "http://"+ln.Addr().String(), "token", cfg.Token != "")
+	bctx, stopBuilder := context.WithCancel(ctx)
+	defer stopBuilder()
+	built := make(chan error, 1)
+	go func() { built <- b.run(bctx) }()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err := <-built:
+		if err != nil {
+			srv.Close()
+			<-served
+			return err
+		}
+	case err := <-served:
+		stopBuilder()
+		<-built
+		return fmt.Errorf("sidecar: serve: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	<-served
+	stopBuilder()
+	if berr := <-built; berr != nil {
+		err = errors.Join(err, berr)
+	}
+	return err
+}
+
+func newHandler(cfg Config, b *builder, reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	api := http.NewServeMux()
+	api.HandleFunc("GET /v1/programs", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, b.list())
+	})
+	api.HandleFunc("GET /v1/programs/{name}", func(w http.ResponseWriter, r *http.Request) {
+		data, id, ok := b.artifact(r.PathValue("name"))
+		if !ok {
+			writeError(w, http.StatusNotFound, APIError{Error: fmt.Sprintf("no published program %q", r.PathValue("name"))})
+			return
+		}
+		serveArtifact(w, r, data, id)
+	})
+	api.HandleFunc("POST /v1/compile", func(w http.ResponseWriter, r *http.Request) {
+		compileRequest(w, r, cfg, b)
+	})
+	api.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", requireToken(cfg.Token, api))
+	return mux
+}
+
+func requireToken(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="paw"`)
+			writeError(w, http.StatusUnauthorized, APIError{Error: "missing or wrong bearer token"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// serveArtifact sends a program with its ID as ETag, so pollers can ask
+// with If-None-Match and get 304 until it changes.
+func serveArtifact(w http.ResponseWriter, r *http.Request, data []byte, id string) {
+	etag := `"` + id + `"`
+	w.Header().Set("ETag", etag)
+	w.Header().Set("X-Paw-Program-Id", id)
+	if match := r.Header.Get("If-None-Match"); match != "" {
+		for _, m := range strings.Split(match, ",") {
+			if m = strings.TrimSpace(m); m == etag || m == "*" {
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/zip")
+	w.WriteHeader(http.StatusOK)
+	w.Write(data)
+}
+
+// compileRequest compiles a spec sent in the body. Such a spec may not read
+// files: examples_file is refused.
+func compileRequest(w http.ResponseWriter, r *http.Request, cfg Config, b *builder) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, APIError{Error: fmt.Sprintf("spec larger than %d bytes", cfg.MaxBodyBytes)})
+			return
+		}
+		writeError(w, http.StatusBadRequest, APIError{Error: err.Error()})
+		return
+	}
+	spec, err := compiler.ParseSpec("request", body, compiler.LoadOptions{NoFiles: true})
+	if err != nil {
+		writeErrors(w, http.StatusUnprocessableEntity, apiErrors(err))
+		return
+	}
+	select {
+	case b.sem <- struct{}{}:
+	case <-r.Context().Done():
+		return
+	}
+	res, err := compiler.Compile(r.Context(), spec, nil)
+	<-b.sem
+	if err != nil {
+		writeErrors(w, http.StatusUnprocessableEntity, apiErrors(err))
+		return
+	}
+	serveArtifact(w, r, res.Artifact, res.ID)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, e APIError) {
+	writeJSON(w, code, e)
+}
+
+// writeErrors sends the first error at the top level ({"error", "line",
+// "column"}) and all of them under "errors".
+func writeErrors(w http.ResponseWriter, code int, es []APIError) {
+	writeJSON(w, code, struct {
+		APIError
+		Errors []APIError `json:"errors"`
+	}{es[0], es})
+}

@@ -1,0 +1,267 @@
+package sidecar
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pawlogs/paw/compiler"
+	"github.com/pawlogs/paw/internal/atomicfile"
+	"github.com/pawlogs/paw/runtime"
+)
+
+// specYAML is a small spec; seed changes the artifact, not the behaviour.
+func specYAML(name string, seed int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "name: %s\ndescription: errors or not\nlabels: [error, ok]\npositive: error\noptions: {seed: %d, epochs: 20}\nexamples:\n", name, seed)
+	for i := 0; i < 6; i++ {
+		fmt.Fprintf(&b, "  - {label: error, text: \"ERROR request %d failed with exception timeout\"}\n", i)
+		fmt.Fprintf(&b, "  - {label: ok, text: \"INFO request %d completed in %dms\"}\n", i, i*7)
+	}
+	return b.String()
+}
+
+type server struct {
+	t        *testing.T
+	addr     string
+	specs    string
+	programs string
+	token    string
+	stop     context.CancelFunc
+	done     chan error
+
+	mu        sync.Mutex
+	active    map[string]int
+	maxActive map[string]int
+}
+
+func startServer(t *testing.T, token string, specs map[string]string) *server {
+	t.Helper()
+	s := &server{t: t, specs: t.TempDir(), programs: t.TempDir(), token: token, active: map[string]int{}, maxActive: map[string]int{}}
+	for file, content := range specs {
+		if err := os.WriteFile(filepath.Join(s.specs, file), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop, s.done = cancel, make(chan error, 1)
+	addr := make(chan string, 1)
+	go func() {
+		s.done <- Run(ctx, Config{SpecsDir: s.specs, ProgramsDir: s.programs, Listen: "127.0.0.1:0", Token: token, Debounce: 50 * time.Millisecond, MaxBodyBytes: 64 << 10},
+			Options{Logger: testLogger(), OnListen: func(a string) { addr <- a }, compileHook: s.hook})
+	}()
+	select {
+	case s.addr = <-addr:
+	case err := <-s.done:
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-s.done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return s
+}
+
+func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func (s *server) hook(spec string, start bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if start {
+		s.active[spec]++
+		s.maxActive[spec] = max(s.maxActive[spec], s.active[spec])
+	} else {
+		s.active[spec]--
+	}
+}
+
+func (s *server) request(method, path string, body io.Reader, header map[string]string) (*http.Response, []byte) {
+	s.t.Helper()
+	req, err := http.NewRequest(method, "http://"+s.addr+path, body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp, data
+}
+
+func (s *server) programsList() map[string]Program {
+	s.t.Helper()
+	resp, data := s.request("GET", "/v1/programs", nil, nil)
+	if resp.StatusCode != 200 {
+		s.t.Fatalf("GET /v1/programs: %d %s", resp.StatusCode, data)
+	}
+	var ps []Program
+	if err := json.Unmarshal(data, &ps); err != nil {
+		s.t.Fatal(err)
+	}
+	out := map[string]Program{}
+	for _, p := range ps {
+		out[p.Spec] = p
+	}
+	return out
+}
+
+// waitFor polls the program list until cond holds.
+func (s *server) waitFor(what string, cond func(map[string]Program) bool) map[string]Program {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ps := s.programsList()
+		if cond(ps) {
+			return ps
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out waiting for %s: %+v", what, ps)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *server) writeSpec(file, content string) {
+	s.t.Helper()
+	if err := atomicfile.WriteFile(filepath.Join(s.specs, file), []byte(content)); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *server) onDisk(name string) string {
+	s.t.Helper()
+	data, err := os.ReadFile(filepath.Join(s.programs, name+".paw"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return runtime.ArtifactID(data)
+}
+
+// compileID compiles a spec in-process: the ID the sidecar must publish.
+func compileID(t *testing.T, content string) string {
+	t.Helper()
+	spec, err := compiler.ParseSpec("x.yaml", []byte(content), compiler.LoadOptions{NoFiles: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := compiler.Compile(context.Background(), spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.ID
+}
+
+func TestPublishEditBreakFix(t *testing.T) {
+	s := startServer(t, "", map[string]string{"a.yaml": specYAML("a", 1), "b.yaml": specYAML("b", 1)})
+	ps := s.waitFor("both published", func(ps map[string]Program) bool { return ps["a.yaml"].Status == "ok" && ps["b.yaml"].Status == "ok" })
+	first := ps["a.yaml"].ID
+	if first != compileID(t, specYAML("a", 1)) || s.onDisk("a") != first || ps["a.yaml"].Metrics == nil {
+		t.Fatalf("published %+v, on disk %s", ps["a.yaml"], s.onDisk("a"))
+	}
+
+	s.writeSpec("a.yaml", specYAML("a", 2))
+	edited := compileID(t, specYAML("a", 2))
+	s.waitFor("the edit", func(ps map[string]Program) bool { return ps["a.yaml"].ID == edited })
+	if s.onDisk("a") != edited {
+		t.Fatal("the edit is not on disk")
+	}
+
+	s.writeSpec("a.yaml", "name: a\nlabels: [error, ok\n")
+	ps = s.waitFor("the break", func(ps map[string]Program) bool { return ps["a.yaml"].Status == "error" })
+	e := ps["a.yaml"].LastError
+	if len(e) == 0 || e[0].Line != 2 || e[0].Column == 0 || ps["a.yaml"].ID != edited || s.onDisk("a") != edited {
+		t.Fatalf("broken spec: %+v (on disk %s)", ps["a.yaml"], s.onDisk("a"))
+	}
+	resp, data := s.request("GET", "/v1/programs/a", nil, nil)
+	if resp.StatusCode != 200 || runtime.ArtifactID(data) != edited {
+		t.Fatalf("the last good program is not served: %d", resp.StatusCode)
+	}
+	_, metrics := s.request("GET", "/metrics", nil, nil)
+	if !strings.Contains(string(metrics), `paw_sidecar_spec_broken{spec="a.yaml"} 1`) {
+		t.Fatalf("no broken-spec metric:\n%s", metrics)
+	}
+
+	s.writeSpec("a.yaml", specYAML("a", 3))
+	fixed := compileID(t, specYAML("a", 3))
+	s.waitFor("the fix", func(ps map[string]Program) bool { return ps["a.yaml"].Status == "ok" && ps["a.yaml"].ID == fixed })
+	if ps := s.programsList(); ps["b.yaml"].ID != compileID(t, specYAML("b", 1)) {
+		t.Fatal("b changed")
+	}
+}
+
+func TestConcurrentEditsCompileOnceAtATime(t *testing.T) {
+	s := startServer(t, "", map[string]string{"a.yaml": specYAML("a", 1)})
+	s.waitFor("published", func(ps map[string]Program) bool { return ps["a.yaml"].Status == "ok" })
+	for seed := 2; seed <= 9; seed++ {
+		s.writeSpec("a.yaml", specYAML("a", seed))
+		time.Sleep(time.Duration(seed*13) * time.Millisecond) // some land mid-compile
+	}
+	final := compileID(t, specYAML("a", 9))
+	s.waitFor("the last edit", func(ps map[string]Program) bool { return ps["a.yaml"].ID == final })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.maxActive["a.yaml"] != 1 {
+		t.Fatalf("spec compiled %d times at once", s.maxActive["a.yaml"])
+	}
+}
+
+func TestAPI(t *testing.T) {
+	s := startServer(t, "s3cret", map[string]string{"a.yaml": specYAML("a", 1)})
+	s.waitFor("published", func(ps map[string]Program) bool { return ps["a.yaml"].Status == "ok" })
+	id := s.programsList()["a.yaml"].ID
+	big := strings.Repeat("# padding\n", 8<<10)
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		body   string
+		header map[string]string
+		code   int
+		want   string
+	}{
+		{"healthz needs no token", "GET", "/healthz", "", map[string]string{"Authorization": ""}, 200, `"ok"`},
+		{"no token", "GET", "/v1/programs", "", map[string]string{"Authorization": ""}, 401, "bearer token"},
+		{"wrong token", "GET", "/v1/programs", "", map[string]string{"Authorization": "Bearer nope"}, 401, "bearer token"},
+		{"artifact with ETag", "GET", "/v1/programs/a", "", nil, 200, ""},
+		{"not modified", "GET", "/v1/programs/a", "", map[string]string{"If-None-Match": `"` + id + `"`}, 304, ""},
+		{"unknown program", "GET", "/v1/programs/zzz", "", nil, 404, "no published program"},
+		{"compile", "POST", "/v1/compile", specYAML("c", 4), nil, 200, ""},
+		{"bad yaml", "POST", "/v1/compile", "name: c\nlabels: [a\n", nil, 422, `"line": 2`},
+		{"invalid spec", "POST", "/v1/compile", "name: c\ndescription: x\nlabels: [a]\n", nil, 422, `"error"`},
+		{"files refused", "POST", "/v1/compile", "name: c\ndescription: x\nlabels: [a, b]\nexamples_file: /etc/passwd\n", nil, 422, "examples_file"},
+		{"oversized", "POST", "/v1/compile", big, nil, 413, "larger than"},
+		{"metrics behind the token", "GET", "/metrics", "", map[string]string{"Authorization": ""}, 401, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, data := s.request(tc.method, tc.path, strings.NewReader(tc.body), tc.header)
+			if resp.StatusCode != tc.code || !strings.Contains(string(data), tc.want) {
+				t.Fatalf("%s %s: %d %s; want %d containing %q", tc.method, tc.path, resp.StatusCode, data, tc.code, tc.want)
+			}
+			if tc.code == 200 && tc.path != "/healthz" {
+				if etag := resp.Header.Get("ETag"); etag != `"`+runtime.ArtifactID(data)+`"` {
+					t.Fatalf("ETag %s is not the artifact's ID", etag)
+				}
+			}
+		})
+	}
+}
