@@ -93,7 +93,6 @@ func compileOne(e *env, path, dest string, spec *compiler.Spec, quiet bool) erro
 	return nil
 }
 
-
 func writeReport(w io.Writer, path, dest string, res *compiler.Result, took time.Duration) {
 	m := res.Manifest
 	fmt.Fprintf(w, "program %s\n", m.Name)
