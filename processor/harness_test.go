@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pawlogs/paw/compiler"
@@ -166,6 +167,7 @@ func writeFile(t testing.TB, path string, data []byte) {
 // running is a processor running in this test process.
 type running struct {
 	p    *processor.Processor
+	reg  *prometheus.Registry
 	pl   *runtime.Pipeline
 	stop context.CancelFunc
 	done chan error
@@ -186,15 +188,52 @@ func startProcessor(t *testing.T, s *setup) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := processor.New(cfg, pl, processor.Options{Logger: testLogger(t)})
+	reg := prometheus.NewRegistry()
+	p, err := processor.New(cfg, pl, processor.Options{Logger: testLogger(t), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{p: p, pl: pl, stop: cancel, done: make(chan error, 1)}
+	r := &running{p: p, reg: reg, pl: pl, stop: cancel, done: make(chan error, 1)}
 	go func() { r.done <- p.Run(ctx) }()
 	t.Cleanup(func() { r.shutdown(t) })
 	return r
+}
+
+// metric returns the value of the series of name whose labels include
+// all of want, or -1.
+func (r *running) metric(t testing.TB, name string, want map[string]string) float64 {
+	t.Helper()
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			for k, v := range want {
+				if labels[k] != v {
+					continue series
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				return m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				return float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return -1
 }
 
 // shutdown stops the processor and waits for Run; it is idempotent.

@@ -66,6 +66,14 @@ func TestRouteFilterTag100k(t *testing.T) {
 	}
 	st := r.p.Stats()
 	t.Logf("stats: %+v", st)
+	for topic, kind := range map[string]string{"alerts": "output", "app": "output", "dropped": "audit"} {
+		if got := r.metric(t, "paw_processor_records_produced_total", map[string]string{"topic": topic, "kind": kind}); got != float64(want[topic]) {
+			t.Errorf("paw_processor_records_produced_total{topic=%q} = %v, want %d", topic, got, want[topic])
+		}
+	}
+	if got := r.metric(t, "paw_decisions_total", map[string]string{"program": "errs", "label": "error"}); got != float64(want["alerts"]) {
+		t.Errorf("paw_decisions_total{errs,error} = %v, want %d", got, want["alerts"])
+	}
 	if st.Output+st.Audited != n || st.Rewinds != 0 {
 		t.Fatalf("stats %+v, want %d acknowledged and no rewinds", st, n)
 	}
@@ -141,6 +149,11 @@ func TestPoisonRecordsGoToTheDLQ(t *testing.T) {
 		reasons[want]++
 	}
 	t.Logf("dead letters by reason: %v", reasons)
+	for reason, n := range reasons {
+		if got := r.metric(t, "paw_processor_dead_letters_total", map[string]string{"reason": reason}); got != float64(n) {
+			t.Fatalf("paw_processor_dead_letters_total{reason=%q} = %v, want %d", reason, got, n)
+		}
+	}
 	// JSON records carry their tags as fields, other fields untouched.
 	for _, rec := range c.byTopic["alerts"][:50] {
 		var v struct {

@@ -66,6 +66,12 @@ func TestHotReloadDuringTraffic(t *testing.T) {
 		}
 	}
 	t.Logf("alerts tagged by the old program: %d, by the new: %d", ids[oldID], ids[newID])
+	// The new ID is in the metrics too, and the old one is gone.
+	if r.metric(t, "paw_program_info", map[string]string{"program": "errs", "id": newID}) != 1 ||
+		r.metric(t, "paw_program_info", map[string]string{"id": oldID}) != -1 ||
+		r.metric(t, "paw_program_reloads_total", map[string]string{"program": "errs", "result": "ok"}) != 1 {
+		t.Fatal("paw_program_info / paw_program_reloads_total do not show the reload")
+	}
 }
 
 func TestRebalanceTwoProcessors(t *testing.T) {
