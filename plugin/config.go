@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pawlogs/paw/runtime"
 )
@@ -18,6 +19,11 @@ type Config struct {
 	Pipeline string
 	// ProgramsDir overrides the pipeline's programs_dir.
 	ProgramsDir string
+	// ProgramsURL fetches the programs from a paw serve sidecar instead,
+	// polling it every ProgramsPoll (default 5s) with ProgramsToken.
+	ProgramsURL   string
+	ProgramsToken string
+	ProgramsPoll  time.Duration
 	// Field is the record key holding the text, dotted for nested maps.
 	// Default: "log".
 	Field string
@@ -41,13 +47,13 @@ type Config struct {
 }
 
 // Properties lists every property out_paw reads.
-var Properties = []string{"pipeline", "programs_dir", "field", "output", "max_batch", "device", "dead_letter", "template_cache", "ort_lib", "log_level"}
+var Properties = []string{"pipeline", "programs_dir", "programs_url", "programs_token", "programs_poll", "field", "output", "max_batch", "device", "dead_letter", "template_cache", "ort_lib", "log_level"}
 
 // ParseConfig reads the properties through get (Fluent Bit's property
 // lookup; "" when unset) and validates them. Errors name the property.
 func ParseConfig(get func(key string) string) (Config, error) {
 	c := Config{
-		Pipeline: get("pipeline"), ProgramsDir: get("programs_dir"), Field: get("field"), Output: get("output"),
+		Pipeline: get("pipeline"), ProgramsDir: get("programs_dir"), ProgramsURL: get("programs_url"), ProgramsToken: get("programs_token"), Field: get("field"), Output: get("output"),
 		Device: get("device"), DeadLetter: get("dead_letter"), ORTLib: get("ort_lib"), LogLevel: get("log_level"),
 	}
 	if c.Pipeline == "" {
@@ -55,6 +61,17 @@ func ParseConfig(get func(key string) string) (Config, error) {
 	}
 	if c.Field == "" {
 		c.Field = "log"
+	}
+	if c.ProgramsURL != "" && !strings.HasPrefix(c.ProgramsURL, "http://") && !strings.HasPrefix(c.ProgramsURL, "https://") {
+		return c, fmt.Errorf("property programs_url %q: want an http(s) URL of paw serve", c.ProgramsURL)
+	}
+	c.ProgramsPoll = 5 * time.Second
+	if s := get("programs_poll"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 100*time.Millisecond {
+			return c, fmt.Errorf("property programs_poll %q: want a duration of at least 100ms, such as 5s", s)
+		}
+		c.ProgramsPoll = d
 	}
 	if strings.HasPrefix(c.Field, ".") || strings.HasSuffix(c.Field, ".") || strings.Contains(c.Field, "..") {
 		return c, fmt.Errorf("property field %q: want a key or a dotted path such as kubernetes.labels.app", c.Field)

@@ -97,10 +97,16 @@ func New(cfg Config, opts Options) (*Instance, error) {
 	}
 	in := &Instance{cfg: cfg, log: opts.Logger, env: env, field: strings.Split(cfg.Field, ".")}
 	bc := runtime.BatcherConfig{MaxBatch: cfg.MaxBatch, TemplateCache: cfg.TemplateCache}
-	in.pl, err = runtime.OpenPipeline(env, pc, runtime.PipelineOptions{
+	var src runtime.ProgramSource = runtime.DirSource{Dir: pc.Dir()}
+	if cfg.ProgramsURL != "" {
+		src = runtime.HTTPSource{URL: cfg.ProgramsURL, Token: cfg.ProgramsToken}
+	}
+	octx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	in.pl, err = runtime.OpenPipelineFrom(octx, env, pc, runtime.PipelineOptions{
 		Program: runtime.ProgramOptions{Device: dev, MaxBatch: cfg.MaxBatch, Sessions: 2},
 		Batcher: bc,
-	})
+	}, src)
 	if err != nil {
 		env.Close()
 		return nil, err
@@ -122,7 +128,7 @@ func New(cfg Config, opts Options) (*Instance, error) {
 	in.wg.Add(1)
 	go func() {
 		defer in.wg.Done()
-		if err := runtime.WatchPrograms(ctx, in.pl, runtime.WatchOptions{Logger: in.log}); err != nil {
+		if err := runtime.WatchPrograms(ctx, in.pl, runtime.WatchOptions{Logger: in.log, PollInterval: cfg.ProgramsPoll}); err != nil {
 			in.log.Error("program reload is off", "err", err)
 		}
 	}()

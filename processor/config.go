@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,6 +32,15 @@ type Config struct {
 	// records (tags become headers), a field or template means JSON records
 	// (tags become fields).
 	Pipeline string `yaml:"pipeline"`
+	// ProgramsURL, when set, fetches the pipeline's programs from a paw
+	// serve sidecar (http://host:8080) instead of its programs_dir, and
+	// polls it for new versions. Default: the folder.
+	ProgramsURL string `yaml:"programs_url,omitempty"`
+	// ProgramsTokenEnv names the environment variable holding the
+	// sidecar's bearer token. Default: PAW_TOKEN.
+	ProgramsTokenEnv string `yaml:"programs_token_env,omitempty"`
+	// ProgramsPoll is how often the sidecar is asked. Default: 5s.
+	ProgramsPoll time.Duration `yaml:"programs_poll,omitempty"`
 	// OutputTopic receives kept records the pipeline does not route. Required
 	// unless the pipeline has a route step.
 	OutputTopic string `yaml:"output_topic,omitempty"`
@@ -206,6 +216,8 @@ func (c *Config) applyDefaults() {
 	def(&c.TagsField, DefaultTagsField)
 	def(&c.Partitioning, "input")
 	def(&c.Device, "cpu")
+	def(&c.ProgramsTokenEnv, "PAW_TOKEN")
+	defDur(&c.ProgramsPoll, 5*time.Second)
 	def(&c.Producer.Compression, "none")
 	defInt(&c.MaxRecordBytes, DefaultMaxRecordBytes)
 	defInt(&c.Batch.MaxRecords, 1024)
@@ -250,6 +262,9 @@ func (c *Config) validate(doc *yamlconf.Doc, lookupEnv func(string) (string, boo
 				doc.At(fmt.Sprintf("$.topics[%d]", i), "topics: %q is also %s; the processor would read its own output", in, out.key)
 			}
 		}
+	}
+	if c.ProgramsURL != "" && !strings.HasPrefix(c.ProgramsURL, "http://") && !strings.HasPrefix(c.ProgramsURL, "https://") {
+		doc.At("$.programs_url", "programs_url: %q is not an http(s) URL", c.ProgramsURL)
 	}
 	if c.StartOffset != "earliest" && c.StartOffset != "latest" {
 		doc.At("$.start_offset", "start_offset: %q is not earliest or latest", c.StartOffset)
@@ -346,8 +361,9 @@ func (c *Config) resolve(path string) string {
 // PipelinePath is the pipeline file's location.
 func (c *Config) PipelinePath() string { return c.resolve(c.Pipeline) }
 
-// OpenPipeline loads the config's pipeline and its programs on the
-// configured device, sized for the processor's batches.
+// OpenPipeline loads the config's pipeline and its programs (from the
+// programs folder or the sidecar) on the configured device, sized for the
+// processor's batches.
 func (c *Config) OpenPipeline(env *runtime.Env) (*runtime.Pipeline, error) {
 	pc, err := runtime.LoadPipelineConfig(c.PipelinePath())
 	if err != nil {
@@ -358,8 +374,14 @@ func (c *Config) OpenPipeline(env *runtime.Env) (*runtime.Pipeline, error) {
 		return nil, err
 	}
 	bc := runtime.BatcherConfig{MaxBatch: runtime.DefaultMaxBatch, TemplateCache: c.TemplateCache}
-	return runtime.OpenPipeline(env, pc, runtime.PipelineOptions{
+	var src runtime.ProgramSource = runtime.DirSource{Dir: pc.Dir()}
+	if c.ProgramsURL != "" {
+		src = runtime.HTTPSource{URL: c.ProgramsURL, Token: os.Getenv(c.ProgramsTokenEnv)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return runtime.OpenPipelineFrom(ctx, env, pc, runtime.PipelineOptions{
 		Program: runtime.ProgramOptions{Device: dev, Sessions: goruntime.GOMAXPROCS(0), MaxBatch: bc.MaxBatch},
 		Batcher: bc,
-	})
+	}, src)
 }

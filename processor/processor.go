@@ -143,7 +143,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := runtime.WatchPrograms(wctx, p.pl, runtime.WatchOptions{Logger: p.log, OnReload: p.reloaded})
+			err := runtime.WatchPrograms(wctx, p.pl, runtime.WatchOptions{Logger: p.log, OnReload: p.reloaded, PollInterval: p.cfg.ProgramsPoll})
 			if err != nil {
 				p.log.Error("program reload is off", "err", err)
 			}

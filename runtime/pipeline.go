@@ -276,7 +276,9 @@ type Pipeline struct {
 	cfg   *PipelineConfig
 	input *Input
 	bc    BatcherConfig
-	load  func(path string) (*Program, error) // nil unless opened from a folder
+	src   ProgramSource // nil unless opened with OpenPipeline(From)
+	env   *Env
+	popts ProgramOptions
 
 	stats  BatchStats // shared by every generation's batcher
 	swap   sync.Mutex // serializes Replace and Close
@@ -306,7 +308,12 @@ type PipelineOptions struct {
 // OpenPipeline loads the config's programs from its programs folder and
 // starts a batcher for them. The pipeline can Reload them from there.
 func OpenPipeline(env *Env, cfg *PipelineConfig, opts PipelineOptions) (*Pipeline, error) {
-	load := func(path string) (*Program, error) { return LoadProgram(env, path, opts.Program) }
+	return OpenPipelineFrom(context.Background(), env, cfg, opts, DirSource{Dir: cfg.Dir()})
+}
+
+// OpenPipelineFrom loads the config's programs from src; Reload and
+// WatchPrograms fetch new versions from there.
+func OpenPipelineFrom(ctx context.Context, env *Env, cfg *PipelineConfig, opts PipelineOptions, src ProgramSource) (*Pipeline, error) {
 	var progs []*Program
 	closeAll := func() {
 		for _, p := range progs {
@@ -314,10 +321,15 @@ func OpenPipeline(env *Env, cfg *PipelineConfig, opts PipelineOptions) (*Pipelin
 		}
 	}
 	for _, name := range cfg.ProgramNames() {
-		p, err := loadNamed(load, cfg, name)
+		a, err := src.Fetch(ctx, name, "")
 		if err != nil {
 			closeAll()
 			return nil, err
+		}
+		p, err := newNamed(env, a, name, opts.Program)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("program %s from %s: %w", name, src, err)
 		}
 		progs = append(progs, p)
 	}
@@ -326,7 +338,7 @@ func OpenPipeline(env *Env, cfg *PipelineConfig, opts PipelineOptions) (*Pipelin
 		closeAll()
 		return nil, err
 	}
-	pl.load = load
+	pl.src, pl.env, pl.popts = src, env, opts.Program
 	return pl, nil
 }
 
@@ -335,16 +347,12 @@ func (c *PipelineConfig) ProgramPath(name string) string {
 	return filepath.Join(c.Dir(), name+".paw")
 }
 
-func loadNamed(load func(string) (*Program, error), cfg *PipelineConfig, name string) (*Program, error) {
-	p, err := load(cfg.ProgramPath(name))
-	if err != nil {
-		return nil, err
+// newNamed prepares an artifact that must hold the named program.
+func newNamed(env *Env, a *Artifact, name string, opts ProgramOptions) (*Program, error) {
+	if a.Manifest.Name != name {
+		return nil, fmt.Errorf("the artifact for %s holds program %q", name, a.Manifest.Name)
 	}
-	if p.Name() != name {
-		p.Close()
-		return nil, fmt.Errorf("program file %s.paw holds program %q", name, p.Name())
-	}
-	return p, nil
+	return NewProgram(env, a, opts)
 }
 
 // NewPipeline runs cfg's steps with already loaded programs. The pipeline
@@ -447,24 +455,28 @@ func (pl *Pipeline) Replace(p *Program) error {
 	return old.progs[i].Close()
 }
 
-// Reload re-reads the named program from the programs folder and Replaces
-// it. It returns the new ID; changed is false when the file holds the
-// program already running. Only pipelines from OpenPipeline can reload.
-func (pl *Pipeline) Reload(name string) (id string, changed bool, err error) {
-	if pl.load == nil {
-		return "", false, errors.New("pipeline was not opened from a programs folder")
+// Reload fetches the named program again from the pipeline's source and
+// Replaces it. It returns the running ID; changed is false when the source
+// holds the program already running. Only pipelines opened from a source
+// can reload.
+func (pl *Pipeline) Reload(ctx context.Context, name string) (id string, changed bool, err error) {
+	if pl.src == nil {
+		return "", false, errors.New("pipeline was not opened from a program source")
 	}
 	cur, ok := pl.ProgramIDs()[name]
 	if !ok {
 		return "", false, fmt.Errorf("pipeline does not run a program named %q", name)
 	}
-	p, err := loadNamed(pl.load, pl.cfg, name)
+	a, err := pl.src.Fetch(ctx, name, cur)
 	if err != nil {
 		return cur, false, err
 	}
-	if p.ID == cur {
-		p.Close()
+	if a == nil || a.ID == cur {
 		return cur, false, nil
+	}
+	p, err := newNamed(pl.env, a, name, pl.popts)
+	if err != nil {
+		return cur, false, fmt.Errorf("program %s from %s: %w", name, pl.src, err)
 	}
 	if err := pl.Replace(p); err != nil {
 		p.Close()
@@ -472,6 +484,9 @@ func (pl *Pipeline) Reload(name string) (id string, changed bool, err error) {
 	}
 	return p.ID, true, nil
 }
+
+// Source is where the pipeline's programs come from (nil for NewPipeline).
+func (pl *Pipeline) Source() ProgramSource { return pl.src }
 
 // acquire returns the current state, held shared until release.
 func (pl *Pipeline) acquire() (*pipelineState, error) {

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -22,26 +23,59 @@ type WatchOptions struct {
 	// OnReload, if set, is called after every reload attempt: err is nil
 	// when the program now running has ID id.
 	OnReload func(program, id string, err error)
+	// PollInterval is how often a sidecar source is asked for new
+	// programs. Default: 5s.
+	PollInterval time.Duration
 }
 
-// WatchPrograms reloads a pipeline's programs when their .paw files in the
-// programs folder change, until ctx ends. A file that fails to load or
-// validate leaves the running program in place; the error goes to the log
-// and OnReload. Publishers should write a temporary file and rename it in
-// (paw compile does); the debounce covers writers that do not.
+// WatchPrograms reloads a pipeline's programs when their source changes,
+// until ctx ends: a folder is watched (fsnotify), a sidecar is polled with
+// If-None-Match. A program that fails to load or validate leaves the
+// running one in place; the error goes to the log and OnReload. Folder
+// publishers should write a temporary file and rename it in (paw compile
+// and paw serve do); the debounce covers writers that do not.
 func WatchPrograms(ctx context.Context, pl *Pipeline, opts WatchOptions) error {
 	if opts.Debounce <= 0 {
 		opts.Debounce = 250 * time.Millisecond
 	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 5 * time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	switch src := pl.Source().(type) {
+	case DirSource:
+		return watchDir(ctx, pl, src.Dir, opts)
+	case nil:
+		return errors.New("watch programs: the pipeline has no program source")
+	default:
+		return poll(ctx, pl, opts)
+	}
+}
+
+// poll asks the source for every program each PollInterval.
+func poll(ctx context.Context, pl *Pipeline, opts WatchOptions) error {
+	t := time.NewTicker(opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		for _, name := range pl.cfg.ProgramNames() {
+			reloadOne(ctx, pl, name, opts)
+		}
+	}
+}
+
+func watchDir(ctx context.Context, pl *Pipeline, dir string, opts WatchOptions) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watch programs: %w", err)
 	}
 	defer w.Close()
-	dir := pl.cfg.Dir()
 	if err := w.Add(dir); err != nil {
 		return fmt.Errorf("watch programs in %s: %w", dir, err)
 	}
@@ -82,7 +116,7 @@ func WatchPrograms(ctx context.Context, pl *Pipeline, opts WatchOptions) error {
 					continue
 				}
 				delete(due, name)
-				reloadOne(pl, name, opts)
+				reloadOne(ctx, pl, name, opts)
 			}
 			if next > 0 {
 				timer.Reset(next)
@@ -91,8 +125,8 @@ func WatchPrograms(ctx context.Context, pl *Pipeline, opts WatchOptions) error {
 	}
 }
 
-func reloadOne(pl *Pipeline, name string, opts WatchOptions) {
-	id, changed, err := pl.Reload(name)
+func reloadOne(ctx context.Context, pl *Pipeline, name string, opts WatchOptions) {
+	id, changed, err := pl.Reload(ctx, name)
 	switch {
 	case err != nil:
 		opts.Logger.Error("program reload rejected; the running program stays", "program", name, "running_id", ShortID(id), "err", err)

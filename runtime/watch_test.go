@@ -87,7 +87,7 @@ func TestReloadUnderTraffic(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond)
 	writeProgram(t, dir, "errs", next)
-	id, changed, err := pl.Reload("errs")
+	id, changed, err := pl.Reload(context.Background(), "errs")
 	if err != nil || !changed || id != newID {
 		t.Fatalf("Reload = %s, %v, %v; want %s, true, nil", id, changed, err, newID)
 	}
@@ -126,7 +126,7 @@ func TestReloadRejectsBadFiles(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			writeProgram(t, dir, "errs", tc.data)
-			id, changed, err := pl.Reload("errs")
+			id, changed, err := pl.Reload(context.Background(), "errs")
 			if err == nil || changed || id != good {
 				t.Fatalf("Reload = %s, %v, %v; want the old program kept and an error", id, changed, err)
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,10 +17,27 @@ import (
 )
 
 // TestSpecEditReachesARunningProcessor: editing a spec makes the sidecar
-// publish a new program, which a running processor hot-reloads: records
+// publish a new program, which a running processor hot-reloads, from the
+// programs folder or by polling the sidecar's API with its token: records
 // produced after the edit carry the new program ID.
 func TestSpecEditReachesARunningProcessor(t *testing.T) {
-	s := startServer(t, "", map[string]string{"errs.yaml": specYAML("errs", 1)})
+	for _, viaURL := range []bool{false, true} {
+		t.Run(map[bool]string{false: "folder", true: "sidecar URL"}[viaURL], func(t *testing.T) {
+			specEditReachesProcessor(t, viaURL)
+		})
+	}
+}
+
+func specEditReachesProcessor(t *testing.T, viaURL bool) {
+	token, extra := "", ""
+	if viaURL {
+		token = "tok3n"
+		t.Setenv("PAW_TEST_SIDECAR_TOKEN", token)
+	}
+	s := startServer(t, token, map[string]string{"errs.yaml": specYAML("errs", 1)})
+	if viaURL {
+		extra = fmt.Sprintf("programs_url: http://%s\nprograms_token_env: PAW_TEST_SIDECAR_TOKEN\nprograms_poll: 200ms\n", s.addr)
+	}
 	first := s.waitFor("published", func(ps map[string]Program) bool { return ps["errs.yaml"].Status == "ok" })["errs.yaml"].ID
 
 	b, err := devbroker.Start(devbroker.Config{Topics: []string{"in:1", "alerts:1", "app:1", "dlq:1"}})
@@ -29,8 +47,13 @@ func TestSpecEditReachesARunningProcessor(t *testing.T) {
 	defer b.Close()
 	dir := t.TempDir()
 	pipeline := fmt.Sprintf("programs_dir: %s\nsteps:\n  - tag: {programs: [errs]}\n  - route: {program: errs, routes: {error: alerts}, default: app}\n", s.programs)
+	programsDir := s.programs
+	if viaURL {
+		programsDir = t.TempDir() // empty: everything comes from the API
+	}
+	pipeline = strings.Replace(pipeline, s.programs, programsDir, 1)
 	write(t, filepath.Join(dir, "pipeline.yaml"), pipeline)
-	write(t, filepath.Join(dir, "processor.yaml"), fmt.Sprintf("brokers: [%s]\ntopics: [in]\npipeline: pipeline.yaml\ndlq_topic: dlq\ncommit_interval: 100ms\n", b.Addr()))
+	write(t, filepath.Join(dir, "processor.yaml"), fmt.Sprintf("brokers: [%s]\ntopics: [in]\npipeline: pipeline.yaml\ndlq_topic: dlq\ncommit_interval: 100ms\n%s", b.Addr(), extra))
 	cfg, err := processor.LoadConfig(filepath.Join(dir, "processor.yaml"))
 	if err != nil {
 		t.Fatal(err)
