@@ -1,8 +1,12 @@
 package cli
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
+	"time"
 
 	"github.com/pawlogs/paw/sidecar"
 )
@@ -30,4 +34,33 @@ func runServe(e *env, args []string) error {
 		SpecsDir: *specs, ProgramsDir: *programs, Listen: *listen, Concurrency: *concurrency,
 		Token: os.Getenv("PAW_TOKEN"),
 	}, sidecar.Options{Logger: log})
+}
+
+// runHealth is for container healthchecks in images without curl: GET the
+// URL, exit 0 on a 2xx answer.
+func runHealth(e *env, args []string) error {
+	fs := newFlags(e, "health")
+	timeout := fs.Duration("timeout", 3*time.Second, "give up after")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want one URL")
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, *timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pos[0], nil)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s: %s", pos[0], resp.Status)
+	}
+	return nil
 }
