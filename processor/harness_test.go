@@ -174,27 +174,18 @@ type running struct {
 }
 
 func startProcessor(t *testing.T, s *setup) *running {
+	return startProcessorWith(t, s, testLogger(t))
+}
+
+func startProcessorWith(t *testing.T, s *setup, log *slog.Logger) *running {
 	t.Helper()
-	cfg, err := processor.LoadConfig(s.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := runtime.OpenEnv("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.Close() })
-	pl, err := cfg.OpenPipeline(env)
-	if err != nil {
-		t.Fatal(err)
-	}
 	reg := prometheus.NewRegistry()
-	p, err := processor.New(cfg, pl, processor.Options{Logger: testLogger(t), Registerer: reg})
+	p, err := processor.Open(s.config, "", processor.Options{Logger: log, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{p: p, reg: reg, pl: pl, stop: cancel, done: make(chan error, 1)}
+	r := &running{p: p, reg: reg, pl: p.Pipeline(), stop: cancel, done: make(chan error, 1)}
 	go func() { r.done <- p.Run(ctx) }()
 	t.Cleanup(func() { r.shutdown(t) })
 	return r
@@ -252,7 +243,9 @@ func (r *running) shutdown(t *testing.T) {
 		t.Fatal("processor did not stop within 30s")
 	}
 	r.done = nil
-	r.pl.Close()
+	if err := r.p.Close(); err != nil {
+		t.Error(err)
+	}
 }
 
 func testLogger(t testing.TB) *slog.Logger {

@@ -40,6 +40,7 @@ type Processor struct {
 	jsonRecs bool     // tags go into JSON fields rather than headers
 	outputs  []string // every topic the processor may produce to
 	stats    counters
+	owned    *runtime.Env // set by Open, released by Close with the pipeline
 }
 
 // counters are totals since the processor started.
@@ -108,6 +109,9 @@ func New(cfg *Config, pl *runtime.Pipeline, opts Options) (*Processor, error) {
 	}
 	return p, nil
 }
+
+// Config is the processor's configuration.
+func (p *Processor) Config() *Config { return p.cfg }
 
 // Stats returns totals since the processor started.
 func (p *Processor) Stats() Stats {

@@ -1,7 +1,6 @@
 package processor_test
 
 import (
-	"context"
 	"log/slog"
 	"net"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/pawlogs/paw/internal/devbroker"
-	"github.com/pawlogs/paw/processor"
 	"github.com/pawlogs/paw/runtime"
 )
 
@@ -153,27 +151,7 @@ func TestBrokerDownAtStart(t *testing.T) {
 	writeFile(t, s.config, []byte(strings.Replace(string(mustReadFile(t, s.config)), s.broker.Addr(), addr, 1)))
 	s.broker.Close()
 	var logs lockedBuf
-	cfg, err := processor.LoadConfig(s.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := runtime.OpenEnv("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer env.Close()
-	pl, err := cfg.OpenPipeline(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pl.Close()
-	p, err := processor.New(cfg, pl, processor.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
+	r := startProcessorWith(t, s, slog.New(slog.NewTextHandler(&logs, nil)))
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "brokers not ready; retrying"); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no clear message while the broker is down:\n%s", logs.String())
@@ -186,10 +164,7 @@ func TestBrokerDownAtStart(t *testing.T) {
 	defer b.Close()
 	produce(t, client(t, addr), 0, n, 4, textValue)
 	c := consumeUntil(t, addr, outputTopics, time.Minute, func(c *consumed) bool { return c.distinct() >= n })
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	r.shutdown(t)
 	delivery(t, c, n, destFor)
 	line := logs.String()[strings.Index(logs.String(), "brokers not ready"):]
 	t.Logf("while the broker was down: %s", line[:strings.Index(line, "\n")])

@@ -13,7 +13,6 @@ import (
 
 	"github.com/pawlogs/paw/internal/devbroker"
 	"github.com/pawlogs/paw/processor"
-	"github.com/pawlogs/paw/runtime"
 )
 
 // TestSpecEditReachesARunningProcessor: editing a spec makes the sidecar
@@ -54,24 +53,11 @@ func specEditReachesProcessor(t *testing.T, viaURL bool) {
 	pipeline = strings.Replace(pipeline, s.programs, programsDir, 1)
 	write(t, filepath.Join(dir, "pipeline.yaml"), pipeline)
 	write(t, filepath.Join(dir, "processor.yaml"), fmt.Sprintf("brokers: [%s]\ntopics: [in]\npipeline: pipeline.yaml\ndlq_topic: dlq\ncommit_interval: 100ms\n%s", b.Addr(), extra))
-	cfg, err := processor.LoadConfig(filepath.Join(dir, "processor.yaml"))
+	p, err := processor.Open(filepath.Join(dir, "processor.yaml"), "", processor.Options{Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := runtime.OpenEnv("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer env.Close()
-	pl, err := cfg.OpenPipeline(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pl.Close()
-	p, err := processor.New(cfg, pl, processor.Options{Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer p.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()

@@ -53,26 +53,14 @@ func runProcess(e *env, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	cfg, err := processor.LoadConfig(*config)
-	if err != nil {
-		return err
-	}
-	env, err := runtime.OpenEnv(*ortLib)
-	if err != nil {
-		return err
-	}
-	defer env.Close()
-	pl, err := cfg.OpenPipeline(env)
-	if err != nil {
-		return err
-	}
-	defer pl.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	p, err := processor.New(cfg, pl, processor.Options{Logger: log, Registerer: reg})
+	p, err := processor.Open(*config, *ortLib, processor.Options{Logger: log, Registerer: reg})
 	if err != nil {
 		return err
 	}
+	defer p.Close()
+	cfg := p.Config()
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	if cfg.MetricsListen != "" {
