@@ -6,6 +6,7 @@ package plugin
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,12 @@ type Config struct {
 	// a non-string one (as JSON lines with the reason); default: they are
 	// passed through untagged. Either way they are counted.
 	DeadLetter string
+	// ReportURL pushes metrics snapshots to paw serve every
+	// ReportInterval (default 5s), as ReportName (default host-pid).
+	ReportURL      string
+	ReportToken    string
+	ReportInterval time.Duration
+	ReportName     string
 	// TemplateCache as in runtime.BatcherConfig; -1 turns it off.
 	TemplateCache int
 	// ORTLib is the ONNX Runtime library; default as for paw.
@@ -47,13 +54,14 @@ type Config struct {
 }
 
 // Properties lists every property out_paw reads.
-var Properties = []string{"pipeline", "programs_dir", "programs_url", "programs_token", "programs_poll", "field", "output", "max_batch", "device", "dead_letter", "template_cache", "ort_lib", "log_level"}
+var Properties = []string{"pipeline", "programs_dir", "programs_url", "programs_token", "programs_poll", "report_url", "report_token", "report_interval", "report_name", "field", "output", "max_batch", "device", "dead_letter", "template_cache", "ort_lib", "log_level"}
 
 // ParseConfig reads the properties through get (Fluent Bit's property
 // lookup; "" when unset) and validates them. Errors name the property.
 func ParseConfig(get func(key string) string) (Config, error) {
 	c := Config{
-		Pipeline: get("pipeline"), ProgramsDir: get("programs_dir"), ProgramsURL: get("programs_url"), ProgramsToken: get("programs_token"), Field: get("field"), Output: get("output"),
+		Pipeline: get("pipeline"), ProgramsDir: get("programs_dir"), ProgramsURL: get("programs_url"), ProgramsToken: get("programs_token"),
+		ReportURL: get("report_url"), ReportToken: get("report_token"), ReportName: get("report_name"), Field: get("field"), Output: get("output"),
 		Device: get("device"), DeadLetter: get("dead_letter"), ORTLib: get("ort_lib"), LogLevel: get("log_level"),
 	}
 	if c.Pipeline == "" {
@@ -65,13 +73,19 @@ func ParseConfig(get func(key string) string) (Config, error) {
 	if c.ProgramsURL != "" && !strings.HasPrefix(c.ProgramsURL, "http://") && !strings.HasPrefix(c.ProgramsURL, "https://") {
 		return c, fmt.Errorf("property programs_url %q: want an http(s) URL of paw serve", c.ProgramsURL)
 	}
-	c.ProgramsPoll = 5 * time.Second
-	if s := get("programs_poll"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d < 100*time.Millisecond {
-			return c, fmt.Errorf("property programs_poll %q: want a duration of at least 100ms, such as 5s", s)
-		}
-		c.ProgramsPoll = d
+	var err error
+	if c.ProgramsPoll, err = durationProperty(get, "programs_poll"); err != nil {
+		return c, err
+	}
+	if c.ReportInterval, err = durationProperty(get, "report_interval"); err != nil {
+		return c, err
+	}
+	if c.ReportURL != "" && !strings.HasPrefix(c.ReportURL, "http://") && !strings.HasPrefix(c.ReportURL, "https://") {
+		return c, fmt.Errorf("property report_url %q: want an http(s) URL of paw serve", c.ReportURL)
+	}
+	if c.ReportName == "" {
+		host, _ := os.Hostname()
+		c.ReportName = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	if strings.HasPrefix(c.Field, ".") || strings.HasSuffix(c.Field, ".") || strings.Contains(c.Field, "..") {
 		return c, fmt.Errorf("property field %q: want a key or a dotted path such as kubernetes.labels.app", c.Field)
@@ -82,7 +96,6 @@ func ParseConfig(get func(key string) string) (Config, error) {
 	if _, err := parseOutput(c.Output); err != nil {
 		return c, fmt.Errorf("property output: %w", err)
 	}
-	var err error
 	if c.MaxBatch, err = intProperty(get, "max_batch", runtime.DefaultMaxBatch, 1, 1<<16); err != nil {
 		return c, err
 	}
@@ -103,6 +116,19 @@ func ParseConfig(get func(key string) string) (Config, error) {
 		return c, fmt.Errorf("property log_level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	return c, nil
+}
+
+// durationProperty reads a duration of at least 100ms; default 5s.
+func durationProperty(get func(string) string, key string) (time.Duration, error) {
+	s := get(key)
+	if s == "" {
+		return 5 * time.Second, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 100*time.Millisecond {
+		return 0, fmt.Errorf("property %s %q: want a duration of at least 100ms, such as 5s", key, s)
+	}
+	return d, nil
 }
 
 func intProperty(get func(string) string, key string, def, lo, hi int) (int, error) {

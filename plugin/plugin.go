@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pawlogs/paw/metrics"
 	"github.com/pawlogs/paw/runtime"
 )
 
@@ -132,6 +133,16 @@ func New(cfg Config, opts Options) (*Instance, error) {
 			in.log.Error("program reload is off", "err", err)
 		}
 	}()
+	if cfg.ReportURL != "" {
+		in.wg.Add(1)
+		go func() {
+			defer in.wg.Done()
+			metrics.RunReporter(ctx, metrics.ReporterConfig{
+				URL: cfg.ReportURL, Token: cfg.ReportToken, Name: cfg.ReportName, Kind: "plugin", Interval: cfg.ReportInterval,
+				Programs: in.pl.ProgramIDs, Totals: in.totals, Logger: in.log,
+			})
+		}()
+	}
 	in.log.Info("out_paw ready", "pipeline", cfg.Pipeline, "output", cfg.Output, "programs", in.pl.ProgramIDs())
 	return in, nil
 }
@@ -146,6 +157,16 @@ func (in *Instance) Stats() Stats {
 	s := &in.stats
 	return Stats{Chunks: s.chunks.Load(), Records: s.records.Load(), Tagged: s.tagged.Load(), Dropped: s.dropped.Load(),
 		Poison: s.poison.Load(), DeadLettered: s.deadLettered.Load(), Retries: s.retries.Load(), BadChunks: s.badChunks.Load()}
+}
+
+// totals are the instance's counts for metrics reports.
+func (in *Instance) totals() metrics.Totals {
+	s := &in.stats
+	t := metrics.Totals{Decisions: in.pl.Decisions(), Records: s.records.Load(), DeadLetters: s.deadLettered.Load(), Retries: s.retries.Load()}
+	if c := s.chunks.Load(); c > 0 {
+		t.MeanBatch = float64(t.Records) / float64(c)
+	}
+	return t
 }
 
 // ProgramIDs maps the programs running now to their IDs.

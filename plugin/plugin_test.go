@@ -1,9 +1,14 @@
 package plugin_test
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"sync"
+
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/pawlogs/paw/metrics"
 	"os"
 	"path/filepath"
 	"strings"
@@ -210,5 +215,49 @@ func TestStdoutOutput(t *testing.T) {
 	}
 	if len(lines) != 300 || len(seen) != 300 {
 		t.Fatalf("%d lines, %d distinct records on stdout; want 300", len(lines), len(seen))
+	}
+}
+
+// TestPluginReportsMetrics: an instance with report_url pushes its
+// decisions and program IDs; the last push happens at exit.
+func TestPluginReportsMetrics(t *testing.T) {
+	var mu sync.Mutex
+	var reports []metrics.Report
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rep metrics.Report
+		if err := json.NewDecoder(r.Body).Decode(&rep); err != nil || r.URL.Path != "/v1/report" || r.Header.Get("Authorization") != "Bearer tk" {
+			http.Error(w, "bad report", 400)
+			return
+		}
+		mu.Lock()
+		reports = append(reports, rep)
+		mu.Unlock()
+		w.WriteHeader(204)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	pipe := writePipeline(t, dir, "p.yaml", tagPipeline)
+	writeChunks(t, filepath.Join(dir, "c"), 0, 500, 100)
+	h := startHarness(t)
+	if got := h.instance(1, map[string]string{"pipeline": pipe, "programs_dir": build.programs, "output": "file:///dev/null",
+		"report_url": srv.URL, "report_token": "tk", "report_interval": "100ms", "report_name": "fb-1"}); got != "init 1 1" {
+		t.Fatalf("init: %s", got)
+	}
+	h.do(fmt.Sprintf("flushdir 1 app %s 2", filepath.Join(dir, "c")))
+	h.do("exit 1")
+	mu.Lock()
+	defer mu.Unlock()
+	var records, decided int64
+	for _, r := range reports {
+		if r.Reporter != "fb-1" || r.Kind != "plugin" || r.Programs["noise"] == "" {
+			t.Fatalf("report %+v", r)
+		}
+		records += r.Records
+		for _, n := range r.Decisions["noise"] {
+			decided += n
+		}
+	}
+	if records != 500 || decided != 500 {
+		t.Fatalf("%d reports carried %d records and %d decisions, want 500 each", len(reports), records, decided)
 	}
 }

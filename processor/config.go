@@ -84,11 +84,26 @@ type Config struct {
 	// MetricsListen serves Prometheus metrics on /metrics when set, e.g.
 	// "127.0.0.1:9464". Default: off.
 	MetricsListen string `yaml:"metrics_listen,omitempty"`
+	// Report pushes decision metrics to paw serve.
+	Report ReportConfig `yaml:"report,omitempty"`
 	// TLS and SASL secure the broker connections.
 	TLS  *TLSConfig  `yaml:"tls,omitempty"`
 	SASL *SASLConfig `yaml:"sasl,omitempty"`
 
 	file string
+}
+
+// ReportConfig pushes metrics snapshots to the sidecar (POST /v1/report).
+type ReportConfig struct {
+	// URL of paw serve, e.g. http://sidecar:8080. Default: no reports.
+	URL string `yaml:"url,omitempty"`
+	// TokenEnv names the variable holding the sidecar's bearer token.
+	// Default: PAW_TOKEN.
+	TokenEnv string `yaml:"token_env,omitempty"`
+	// Interval between reports. Default: 5s.
+	Interval time.Duration `yaml:"interval,omitempty"`
+	// Name identifies this replica in the fleet view. Default: host-pid.
+	Name string `yaml:"name,omitempty"`
 }
 
 // GroupConfig tunes consumer-group membership: how fast a dead replica's
@@ -217,6 +232,12 @@ func (c *Config) applyDefaults() {
 	def(&c.Partitioning, "input")
 	def(&c.Device, "cpu")
 	def(&c.ProgramsTokenEnv, "PAW_TOKEN")
+	def(&c.Report.TokenEnv, "PAW_TOKEN")
+	defDur(&c.Report.Interval, 5*time.Second)
+	if c.Report.Name == "" {
+		host, _ := os.Hostname()
+		c.Report.Name = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
 	defDur(&c.ProgramsPoll, 5*time.Second)
 	def(&c.Producer.Compression, "none")
 	defInt(&c.MaxRecordBytes, DefaultMaxRecordBytes)
@@ -265,6 +286,9 @@ func (c *Config) validate(doc *yamlconf.Doc, lookupEnv func(string) (string, boo
 	}
 	if c.ProgramsURL != "" && !strings.HasPrefix(c.ProgramsURL, "http://") && !strings.HasPrefix(c.ProgramsURL, "https://") {
 		doc.At("$.programs_url", "programs_url: %q is not an http(s) URL", c.ProgramsURL)
+	}
+	if u := c.Report.URL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		doc.At("$.report.url", "report.url: %q is not an http(s) URL", u)
 	}
 	if c.StartOffset != "earliest" && c.StartOffset != "latest" {
 		doc.At("$.start_offset", "start_offset: %q is not earliest or latest", c.StartOffset)

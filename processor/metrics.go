@@ -8,8 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metrics are the processor's Prometheus collectors.
-type metrics struct {
+// collectors are the processor's Prometheus metrics.
+type collectors struct {
 	fetched     prometheus.Counter
 	produced    *prometheus.CounterVec // by topic and kind
 	dropped     *prometheus.CounterVec // by program
@@ -24,8 +24,8 @@ type metrics struct {
 	programInfo *prometheus.GaugeVec   // program, id -> 1 for the running one
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
+func newCollectors(reg prometheus.Registerer) *collectors {
+	m := &collectors{
 		fetched: prometheus.NewCounter(prometheus.CounterOpts{Name: "paw_processor_records_fetched_total", Help: "Input records fetched."}),
 		produced: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_processor_records_produced_total",
 			Help: "Records acknowledged by the brokers, by output topic and kind (output, audit, dead_letter)."}, []string{"topic", "kind"}),

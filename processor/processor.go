@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/pawlogs/paw/metrics"
 	"github.com/pawlogs/paw/runtime"
 )
 
@@ -35,7 +37,7 @@ type Processor struct {
 	pl       *runtime.Pipeline
 	conn     connection
 	log      *slog.Logger
-	m        *metrics
+	m        *collectors
 	lat      latencies
 	jsonRecs bool     // tags go into JSON fields rather than headers
 	outputs  []string // every topic the processor may produce to
@@ -45,9 +47,9 @@ type Processor struct {
 
 // counters are totals since the processor started.
 type counters struct {
-	fetched, output, audited, deadLettered, dropped, rewinds, commits atomic.Int64
-	backlog, uncommitted, maxUncommitted                              atomic.Int64
-	firstFetch, lastAck                                               atomic.Int64 // unix ns
+	fetched, output, audited, deadLettered, dropped, rewinds, commits, batches atomic.Int64
+	backlog, uncommitted, maxUncommitted                                       atomic.Int64
+	firstFetch, lastAck                                                        atomic.Int64 // unix ns
 }
 
 // Stats are the processor's totals since it started.
@@ -94,7 +96,7 @@ func New(cfg *Config, pl *runtime.Pipeline, opts Options) (*Processor, error) {
 		return nil, fmt.Errorf("%s: %w", cfg.file, err)
 	}
 	p := &Processor{
-		cfg: cfg, pl: pl, conn: conn, log: opts.Logger, m: newMetrics(opts.Registerer),
+		cfg: cfg, pl: pl, conn: conn, log: opts.Logger, m: newCollectors(opts.Registerer),
 		jsonRecs: !pl.Input().WholeLine(),
 	}
 	seen := map[string]bool{}
@@ -153,6 +155,20 @@ func (p *Processor) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	if rc := p.cfg.Report; rc.URL != "" {
+		// Reporting stops after the drain, so the last report has the
+		// final counts.
+		rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		defer stop()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			metrics.RunReporter(rctx, metrics.ReporterConfig{
+				URL: rc.URL, Token: os.Getenv(rc.TokenEnv), Name: rc.Name, Kind: "processor", Interval: rc.Interval,
+				Programs: p.pl.ProgramIDs, Totals: p.totals, Logger: p.log,
+			})
+		}()
+	}
 	p.log.Info("processor starting", "brokers", p.cfg.Brokers, "group", p.cfg.GroupID, "topics", p.cfg.Topics, "programs", shortIDs(p.pl.ProgramIDs()))
 	backoff := 500 * time.Millisecond
 	for {
@@ -175,6 +191,18 @@ func (p *Processor) Run(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, 10*time.Second)
 	}
+}
+
+// totals are the processor's counts for metrics reports.
+func (p *Processor) totals() metrics.Totals {
+	t := metrics.Totals{
+		Decisions: p.pl.Decisions(), Records: p.stats.fetched.Load(), DeadLetters: p.stats.deadLettered.Load(), Retries: p.stats.rewinds.Load(),
+		LatencyP50Ms: float64(p.lat.quantile(0.5)) / 1e6, LatencyP99Ms: float64(p.lat.quantile(0.99)) / 1e6,
+	}
+	if b := p.stats.batches.Load(); b > 0 {
+		t.MeanBatch = float64(t.Records) / float64(b)
+	}
+	return t
 }
 
 func (p *Processor) reloaded(program, id string, err error) {
@@ -329,6 +357,7 @@ func (p *Processor) handle(ctx context.Context, batch []fetched, tr *tracker, w 
 	}
 	p.m.fetched.Add(float64(n))
 	p.m.batchSize.Observe(float64(n))
+	p.stats.batches.Add(1)
 	msgs := make([]kafka.Message, n)
 	times := make([]time.Time, n)
 	for i := range batch {

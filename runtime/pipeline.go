@@ -280,10 +280,11 @@ type Pipeline struct {
 	env   *Env
 	popts ProgramOptions
 
-	stats  BatchStats // shared by every generation's batcher
-	swap   sync.Mutex // serializes Replace and Close
-	state  atomic.Pointer[pipelineState]
-	closed atomic.Bool
+	stats     BatchStats // shared by every generation's batcher
+	decisions decisionCounts
+	swap      sync.Mutex // serializes Replace and Close
+	state     atomic.Pointer[pipelineState]
+	closed    atomic.Bool
 }
 
 // pipelineState is one generation of programs with its batcher.
@@ -565,7 +566,61 @@ func (pl *Pipeline) classifyInto(ctx context.Context, texts [][]byte, outs []Out
 		outs[i] = pl.apply(st, &results[j])
 		j++
 	}
+	pl.decisions.add(st, results)
 	return nil
+}
+
+// decisionCounts counts decisions by program and label: what the metrics
+// report, for every program of the pipeline whatever its step.
+type decisionCounts struct {
+	mu sync.Mutex
+	m  map[string]map[string]int64
+}
+
+func (d *decisionCounts) add(st *pipelineState, results []Result) {
+	// Count per batch locally, then take the lock once.
+	local := make([][]int64, len(st.progs))
+	for pi, p := range st.progs {
+		local[pi] = make([]int64, len(p.Labels()))
+	}
+	for i := range results {
+		for pi, dec := range results[i].Decisions {
+			if k := slices.Index(st.progs[pi].Labels(), dec.Label); k >= 0 {
+				local[pi][k]++
+			}
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[string]map[string]int64{}
+	}
+	for pi, p := range st.progs {
+		byLabel := d.m[p.Name()]
+		if byLabel == nil {
+			byLabel = map[string]int64{}
+			d.m[p.Name()] = byLabel
+		}
+		for k, n := range local[pi] {
+			byLabel[p.Labels()[k]] += n
+		}
+	}
+}
+
+// Decisions returns how many records each program has decided each label
+// for since the pipeline opened (a copy).
+func (pl *Pipeline) Decisions() map[string]map[string]int64 {
+	pl.decisions.mu.Lock()
+	defer pl.decisions.mu.Unlock()
+	out := make(map[string]map[string]int64, len(pl.decisions.m))
+	for p, byLabel := range pl.decisions.m {
+		c := make(map[string]int64, len(byLabel))
+		for l, n := range byLabel {
+			c[l] = n
+		}
+		out[p] = c
+	}
+	return out
 }
 
 // apply runs the steps over one record's decisions.

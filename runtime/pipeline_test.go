@@ -176,3 +176,30 @@ func TestPassThroughPipeline(t *testing.T) {
 		t.Fatalf("pass-through outcomes %+v", outs)
 	}
 }
+
+func TestPipelineCountsDecisions(t *testing.T) {
+	env := openEnv(t)
+	p, err := runtime.NewProgram(env, compileSpec(t, "errs"), runtime.ProgramOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte("steps:\n  - filter: {program: errs, keep: [error]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := runtime.NewPipeline(cfg, []*runtime.Program{p}, runtime.BatcherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	texts := [][]byte{[]byte("ERROR request 1 failed with exception timeout"), []byte("INFO request 2 completed in 3ms"), []byte("INFO request 9 completed in 1ms")}
+	for i := 0; i < 2; i++ {
+		if _, err := pl.ProcessTexts(context.Background(), texts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := pl.Decisions()["errs"]
+	if got["error"] != 2 || got["ok"] != 4 {
+		t.Fatalf("decisions %v, want error 2 and ok 4 (dropped records count too)", got)
+	}
+}

@@ -275,6 +275,19 @@ func (b *builder) list() []Program {
 	return out
 }
 
+// publishedIDs maps each published program to its ID.
+func (b *builder) publishedIDs() map[string]string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := map[string]string{}
+	for _, p := range b.programs {
+		if p.ID != "" {
+			out[p.Name] = p.ID
+		}
+	}
+	return out
+}
+
 // artifact returns the published artifact of the named program.
 func (b *builder) artifact(name string) ([]byte, string, bool) {
 	b.mu.Lock()

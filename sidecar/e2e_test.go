@@ -2,9 +2,11 @@ package sidecar
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,12 +33,14 @@ func specEditReachesProcessor(t *testing.T, viaURL bool) {
 	token, extra := "", ""
 	if viaURL {
 		token = "tok3n"
-		t.Setenv("PAW_TEST_SIDECAR_TOKEN", token)
 	}
+	t.Setenv("PAW_TEST_SIDECAR_TOKEN", token)
 	s := startServer(t, token, map[string]string{"errs.yaml": specYAML("errs", 1)})
 	if viaURL {
 		extra = fmt.Sprintf("programs_url: http://%s\nprograms_token_env: PAW_TEST_SIDECAR_TOKEN\nprograms_poll: 200ms\n", s.addr)
 	}
+	// The processor reports its decisions and program IDs to the sidecar.
+	extra += fmt.Sprintf("report: {url: http://%s, token_env: PAW_TEST_SIDECAR_TOKEN, interval: 100ms, name: proc-1}\n", s.addr)
 	first := s.waitFor("published", func(ps map[string]Program) bool { return ps["errs.yaml"].Status == "ok" })["errs.yaml"].ID
 
 	b, err := devbroker.Start(devbroker.Config{Topics: []string{"in:1", "alerts:1", "app:1", "dlq:1"}})
@@ -100,16 +104,39 @@ func specEditReachesProcessor(t *testing.T, viaURL bool) {
 	next := compileID(t, specYAML("errs", 2))
 	s.waitFor("the edit", func(ps map[string]Program) bool { return ps["errs.yaml"].ID == next })
 	deadline := time.Now().Add(30 * time.Second)
+	sent := 1
 	for i := 1; ; i++ {
 		got := alertID(i)
+		sent++
 		if got == next {
 			t.Logf("record %d after the edit carried the new program %s", i, next[:12])
-			return
+			break
 		}
 		if got != first || time.Now().After(deadline) {
 			t.Fatalf("tagged by %s; want %s, then %s", got, first[:12], next[:12])
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// The fleet view shows the processor on the new program, and the
+	// store holds one "error" decision per record.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, data := s.request("GET", "/v1/fleet", nil, nil)
+		var fleet []Reporter
+		json.Unmarshal(data, &fleet)
+		q := s.query("metric=paw_decisions&program=errs&label=error&reporter=proc-1&from=" + strconv.FormatInt(time.Now().Add(-time.Hour).UnixMilli(), 10))
+		total := 0.0
+		for _, sr := range q.Series {
+			for _, smp := range sr.Samples {
+				total += smp.V
+			}
+		}
+		if len(fleet) == 1 && fleet[0].Name == "proc-1" && fleet[0].Programs["errs"] == next && fleet[0].Current && total == float64(sent) {
+			t.Logf("fleet: %s runs %s; %v error decisions stored for %d records", fleet[0].Name, next[:12], total, sent)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fleet %s, %v error decisions stored; want proc-1 on %s and %d", data, total, next[:12], sent)
+		}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pawlogs/paw/compiler"
+	"github.com/pawlogs/paw/metrics"
 )
 
 // Config configures paw serve. Zero values take the defaults.
@@ -34,8 +35,13 @@ type Config struct {
 	Debounce time.Duration
 	// Concurrency bounds compiles running at once. Default: 2.
 	Concurrency int
-	// MaxBodyBytes caps POST /v1/compile bodies. Default: 1 MiB.
+	// MaxBodyBytes caps POST /v1/compile and /v1/report bodies.
+	// Default: 1 MiB.
 	MaxBodyBytes int64
+	// MetricsDir keeps the reported decision metrics (tstorage); "" keeps
+	// them in memory. Retention drops older points. Default: 14 days.
+	MetricsDir string
+	Retention  time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -76,6 +82,11 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	reg := prometheus.NewRegistry()
 	b := newBuilder(cfg, opts.Logger, reg)
 	b.hook = opts.compileHook
+	store, err := metrics.Open(cfg.MetricsDir, cfg.Retention)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("sidecar: listen: %w", err)
@@ -84,7 +95,7 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 		opts.OnListen(ln.Addr().String())
 	}
 	srv := &http.Server{
-		Handler:           newHandler(cfg, b, reg),
+		Handler:           newHandler(cfg, b, reg, store, &fleet{reporters: map[string]*Reporter{}, now: time.Now}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      2 * time.Minute, // POST /v1/compile trains a program
@@ -121,7 +132,7 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	return err
 }
 
-func newHandler(cfg Config, b *builder, reg *prometheus.Registry) http.Handler {
+func newHandler(cfg Config, b *builder, reg *prometheus.Registry, store *metrics.Store, f *fleet) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -142,6 +153,11 @@ func newHandler(cfg Config, b *builder, reg *prometheus.Registry) http.Handler {
 		compileRequest(w, r, cfg, b)
 	})
 	api.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	api.HandleFunc("POST /v1/report", reportHandler(cfg, store, f))
+	api.HandleFunc("GET /v1/metrics/query", queryHandler(store))
+	api.HandleFunc("GET /v1/fleet", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, f.list(b.publishedIDs()))
+	})
 	mux.Handle("/", requireToken(cfg.Token, api))
 	return mux
 }

@@ -50,7 +50,7 @@ func commands() []command {
 		{"bench-kafka", "bench-kafka [--program build/programs/real-error.paw] [--records 1000000] [--json]", "processor throughput: pass-through vs filter, on an embedded broker", runBenchKafka},
 		{"produce", "produce --topic T [--brokers H:P] [--json-field log] < lines", "write stdin lines to a Kafka topic", runProduce},
 		{"consume", "consume --topics A,B [--brokers H:P]", "print what landed in Kafka topics, with headers", runConsume},
-		{"serve", "serve [--specs configs/filters] [--programs build/programs] [--listen 127.0.0.1:8080]", "compiler sidecar: compile specs on change, publish programs, HTTP API ($PAW_TOKEN)", runServe},
+		{"serve", "serve [--specs configs/filters] [--programs build/programs] [--listen 127.0.0.1:8080] [--metrics-dir DIR]", "compiler sidecar: compile specs on change, publish programs, HTTP API ($PAW_TOKEN)", runServe},
 		{"health", "health URL", "exit 0 if URL answers 2xx (container healthchecks)", runHealth},
 		{"broker", "broker [--listen 127.0.0.1:9092] [--data-dir DIR] [--topics logs:3,...]", "embedded Kafka-protocol broker for demos and tests (not for production)", runBroker},
 		{"version", "version", "print the compiler version", runVersion},

@@ -17,6 +17,8 @@ func runServe(e *env, args []string) error {
 	programs := fs.String("programs", "build/programs", "folder to publish <name>.paw programs into")
 	listen := fs.String("listen", "127.0.0.1:8080", "HTTP address (loopback by default)")
 	concurrency := fs.Int("concurrency", 2, "compiles running at once")
+	metricsDir := fs.String("metrics-dir", "", "keep reported decision metrics here (default: in memory)")
+	retention := fs.Duration("retention", 14*24*time.Hour, "drop metrics older than this")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -32,6 +34,7 @@ func runServe(e *env, args []string) error {
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lv}))
 	return sidecar.Run(e.ctx, sidecar.Config{
 		SpecsDir: *specs, ProgramsDir: *programs, Listen: *listen, Concurrency: *concurrency,
+		MetricsDir: *metricsDir, Retention: *retention,
 		Token: os.Getenv("PAW_TOKEN"),
 	}, sidecar.Options{Logger: log})
 }

@@ -1,0 +1,200 @@
+package metrics
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Report is what a processor or plugin pushes to paw serve
+// (POST /v1/report) every few seconds: who it is, which program IDs it
+// runs, and what it counted since its previous report.
+type Report struct {
+	Reporter        string            `json:"reporter"`
+	Kind            string            `json:"kind"` // processor or plugin
+	Programs        map[string]string `json:"programs"`
+	Time            time.Time         `json:"time"`
+	IntervalSeconds float64           `json:"interval_seconds"`
+	// Decisions counts records by program and label since the previous
+	// report; so do Records, DeadLetters and Retries.
+	Decisions    map[string]map[string]int64 `json:"decisions"`
+	Records      int64                       `json:"records"`
+	DeadLetters  int64                       `json:"dead_letters"`
+	Retries      int64                       `json:"retries"`
+	LatencyP50Ms float64                     `json:"latency_p50_ms"`
+	LatencyP99Ms float64                     `json:"latency_p99_ms"`
+	MeanBatch    float64                     `json:"mean_batch"`
+}
+
+// Validate reports a report the sidecar must refuse.
+func (r *Report) Validate() error {
+	switch {
+	case r.Reporter == "" || len(r.Reporter) > 200:
+		return errors.New("reporter: 1 to 200 characters")
+	case r.Kind != "processor" && r.Kind != "plugin":
+		return fmt.Errorf("kind %q: want processor or plugin", r.Kind)
+	case r.Time.IsZero():
+		return errors.New("time is required")
+	case r.Records < 0 || r.DeadLetters < 0 || r.Retries < 0:
+		return errors.New("counts must not be negative")
+	}
+	for p, byLabel := range r.Decisions {
+		for l, n := range byLabel {
+			if n < 0 || p == "" || l == "" {
+				return fmt.Errorf("decisions[%q][%q] = %d: want names and a count >= 0", p, l, n)
+			}
+		}
+	}
+	return nil
+}
+
+// Metric names in the store.
+const (
+	MetricDecisions   = "paw_decisions"
+	MetricRecords     = "paw_records"
+	MetricDeadLetters = "paw_dead_letters"
+	MetricRetries     = "paw_retries"
+	MetricLatencyP50  = "paw_latency_p50_ms"
+	MetricLatencyP99  = "paw_latency_p99_ms"
+	MetricMeanBatch   = "paw_mean_batch"
+)
+
+// Points turns a report into store points, labelled with the reporter
+// (and program and label for decisions).
+func (r *Report) Points() []Point {
+	who := map[string]string{"reporter": r.Reporter}
+	var pts []Point
+	for p, byLabel := range r.Decisions {
+		for l, n := range byLabel {
+			pts = append(pts, Point{Metric: MetricDecisions, Labels: map[string]string{"reporter": r.Reporter, "program": p, "label": l}, Value: float64(n), Time: r.Time})
+		}
+	}
+	for _, m := range []struct {
+		name string
+		v    float64
+	}{{MetricRecords, float64(r.Records)}, {MetricDeadLetters, float64(r.DeadLetters)}, {MetricRetries, float64(r.Retries)},
+		{MetricLatencyP50, r.LatencyP50Ms}, {MetricLatencyP99, r.LatencyP99Ms}, {MetricMeanBatch, r.MeanBatch}} {
+		pts = append(pts, Point{Metric: m.name, Labels: who, Value: m.v, Time: r.Time})
+	}
+	return pts
+}
+
+// Totals are a reporter's cumulative counts; the reporter sends the
+// differences.
+type Totals struct {
+	Decisions                     map[string]map[string]int64
+	Records, DeadLetters, Retries int64
+	LatencyP50Ms, LatencyP99Ms    float64
+	MeanBatch                     float64
+}
+
+// ReporterConfig configures RunReporter. Zero values take the defaults.
+type ReporterConfig struct {
+	// URL of paw serve, e.g. http://sidecar:8080. Required.
+	URL   string
+	Token string
+	// Name identifies the instance in the fleet view. Required.
+	Name string
+	Kind string
+	// Interval between reports. Default: 5s.
+	Interval time.Duration
+	Programs func() map[string]string
+	Totals   func() Totals
+	Logger   *slog.Logger
+	Client   *http.Client
+}
+
+// RunReporter pushes a report every interval until ctx ends, then a last
+// one. A report that fails is not lost: its counts go into the next one.
+func RunReporter(ctx context.Context, cfg ReporterConfig) {
+	if cfg.Interval <= 0 {
+		cfg.Interval = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	var sent Totals // what the sidecar has acknowledged
+	t := time.NewTicker(cfg.Interval)
+	defer t.Stop()
+	failures := 0
+	for {
+		final := false
+		select {
+		case <-ctx.Done():
+			final = true
+		case <-t.C:
+		}
+		now := cfg.Totals()
+		r := diff(now, sent)
+		r.Reporter, r.Kind, r.Programs, r.Time, r.IntervalSeconds = cfg.Name, cfg.Kind, cfg.Programs(), time.Now().UTC(), cfg.Interval.Seconds()
+		pctx := ctx
+		if final {
+			var cancel context.CancelFunc
+			pctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+		}
+		if err := post(pctx, cfg, &r); err != nil {
+			failures++
+			if failures == 1 || failures%12 == 0 {
+				cfg.Logger.Warn("metrics report failed; counts carry over to the next one", "url", cfg.URL, "failures", failures, "err", err)
+			}
+		} else {
+			failures = 0
+			sent = now
+		}
+		if final {
+			return
+		}
+	}
+}
+
+func diff(now, sent Totals) Report {
+	r := Report{
+		Decisions: map[string]map[string]int64{},
+		Records:   now.Records - sent.Records, DeadLetters: now.DeadLetters - sent.DeadLetters, Retries: now.Retries - sent.Retries,
+		LatencyP50Ms: now.LatencyP50Ms, LatencyP99Ms: now.LatencyP99Ms, MeanBatch: now.MeanBatch,
+	}
+	for p, byLabel := range now.Decisions {
+		d := map[string]int64{}
+		for l, n := range byLabel {
+			d[l] = n - sent.Decisions[p][l]
+		}
+		r.Decisions[p] = d
+	}
+	return r
+}
+
+func post(ctx context.Context, cfg ReporterConfig, r *Report) error {
+	body, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(cfg.URL, "/")+"/v1/report", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+cfg.Token)
+	}
+	resp, err := cfg.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
