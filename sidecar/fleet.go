@@ -3,10 +3,8 @@ package sidecar
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -92,52 +90,3 @@ func reportHandler(cfg Config, store *metrics.Store, f *fleet) http.HandlerFunc 
 	}
 }
 
-// queryHandler answers GET /v1/metrics/query?metric=&program=&label=
-// &reporter=&from=&to=&step=; times are RFC 3339 or Unix milliseconds,
-// step a duration (default: raw points).
-func queryHandler(store *metrics.Store) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		v := r.URL.Query()
-		q := metrics.Query{Metric: v.Get("metric"), Match: map[string]string{}}
-		if q.Metric == "" {
-			writeError(w, http.StatusBadRequest, APIError{Error: "metric is required"})
-			return
-		}
-		for _, l := range []string{"program", "label", "reporter"} {
-			if s := v.Get(l); s != "" {
-				q.Match[l] = s
-			}
-		}
-		var err error
-		if q.From, err = parseTime(v.Get("from"), time.Now().Add(-time.Hour)); err != nil {
-			writeError(w, http.StatusBadRequest, APIError{Error: "from: " + err.Error()})
-			return
-		}
-		if q.To, err = parseTime(v.Get("to"), time.Now()); err != nil {
-			writeError(w, http.StatusBadRequest, APIError{Error: "to: " + err.Error()})
-			return
-		}
-		if s := v.Get("step"); s != "" {
-			if q.Step, err = time.ParseDuration(s); err != nil || q.Step <= 0 {
-				writeError(w, http.StatusBadRequest, APIError{Error: fmt.Sprintf("step %q: want a positive duration", s)})
-				return
-			}
-		}
-		series, err := store.Query(q)
-		if err != nil {
-			writeError(w, http.StatusInternalServerError, APIError{Error: err.Error()})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"metric": q.Metric, "from": q.From.UTC(), "to": q.To.UTC(), "step": q.Step.String(), "series": series})
-	}
-}
-
-func parseTime(s string, def time.Time) (time.Time, error) {
-	if s == "" {
-		return def, nil
-	}
-	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.UnixMilli(ms), nil
-	}
-	return time.Parse(time.RFC3339, s)
-}

@@ -154,7 +154,8 @@ func newHandler(cfg Config, b *builder, reg *prometheus.Registry, store *metrics
 	})
 	api.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	api.HandleFunc("POST /v1/report", reportHandler(cfg, store, f))
-	api.HandleFunc("GET /v1/metrics/query", queryHandler(store))
+	api.Handle("GET /v1/metrics/query", metrics.QueryHandler(store))
+	api.Handle("GET /{$}", metrics.DashboardHandler())
 	api.HandleFunc("GET /v1/fleet", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, f.list(b.publishedIDs()))
 	})
@@ -168,7 +169,11 @@ func requireToken(token string, next http.Handler) http.Handler {
 	}
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		got := r.Header.Get("Authorization")
+		if q := r.URL.Query().Get("access_token"); got == "" && q != "" && r.Method == http.MethodGet {
+			got = "Bearer " + q // RFC 6750 query form, for the dashboard in a browser
+		}
+		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="paw"`)
 			writeError(w, http.StatusUnauthorized, APIError{Error: "missing or wrong bearer token"})
 			return

@@ -1,0 +1,109 @@
+package sidecar
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pawlogs/paw/metrics"
+)
+
+// chromium runs headless Chromium with the flags this sandbox needs and
+// returns its output.
+func chromium(t *testing.T, args ...string) string {
+	t.Helper()
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium is not installed (apt-get install chromium; .ci/run installs it)")
+	}
+	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+		"--disable-sync", "--no-first-run", "--user-data-dir=" + t.TempDir(), "--virtual-time-budget=10000"}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, append(base, args...)...).Output()
+	if err != nil {
+		t.Fatalf("chromium %v: %v", args, err)
+	}
+	return string(out)
+}
+
+// TestDashboardInChromium feeds known decisions, renders the dashboard in
+// a real headless Chromium, checks each chart's series against what was
+// fed, and saves a screenshot (build/test-artifacts/dashboard.png).
+func TestDashboardInChromium(t *testing.T) {
+	spec := specYAML("errs", 1) + "tests:\n  - {label: error, text: \"ERROR request 77 failed with exception timeout\"}\n  - {label: ok, text: \"INFO request 78 completed in 3ms\"}\n"
+	s := startServer(t, "tok", map[string]string{"errs.yaml": spec})
+	id := s.waitFor("published", func(ps map[string]Program) bool { return ps["errs.yaml"].Status == "ok" })["errs.yaml"].ID
+	now := time.Now().UTC()
+	want := map[string]map[string]float64{"errs": {}, "noise": {}}
+	for i := 0; i < 30; i++ {
+		at := now.Add(-time.Duration(30-i) * time.Minute)
+		dec := map[string]map[string]int64{
+			"errs":  {"error": int64(5 + i%7), "ok": int64(100 + 3*i)},
+			"noise": {"noise": int64(40 - i), "signal": int64(60 + i)},
+		}
+		for p, byLabel := range dec {
+			for l, n := range byLabel {
+				want[p][l] += float64(n)
+			}
+		}
+		if code, body := s.report(metrics.Report{Reporter: "proc-a", Kind: "processor", Time: at, IntervalSeconds: 60,
+			Programs: map[string]string{"errs": id, "noise": "0123456789abcdef"}, Decisions: dec, Records: 1}); code != 204 {
+			t.Fatalf("%d %s", code, body)
+		}
+	}
+	url := fmt.Sprintf("http://%s/?access_token=tok&range_minutes=60", s.addr)
+	dom := chromium(t, "--dump-dom", url)
+	if !strings.Contains(dom, `data-rendered="true"`) {
+		t.Fatalf("the dashboard did not render:\n%s", dom)
+	}
+	lines := regexp.MustCompile(`<path class="line"[^>]*data-label="([^"]+)"[^>]*data-points="(\d+)"[^>]*data-total="([\d.]+)"`)
+	for program, labels := range want {
+		i := strings.Index(dom, `data-program="`+program+`"`)
+		if i < 0 {
+			t.Fatalf("no chart for %s", program)
+		}
+		section := dom[i:]
+		if j := strings.Index(section[1:], `<section`); j >= 0 {
+			section = section[:j+1]
+		}
+		got := map[string]float64{}
+		for _, m := range lines.FindAllStringSubmatch(section, -1) {
+			total, _ := strconv.ParseFloat(m[3], 64)
+			if n, _ := strconv.Atoi(m[2]); n < 29 {
+				t.Errorf("%s/%s: %d points drawn, want 30 minutes' worth", program, m[1], n)
+			}
+			got[m[1]] = total
+		}
+		for label, total := range labels {
+			if got[label] != total {
+				t.Errorf("%s/%s: chart sums to %v, fed %v", program, label, got[label], total)
+			}
+		}
+	}
+	// Rendered elements only: the page's own script mentions these words.
+	if !strings.Contains(dom, `data-reporter="proc-a" data-program-id="`+id+`"`) || !strings.Contains(dom, `<span class="badge ok">current</span>`) ||
+		!strings.Contains(dom, `<span class="badge old">older</span>`) || !strings.Contains(dom, `data-test-accuracy="1.000"`) {
+		t.Error("the fleet rows or the compile metrics are missing")
+	}
+
+	shot, err := filepath.Abs("../build/test-artifacts/dashboard.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(shot), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	chromium(t, "--screenshot="+shot, "--window-size=860,1000", "--hide-scrollbars", url)
+	if fi, err := os.Stat(shot); err != nil || fi.Size() < 10_000 {
+		t.Fatalf("screenshot %s: %v", shot, err)
+	}
+	t.Logf("screenshot: %s", shot)
+}
