@@ -89,4 +89,3 @@ func reportHandler(cfg Config, store *metrics.Store, f *fleet) http.HandlerFunc 
 		w.WriteHeader(http.StatusNoContent)
 	}
 }
-
