@@ -175,6 +175,9 @@ func (s *Store) Add(points []Point) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	// tstorage files a row older than its head partition's first row into
+	// an older partition, or drops it; in time order, a batch is whole.
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Timestamp < rows[j].Timestamp })
 	if err := s.ts.InsertRows(rows); err != nil {
 		return fmt.Errorf("metrics store: %w", err)
 	}

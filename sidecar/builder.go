@@ -21,6 +21,7 @@ import (
 	"github.com/pawlogs/paw/compiler"
 	"github.com/pawlogs/paw/internal/atomicfile"
 	"github.com/pawlogs/paw/internal/yamlconf"
+	"github.com/pawlogs/paw/metrics"
 	"github.com/pawlogs/paw/runtime"
 )
 
@@ -59,6 +60,10 @@ type Program struct {
 	LastError  []APIError              `json:"last_error,omitempty"`
 	Metrics    *runtime.CompileMetrics `json:"metrics,omitempty"`
 	CompiledAt time.Time               `json:"compiled_at,omitempty"`
+	// Positive is the label whose rate the drift check follows.
+	Positive string `json:"positive,omitempty"`
+	// Drift is the last drift check of the reported decisions.
+	Drift *metrics.Drift `json:"drift,omitempty"`
 
 	artifact []byte
 }
@@ -231,7 +236,7 @@ func (b *builder) compile(ctx context.Context, file string) {
 	changed := p.ID != res.ID
 	p.Name, p.ID, p.Status, p.LastError, p.artifact = name, res.ID, "ok", nil, res.Artifact
 	m := res.Manifest.Metrics
-	p.Metrics, p.CompiledAt = &m, time.Now().UTC()
+	p.Metrics, p.CompiledAt, p.Positive = &m, time.Now().UTC(), res.Manifest.Positive
 	b.compiles.WithLabelValues(file, "ok").Inc()
 	b.broken.WithLabelValues(file).Set(0)
 	if changed {
@@ -286,6 +291,17 @@ func (b *builder) publishedIDs() map[string]string {
 		}
 	}
 	return out
+}
+
+// setDrift records a program's last drift check.
+func (b *builder) setDrift(name string, d metrics.Drift) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, p := range b.programs {
+		if p.Name == name {
+			p.Drift = &d
+		}
+	}
 }
 
 // artifact returns the published artifact of the named program.

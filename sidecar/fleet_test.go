@@ -139,3 +139,32 @@ func TestMetricsReopenAfterRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestDriftRaisesTheGauge: a program whose positive rate jumps in the last
+// minutes is flagged in /v1/programs and by paw_drift.
+func TestDriftRaisesTheGauge(t *testing.T) {
+	s := startServer(t, "", map[string]string{"errs.yaml": specYAML("errs", 1)})
+	id := s.waitFor("published", func(ps map[string]Program) bool { return ps["errs.yaml"].Status == "ok" })["errs.yaml"].ID
+	now := time.Now().UTC()
+	for m := 60; m >= 0; m-- {
+		pos := int64(10)
+		if m < 4 {
+			pos = 70
+		}
+		r := metrics.Report{Reporter: "p", Kind: "processor", Programs: map[string]string{"errs": id}, Time: now.Add(-time.Duration(m) * time.Minute),
+			Decisions: map[string]map[string]int64{"errs": {"error": pos, "ok": 100 - pos}}}
+		if code, body := s.report(r); code != 204 {
+			t.Fatalf("%d %s", code, body)
+		}
+	}
+	ps := s.waitFor("the drift check", func(ps map[string]Program) bool { d := ps["errs.yaml"].Drift; return d != nil && d.Drifting })
+	d := ps["errs.yaml"].Drift
+	if d.Recent < 0.5 || d.Baseline > 0.2 {
+		t.Fatalf("drift %+v", d)
+	}
+	_, m := s.request("GET", "/metrics", nil, nil)
+	if !strings.Contains(string(m), `paw_drift{program="errs"} 1`) {
+		t.Fatalf("no paw_drift gauge:\n%s", m)
+	}
+	t.Logf("drift: recent positive rate %.2f against a baseline of %.2f", d.Recent, d.Baseline)
+}

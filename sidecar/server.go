@@ -42,6 +42,10 @@ type Config struct {
 	// them in memory. Retention drops older points. Default: 14 days.
 	MetricsDir string
 	Retention  time.Duration
+	// Drift configures the drift check, run every DriftInterval
+	// (default 30s) over the reported decisions of each program.
+	Drift         metrics.DriftConfig
+	DriftInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -56,6 +60,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 1 << 20
+	}
+	if c.DriftInterval <= 0 {
+		c.DriftInterval = 30 * time.Second
 	}
 	return c
 }
@@ -104,6 +111,15 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	opts.Logger.Info("paw serve", "specs", cfg.SpecsDir, "programs", cfg.ProgramsDir, "listen", "http://"+ln.Addr().String(), "token", cfg.Token != "")
 	bctx, stopBuilder := context.WithCancel(ctx)
 	defer stopBuilder()
+	drift := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "paw_drift",
+		Help: "1 while a program's recent positive rate is outside the band around its baseline."}, []string{"program"})
+	reg.MustRegister(drift)
+	driftDone := make(chan struct{})
+	go func() {
+		defer close(driftDone)
+		watchDrift(bctx, cfg, b, store, drift, opts.Logger)
+	}()
+	defer func() { stopBuilder(); <-driftDone }()
 	built := make(chan error, 1)
 	go func() { built <- b.run(bctx) }()
 	served := make(chan error, 1)
@@ -130,6 +146,44 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 		err = errors.Join(err, berr)
 	}
 	return err
+}
+
+// watchDrift checks every published program's drift each DriftInterval,
+// raising paw_drift and logging when a program starts or stops drifting.
+func watchDrift(ctx context.Context, cfg Config, b *builder, store *metrics.Store, gauge *prometheus.GaugeVec, log *slog.Logger) {
+	t := time.NewTicker(cfg.DriftInterval)
+	defer t.Stop()
+	was := map[string]bool{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, p := range b.list() {
+			if p.ID == "" || p.Positive == "" {
+				continue
+			}
+			d, err := metrics.CheckDrift(store, p.Name, p.Positive, time.Now(), cfg.Drift)
+			if err != nil {
+				log.Warn("drift check", "program", p.Name, "err", err)
+				continue
+			}
+			b.setDrift(p.Name, d)
+			v := 0.0
+			if d.Drifting {
+				v = 1
+			}
+			gauge.WithLabelValues(p.Name).Set(v)
+			if d.Drifting && !was[p.Name] {
+				log.Warn("program drifting: its positive rate left the band around its baseline; add examples and recompile",
+					"program", p.Name, "positive", p.Positive, "recent", fmt.Sprintf("%.3f", d.Recent), "baseline", fmt.Sprintf("%.3f", d.Baseline))
+			} else if !d.Drifting && was[p.Name] {
+				log.Info("program back within its drift band", "program", p.Name)
+			}
+			was[p.Name] = d.Drifting
+		}
+	}
 }
 
 func newHandler(cfg Config, b *builder, reg *prometheus.Registry, store *metrics.Store, f *fleet) http.Handler {

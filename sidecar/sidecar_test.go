@@ -56,7 +56,7 @@ func startServer(t *testing.T, token string, specs map[string]string) *server {
 	s.stop, s.done = cancel, make(chan error, 1)
 	addr := make(chan string, 1)
 	go func() {
-		s.done <- Run(ctx, Config{SpecsDir: s.specs, ProgramsDir: s.programs, Listen: "127.0.0.1:0", Token: token, Debounce: 50 * time.Millisecond, MaxBodyBytes: 64 << 10},
+		s.done <- Run(ctx, Config{SpecsDir: s.specs, ProgramsDir: s.programs, Listen: "127.0.0.1:0", Token: token, Debounce: 50 * time.Millisecond, MaxBodyBytes: 64 << 10, DriftInterval: 100 * time.Millisecond},
 			Options{Logger: testLogger(), OnListen: func(a string) { addr <- a }, compileHook: s.hook})
 	}()
 	select {
