@@ -20,7 +20,7 @@ RUN CGO_ENABLED=1 go build -trimpath -o /out/paw ./cmd/paw \
 
 FROM debian:bookworm-slim AS paw
 RUN useradd --system --uid 10001 --home /var/lib/paw paw \
- && mkdir -p /var/lib/paw/programs && chown -R paw /var/lib/paw
+ && mkdir -p /var/lib/paw/programs /var/lib/paw/metrics && chown -R paw /var/lib/paw
 COPY --from=ort /ort/libonnxruntime.so.1 /usr/local/lib/paw/libonnxruntime.so.1
 COPY --from=build /out/paw /usr/local/bin/paw
 COPY configs /etc/paw

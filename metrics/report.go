@@ -31,6 +31,9 @@ type Report struct {
 	LatencyP50Ms float64                     `json:"latency_p50_ms"`
 	LatencyP99Ms float64                     `json:"latency_p99_ms"`
 	MeanBatch    float64                     `json:"mean_batch"`
+	// Per-batch featurize-plus-inference time.
+	InferenceMeanMs float64 `json:"inference_mean_ms"`
+	InferenceP99Ms  float64 `json:"inference_p99_ms"`
 }
 
 // Validate reports a report the sidecar must refuse.
@@ -64,6 +67,8 @@ const (
 	MetricLatencyP50  = "paw_latency_p50_ms"
 	MetricLatencyP99  = "paw_latency_p99_ms"
 	MetricMeanBatch   = "paw_mean_batch"
+	MetricInferMean   = "paw_inference_mean_ms"
+	MetricInferP99    = "paw_inference_p99_ms"
 )
 
 // Points turns a report into store points, labelled with the reporter
@@ -80,7 +85,8 @@ func (r *Report) Points() []Point {
 		name string
 		v    float64
 	}{{MetricRecords, float64(r.Records)}, {MetricDeadLetters, float64(r.DeadLetters)}, {MetricRetries, float64(r.Retries)},
-		{MetricLatencyP50, r.LatencyP50Ms}, {MetricLatencyP99, r.LatencyP99Ms}, {MetricMeanBatch, r.MeanBatch}} {
+		{MetricLatencyP50, r.LatencyP50Ms}, {MetricLatencyP99, r.LatencyP99Ms}, {MetricMeanBatch, r.MeanBatch},
+		{MetricInferMean, r.InferenceMeanMs}, {MetricInferP99, r.InferenceP99Ms}} {
 		pts = append(pts, Point{Metric: m.name, Labels: who, Value: m.v, Time: r.Time})
 	}
 	return pts
@@ -89,10 +95,11 @@ func (r *Report) Points() []Point {
 // Totals are a reporter's cumulative counts; the reporter sends the
 // differences.
 type Totals struct {
-	Decisions                     map[string]map[string]int64
-	Records, DeadLetters, Retries int64
-	LatencyP50Ms, LatencyP99Ms    float64
-	MeanBatch                     float64
+	Decisions                       map[string]map[string]int64
+	Records, DeadLetters, Retries   int64
+	LatencyP50Ms, LatencyP99Ms      float64
+	MeanBatch                       float64
+	InferenceMeanMs, InferenceP99Ms float64
 }
 
 // ReporterConfig configures RunReporter. Zero values take the defaults.
@@ -109,6 +116,9 @@ type ReporterConfig struct {
 	Totals   func() Totals
 	Logger   *slog.Logger
 	Client   *http.Client
+	// Send, when set, takes each report instead of an HTTP push: a
+	// processor without a sidecar stores its own.
+	Send func(ctx context.Context, r *Report) error
 }
 
 // RunReporter pushes a report every interval until ctx ends, then a last
@@ -143,7 +153,11 @@ func RunReporter(ctx context.Context, cfg ReporterConfig) {
 			pctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
 		}
-		if err := post(pctx, cfg, &r); err != nil {
+		send := cfg.Send
+		if send == nil {
+			send = func(ctx context.Context, r *Report) error { return post(ctx, cfg, r) }
+		}
+		if err := send(pctx, &r); err != nil {
 			failures++
 			if failures == 1 || failures%12 == 0 {
 				cfg.Logger.Warn("metrics report failed; counts carry over to the next one", "url", cfg.URL, "failures", failures, "err", err)
@@ -163,6 +177,7 @@ func diff(now, sent Totals) Report {
 		Decisions: map[string]map[string]int64{},
 		Records:   now.Records - sent.Records, DeadLetters: now.DeadLetters - sent.DeadLetters, Retries: now.Retries - sent.Retries,
 		LatencyP50Ms: now.LatencyP50Ms, LatencyP99Ms: now.LatencyP99Ms, MeanBatch: now.MeanBatch,
+		InferenceMeanMs: now.InferenceMeanMs, InferenceP99Ms: now.InferenceP99Ms,
 	}
 	for p, byLabel := range now.Decisions {
 		d := map[string]int64{}

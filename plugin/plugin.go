@@ -166,6 +166,8 @@ func (in *Instance) totals() metrics.Totals {
 	if c := s.chunks.Load(); c > 0 {
 		t.MeanBatch = float64(t.Records) / float64(c)
 	}
+	bc := in.pl.Stats()
+	t.InferenceMeanMs, t.InferenceP99Ms = float64(bc.InferenceMean)/1e6, float64(bc.InferenceP99)/1e6
 	return t
 }
 

@@ -260,4 +260,7 @@ func TestPluginReportsMetrics(t *testing.T) {
 	if records != 500 || decided != 500 {
 		t.Fatalf("%d reports carried %d records and %d decisions, want 500 each", len(reports), records, decided)
 	}
+	if last := reports[len(reports)-1]; last.InferenceMeanMs <= 0 || last.InferenceP99Ms < last.InferenceMeanMs/2 || last.MeanBatch != 100 {
+		t.Fatalf("inference latency or batch size missing from %+v", last)
+	}
 }

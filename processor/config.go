@@ -86,6 +86,12 @@ type Config struct {
 	MetricsListen string `yaml:"metrics_listen,omitempty"`
 	// Report pushes decision metrics to paw serve.
 	Report ReportConfig `yaml:"report,omitempty"`
+	// MetricsDir keeps this processor's own decision metrics (tstorage)
+	// when it reports to no sidecar; metrics_listen then also serves the
+	// dashboard (/) and /v1/metrics/query. Default: in memory.
+	MetricsDir string `yaml:"metrics_dir,omitempty"`
+	// MetricsRetention drops older points. Default: 14 days.
+	MetricsRetention time.Duration `yaml:"metrics_retention,omitempty"`
 	// TLS and SASL secure the broker connections.
 	TLS  *TLSConfig  `yaml:"tls,omitempty"`
 	SASL *SASLConfig `yaml:"sasl,omitempty"`
@@ -234,6 +240,7 @@ func (c *Config) applyDefaults() {
 	def(&c.ProgramsTokenEnv, "PAW_TOKEN")
 	def(&c.Report.TokenEnv, "PAW_TOKEN")
 	defDur(&c.Report.Interval, 5*time.Second)
+	defDur(&c.MetricsRetention, 14*24*time.Hour)
 	if c.Report.Name == "" {
 		host, _ := os.Hostname()
 		c.Report.Name = fmt.Sprintf("%s-%d", host, os.Getpid())

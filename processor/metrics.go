@@ -1,10 +1,6 @@
 package processor
 
 import (
-	"math"
-	"sync/atomic"
-	"time"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -55,56 +51,4 @@ func newCollectors(reg prometheus.Registerer) *collectors {
 			m.backlog, m.uncommitted, m.rewinds, m.reloads, m.programInfo)
 	}
 	return m
-}
-
-// latencies is a fine-grained log-bucket histogram (about 5% wide) of
-// fetch-to-ack times, for the quantiles paw bench-kafka reports; the
-// Prometheus histogram's buckets are too coarse for a p99.
-type latencies struct {
-	counts [latencyBuckets]atomic.Uint64
-	max    atomic.Int64
-}
-
-const (
-	latencyBuckets = 400
-	latencyBase    = float64(time.Microsecond)
-	latencyGrowth  = 1.05
-)
-
-func (l *latencies) observe(d time.Duration) {
-	i := 0
-	if float64(d) > latencyBase {
-		i = int(math.Log(float64(d)/latencyBase)/math.Log(latencyGrowth)) + 1
-	}
-	if i >= latencyBuckets {
-		i = latencyBuckets - 1
-	}
-	l.counts[i].Add(1)
-	for {
-		cur := l.max.Load()
-		if int64(d) <= cur || l.max.CompareAndSwap(cur, int64(d)) {
-			break
-		}
-	}
-}
-
-// quantile returns the upper bound of the bucket holding quantile q.
-func (l *latencies) quantile(q float64) time.Duration {
-	var total uint64
-	for i := range l.counts {
-		total += l.counts[i].Load()
-	}
-	if total == 0 {
-		return 0
-	}
-	rank := uint64(math.Ceil(q * float64(total)))
-	var seen uint64
-	for i := range l.counts {
-		seen += l.counts[i].Load()
-		if seen >= rank {
-			upper := time.Duration(latencyBase * math.Pow(latencyGrowth, float64(i)))
-			return min(upper, time.Duration(l.max.Load()))
-		}
-	}
-	return time.Duration(l.max.Load())
 }

@@ -29,6 +29,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the Prometheus collectors. Default: none.
 	Registerer prometheus.Registerer
+	// Store, when set and no report URL is configured, receives the
+	// processor's own metrics reports, and Fleet records it.
+	Store *metrics.Store
+	Fleet *metrics.Fleet
 }
 
 // Processor consumes, classifies and routes records. Run it once.
@@ -38,11 +42,13 @@ type Processor struct {
 	conn     connection
 	log      *slog.Logger
 	m        *collectors
-	lat      latencies
+	lat      runtime.Latencies
 	jsonRecs bool     // tags go into JSON fields rather than headers
 	outputs  []string // every topic the processor may produce to
 	stats    counters
 	owned    *runtime.Env // set by Open, released by Close with the pipeline
+	store    *metrics.Store
+	fleet    *metrics.Fleet
 }
 
 // counters are totals since the processor started.
@@ -97,7 +103,7 @@ func New(cfg *Config, pl *runtime.Pipeline, opts Options) (*Processor, error) {
 	}
 	p := &Processor{
 		cfg: cfg, pl: pl, conn: conn, log: opts.Logger, m: newCollectors(opts.Registerer),
-		jsonRecs: !pl.Input().WholeLine(),
+		jsonRecs: !pl.Input().WholeLine(), store: opts.Store, fleet: opts.Fleet,
 	}
 	seen := map[string]bool{}
 	for _, t := range append(append([]string{cfg.OutputTopic, cfg.AuditTopic, cfg.DLQTopic}, dests...), cfg.Topics...) {
@@ -123,7 +129,7 @@ func (p *Processor) Stats() Stats {
 		DeadLettered: p.stats.deadLettered.Load(), Dropped: p.stats.dropped.Load(), Rewinds: p.stats.rewinds.Load(),
 		Commits: p.stats.commits.Load(), Backlog: p.stats.backlog.Load(), Uncommitted: p.stats.uncommitted.Load(),
 		MaxUncommitted: p.stats.maxUncommitted.Load(),
-		LatencyP50:     p.lat.quantile(0.50), LatencyP99: p.lat.quantile(0.99),
+		LatencyP50:     p.lat.Quantile(0.50), LatencyP99: p.lat.Quantile(0.99),
 		TemplateLookups: bc.Lookups, TemplateHits: bc.Hits,
 		FirstFetch: unixNano(p.stats.firstFetch.Load()), LastAck: unixNano(p.stats.lastAck.Load()),
 	}
@@ -155,7 +161,7 @@ func (p *Processor) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	if rc := p.cfg.Report; rc.URL != "" {
+	if rc := p.cfg.Report; rc.URL != "" || p.store != nil {
 		// Reporting stops after the drain, so the last report has the
 		// final counts.
 		rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -163,10 +169,19 @@ func (p *Processor) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			metrics.RunReporter(rctx, metrics.ReporterConfig{
+			rcfg := metrics.ReporterConfig{
 				URL: rc.URL, Token: os.Getenv(rc.TokenEnv), Name: rc.Name, Kind: "processor", Interval: rc.Interval,
 				Programs: p.pl.ProgramIDs, Totals: p.totals, Logger: p.log,
-			})
+			}
+			if rc.URL == "" { // standalone: keep our own metrics
+				rcfg.Send = func(_ context.Context, r *metrics.Report) error {
+					if p.fleet != nil {
+						p.fleet.Seen(r)
+					}
+					return p.store.Add(r.Points())
+				}
+			}
+			metrics.RunReporter(rctx, rcfg)
 		}()
 	}
 	p.log.Info("processor starting", "brokers", p.cfg.Brokers, "group", p.cfg.GroupID, "topics", p.cfg.Topics, "programs", shortIDs(p.pl.ProgramIDs()))
@@ -197,8 +212,10 @@ func (p *Processor) Run(ctx context.Context) error {
 func (p *Processor) totals() metrics.Totals {
 	t := metrics.Totals{
 		Decisions: p.pl.Decisions(), Records: p.stats.fetched.Load(), DeadLetters: p.stats.deadLettered.Load(), Retries: p.stats.rewinds.Load(),
-		LatencyP50Ms: float64(p.lat.quantile(0.5)) / 1e6, LatencyP99Ms: float64(p.lat.quantile(0.99)) / 1e6,
+		LatencyP50Ms: float64(p.lat.Quantile(0.5)) / 1e6, LatencyP99Ms: float64(p.lat.Quantile(0.99)) / 1e6,
 	}
+	bc := p.pl.Stats()
+	t.InferenceMeanMs, t.InferenceP99Ms = float64(bc.InferenceMean)/1e6, float64(bc.InferenceP99)/1e6
 	if b := p.stats.batches.Load(); b > 0 {
 		t.MeanBatch = float64(t.Records) / float64(b)
 	}
@@ -469,7 +486,7 @@ func (p *Processor) output(m *kafka.Message, o *runtime.Outcome) (kafka.Message,
 // observe records one record's fetch-to-ack latency.
 func (p *Processor) observe(d time.Duration) {
 	p.stats.lastAck.Store(time.Now().UnixNano())
-	p.lat.observe(d)
+	p.lat.Observe(d)
 	p.m.latency.Observe(d.Seconds())
 }
 

@@ -2,6 +2,7 @@ package processor_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pawlogs/paw/internal/devbroker"
+	"github.com/pawlogs/paw/metrics"
 	"github.com/pawlogs/paw/processor"
 	"github.com/pawlogs/paw/runtime"
 )
@@ -167,5 +169,46 @@ func TestPoisonRecordsGoToTheDLQ(t *testing.T) {
 		if v.Host != "web-1" || v.Log != lineFor(seqOf(t, rec)) || v.Paw["errs"].Label != "error" || len(v.Paw["errs"].ID) != 64 {
 			t.Fatalf("tagged JSON record: %s", rec.Value)
 		}
+	}
+}
+
+// TestStandaloneProcessorKeepsItsOwnMetrics: with no sidecar, the
+// processor's reports go into its own store and fleet.
+func TestStandaloneProcessorKeepsItsOwnMetrics(t *testing.T) {
+	const n = 3000
+	s := newSetup(t, textPipeline, "report: {interval: 100ms, name: solo}\n", devbroker.Config{})
+	store, err := metrics.Open(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	fleet := metrics.NewFleet()
+	p, err := processor.Open(s.config, "", processor.Options{Logger: testLogger(t), Store: store, Fleet: fleet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	produce(t, client(t, s.broker.Addr()), 0, n, 4, textValue)
+	consumeUntil(t, s.broker.Addr(), outputTopics, time.Minute, func(c *consumed) bool { return c.total() >= n })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	series, err := store.Query(metrics.Query{Metric: metrics.MetricDecisions, Match: map[string]string{"program": "noise", "reporter": "solo"}, From: time.Now().Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, sr := range series {
+		for _, smp := range sr.Samples {
+			total += smp.V
+		}
+	}
+	members := fleet.List(nil)
+	if total != n || len(members) != 1 || members[0].Name != "solo" || members[0].Programs["noise"] == "" {
+		t.Fatalf("stored %v noise decisions for %d records; fleet %+v", total, n, members)
 	}
 }

@@ -39,6 +39,7 @@ type BatcherConfig struct {
 // BatchStats counts what batchers did. Safe for concurrent use.
 type BatchStats struct {
 	records, lookups, hits atomic.Int64
+	inference              Latencies // per batch: featurization and ONNX Runtime
 }
 
 // BatchCounts is a snapshot of BatchStats.
@@ -46,11 +47,15 @@ type BatchCounts struct {
 	Records int64 // records scored
 	Lookups int64 // template-cache lookups (records x featurizer groups)
 	Hits    int64 // lookups answered from the cache
+	// InferenceMean and InferenceP99 are per-batch featurize-plus-
+	// inference times.
+	InferenceMean, InferenceP99 time.Duration
 }
 
 // Counts returns the totals so far.
 func (s *BatchStats) Counts() BatchCounts {
-	return BatchCounts{Records: s.records.Load(), Lookups: s.lookups.Load(), Hits: s.hits.Load()}
+	return BatchCounts{Records: s.records.Load(), Lookups: s.lookups.Load(), Hits: s.hits.Load(),
+		InferenceMean: s.inference.Mean(), InferenceP99: s.inference.Quantile(0.99)}
 }
 
 // Batcher defaults.
@@ -300,7 +305,8 @@ func (b *Batcher) work() {
 	for batch := range b.batches {
 		start := time.Now()
 		records := ws.run(batch)
-		if st := b.cfg.Stats; st != nil {
+		if st := b.cfg.Stats; st != nil && records > 0 {
+			st.inference.Observe(time.Since(start))
 			st.records.Add(int64(records))
 			st.lookups.Add(ws.lookups)
 			st.hits.Add(ws.hits)

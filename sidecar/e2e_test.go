@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/pawlogs/paw/metrics"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -121,7 +122,7 @@ func specEditReachesProcessor(t *testing.T, viaURL bool) {
 	// store holds one "error" decision per record.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		_, data := s.request("GET", "/v1/fleet", nil, nil)
-		var fleet []Reporter
+		var fleet []metrics.Member
 		json.Unmarshal(data, &fleet)
 		q := s.query("metric=paw_decisions&program=errs&label=error&reporter=proc-1&from=" + strconv.FormatInt(time.Now().Add(-time.Hour).UnixMilli(), 10))
 		total := 0.0

@@ -70,7 +70,7 @@ func TestReportsAreStoredQueriedAndShownInTheFleet(t *testing.T) {
 	}
 
 	resp, data := s.request("GET", "/v1/fleet", nil, nil)
-	var fleet []Reporter
+	var fleet []metrics.Member
 	if err := json.Unmarshal(data, &fleet); err != nil || resp.StatusCode != 200 || len(fleet) != 2 {
 		t.Fatalf("fleet: %d %s", resp.StatusCode, data)
 	}
@@ -97,13 +97,14 @@ func TestReportsAreStoredQueriedAndShownInTheFleet(t *testing.T) {
 
 func TestFleetMarksSilentReportersStale(t *testing.T) {
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	f := &fleet{reporters: map[string]*Reporter{}, now: func() time.Time { return now }}
-	f.seen(&metrics.Report{Reporter: "a", Kind: "processor", IntervalSeconds: 5, Programs: map[string]string{"p": "1"}})
-	f.seen(&metrics.Report{Reporter: "b", Kind: "plugin", IntervalSeconds: 5})
+	f := metrics.NewFleet()
+	f.SetClock(func() time.Time { return now })
+	f.Seen(&metrics.Report{Reporter: "a", Kind: "processor", IntervalSeconds: 5, Programs: map[string]string{"p": "1"}})
+	f.Seen(&metrics.Report{Reporter: "b", Kind: "plugin", IntervalSeconds: 5})
 	now = now.Add(10 * time.Second)
-	f.seen(&metrics.Report{Reporter: "b", Kind: "plugin", IntervalSeconds: 5})
+	f.Seen(&metrics.Report{Reporter: "b", Kind: "plugin", IntervalSeconds: 5})
 	now = now.Add(8 * time.Second) // a: 18s silent (> 3 x 5s); b: 8s
-	got := f.list(map[string]string{"p": "1"})
+	got := f.List(map[string]string{"p": "1"})
 	if !got[0].Stale || got[1].Stale || !got[0].Current {
 		t.Fatalf("%+v", got)
 	}

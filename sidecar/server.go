@@ -102,7 +102,7 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 		opts.OnListen(ln.Addr().String())
 	}
 	srv := &http.Server{
-		Handler:           newHandler(cfg, b, reg, store, &fleet{reporters: map[string]*Reporter{}, now: time.Now}),
+		Handler:           newHandler(cfg, b, reg, store, metrics.NewFleet()),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      2 * time.Minute, // POST /v1/compile trains a program
@@ -186,7 +186,7 @@ func watchDrift(ctx context.Context, cfg Config, b *builder, store *metrics.Stor
 	}
 }
 
-func newHandler(cfg Config, b *builder, reg *prometheus.Registry, store *metrics.Store, f *fleet) http.Handler {
+func newHandler(cfg Config, b *builder, reg *prometheus.Registry, store *metrics.Store, f *metrics.Fleet) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -210,9 +210,7 @@ func newHandler(cfg Config, b *builder, reg *prometheus.Registry, store *metrics
 	api.HandleFunc("POST /v1/report", reportHandler(cfg, store, f))
 	api.Handle("GET /v1/metrics/query", metrics.QueryHandler(store))
 	api.Handle("GET /{$}", metrics.DashboardHandler())
-	api.HandleFunc("GET /v1/fleet", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, f.list(b.publishedIDs()))
-	})
+	api.Handle("GET /v1/fleet", metrics.FleetHandler(f, b.publishedIDs))
 	mux.Handle("/", requireToken(cfg.Token, api))
 	return mux
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pawlogs/paw/internal/atomicfile"
 	"github.com/pawlogs/paw/internal/devbroker"
+	"github.com/pawlogs/paw/metrics"
 	"github.com/pawlogs/paw/processor"
 	"github.com/pawlogs/paw/runtime"
 )
@@ -55,16 +56,29 @@ func runProcess(e *env, args []string) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	p, err := processor.Open(*config, *ortLib, processor.Options{Logger: log, Registerer: reg})
+	cfg, err := processor.LoadConfig(*config)
+	if err != nil {
+		return err
+	}
+	opts := processor.Options{Logger: log, Registerer: reg}
+	if cfg.Report.URL == "" && cfg.MetricsListen != "" {
+		// No sidecar: this processor keeps and serves its own metrics.
+		store, err := metrics.Open(cfg.MetricsDir, cfg.MetricsRetention)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		opts.Store, opts.Fleet = store, metrics.NewFleet()
+	}
+	p, err := processor.Open(*config, *ortLib, opts)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	cfg := p.Config()
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	if cfg.MetricsListen != "" {
-		stop, err := serveMetrics(ctx, cfg.MetricsListen, reg, log)
+		stop, err := serveMetrics(ctx, cfg.MetricsListen, reg, opts, log)
 		if err != nil {
 			return err
 		}
@@ -105,14 +119,20 @@ func peakRSS() int64 {
 	return 0
 }
 
-// serveMetrics serves /metrics until stop is called.
-func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+// serveMetrics serves /metrics, and with a store of its own the dashboard,
+// the query API and the fleet (of one), until stop is called.
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, opts processor.Options, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if opts.Store != nil {
+		mux.Handle("GET /{$}", metrics.DashboardHandler())
+		mux.Handle("GET /v1/metrics/query", metrics.QueryHandler(opts.Store))
+		mux.Handle("GET /v1/fleet", metrics.FleetHandler(opts.Fleet, nil))
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
