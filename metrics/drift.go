@@ -1,9 +1,14 @@
 package metrics
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"math"
+	"sort"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DriftConfig says when a program's positive rate has drifted: its rate
@@ -73,4 +78,80 @@ func CheckDrift(s *Store, program, positive string, now time.Time, cfg DriftConf
 	}
 	d.Drifting = d.RecentN >= cfg.MinRecords && d.BaselineN >= cfg.MinRecords && math.Abs(d.Recent-d.Baseline) > cfg.Band
 	return d, nil
+}
+
+// NewDriftGauge registers paw_drift{program}.
+func NewDriftGauge(reg prometheus.Registerer) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "paw_drift",
+		Help: "1 while a program's recent positive rate is outside the band around its baseline."}, []string{"program"})
+	if reg != nil {
+		reg.MustRegister(g)
+	}
+	return g
+}
+
+// DriftWatch configures WatchDrift. Zero values take the defaults.
+type DriftWatch struct {
+	Config DriftConfig
+	// Interval between checks. Default: 30s.
+	Interval time.Duration
+	// Programs maps each program to check to its positive label.
+	Programs func() map[string]string
+	Gauge    *prometheus.GaugeVec
+	Logger   *slog.Logger
+	// OnCheck, if set, receives every check.
+	OnCheck func(program string, d Drift)
+}
+
+// WatchDrift checks every program's drift each interval until ctx ends,
+// setting the gauge and logging when a program starts or stops drifting:
+// the signal that it is time to add examples and recompile.
+func WatchDrift(ctx context.Context, s *Store, w DriftWatch) {
+	if w.Interval <= 0 {
+		w.Interval = 30 * time.Second
+	}
+	if w.Logger == nil {
+		w.Logger = slog.Default()
+	}
+	t := time.NewTicker(w.Interval)
+	defer t.Stop()
+	was := map[string]bool{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		targets := w.Programs()
+		names := make([]string, 0, len(targets))
+		for n := range targets {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			d, err := CheckDrift(s, name, targets[name], time.Now(), w.Config)
+			if err != nil {
+				w.Logger.Warn("drift check", "program", name, "err", err)
+				continue
+			}
+			if w.OnCheck != nil {
+				w.OnCheck(name, d)
+			}
+			v := 0.0
+			if d.Drifting {
+				v = 1
+			}
+			if w.Gauge != nil {
+				w.Gauge.WithLabelValues(name).Set(v)
+			}
+			switch {
+			case d.Drifting && !was[name]:
+				w.Logger.Warn("program drifting: its positive rate left the band around its baseline; add examples and recompile",
+					"program", name, "positive", d.Positive, "recent", fmt.Sprintf("%.3f", d.Recent), "baseline", fmt.Sprintf("%.3f", d.Baseline))
+			case !d.Drifting && was[name]:
+				w.Logger.Info("program back within its drift band", "program", name)
+			}
+			was[name] = d.Drifting
+		}
+	}
 }

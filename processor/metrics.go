@@ -2,6 +2,8 @@ package processor
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pawlogs/paw/runtime"
 )
 
 // collectors are the processor's Prometheus metrics.
@@ -10,7 +12,6 @@ type collectors struct {
 	produced    *prometheus.CounterVec // by topic and kind
 	dropped     *prometheus.CounterVec // by program
 	deadLetters *prometheus.CounterVec // by reason
-	tags        *prometheus.CounterVec // by program and label
 	latency     prometheus.Histogram
 	batchSize   prometheus.Histogram
 	backlog     prometheus.Gauge
@@ -20,7 +21,7 @@ type collectors struct {
 	programInfo *prometheus.GaugeVec   // program, id -> 1 for the running one
 }
 
-func newCollectors(reg prometheus.Registerer) *collectors {
+func newCollectors(reg prometheus.Registerer, pl *runtime.Pipeline) *collectors {
 	m := &collectors{
 		fetched: prometheus.NewCounter(prometheus.CounterOpts{Name: "paw_processor_records_fetched_total", Help: "Input records fetched."}),
 		produced: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_processor_records_produced_total",
@@ -29,8 +30,6 @@ func newCollectors(reg prometheus.Registerer) *collectors {
 			Help: "Records a filter dropped, by program."}, []string{"program"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_processor_dead_letters_total",
 			Help: "Records sent to the dead-letter topic, by reason."}, []string{"reason"}),
-		tags: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_decisions_total",
-			Help: "Tagged decisions, by program and label."}, []string{"program", "label"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "paw_processor_latency_seconds",
 			Help: "Time from fetching a record to the acknowledgement of its output.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "paw_processor_batch_records",
@@ -47,8 +46,41 @@ func newCollectors(reg prometheus.Registerer) *collectors {
 			Help: "1 for the program ID running now."}, []string{"program", "id"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.fetched, m.produced, m.dropped, m.deadLetters, m.tags, m.latency, m.batchSize,
+		reg.MustRegister(pipelineCollector{pl})
+		reg.MustRegister(m.fetched, m.produced, m.dropped, m.deadLetters, m.latency, m.batchSize,
 			m.backlog, m.uncommitted, m.rewinds, m.reloads, m.programInfo)
 	}
 	return m
+}
+
+// pipelineCollector reads the pipeline's own counts at scrape time: every
+// program's decisions by label (whatever its step), per-batch inference
+// time and template-cache use.
+type pipelineCollector struct{ pl *runtime.Pipeline }
+
+var (
+	decisionsDesc = prometheus.NewDesc("paw_decisions_total", "Decisions, by program and label.", []string{"program", "label"}, nil)
+	inferenceDesc = prometheus.NewDesc("paw_inference_seconds", "Per-batch featurization and inference time: mean and p99.", []string{"stat"}, nil)
+	lookupsDesc   = prometheus.NewDesc("paw_template_cache_lookups_total", "Template-cache lookups.", nil, nil)
+	hitsDesc      = prometheus.NewDesc("paw_template_cache_hits_total", "Template-cache lookups answered from the cache.", nil, nil)
+)
+
+func (c pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- decisionsDesc
+	ch <- inferenceDesc
+	ch <- lookupsDesc
+	ch <- hitsDesc
+}
+
+func (c pipelineCollector) Collect(ch chan<- prometheus.Metric) {
+	for program, byLabel := range c.pl.Decisions() {
+		for label, n := range byLabel {
+			ch <- prometheus.MustNewConstMetric(decisionsDesc, prometheus.CounterValue, float64(n), program, label)
+		}
+	}
+	st := c.pl.Stats()
+	ch <- prometheus.MustNewConstMetric(inferenceDesc, prometheus.GaugeValue, st.InferenceMean.Seconds(), "mean")
+	ch <- prometheus.MustNewConstMetric(inferenceDesc, prometheus.GaugeValue, st.InferenceP99.Seconds(), "p99")
+	ch <- prometheus.MustNewConstMetric(lookupsDesc, prometheus.CounterValue, float64(st.Lookups))
+	ch <- prometheus.MustNewConstMetric(hitsDesc, prometheus.CounterValue, float64(st.Hits))
 }

@@ -1,7 +1,9 @@
 package processor
 
 import (
+	"encoding/json"
 	"errors"
+	"net/http"
 
 	"github.com/pawlogs/paw/runtime"
 )
@@ -14,6 +16,11 @@ func Open(configPath, ortLib string, opts Options) (*Processor, error) {
 	if err != nil {
 		return nil, err
 	}
+	return OpenConfig(cfg, ortLib, opts)
+}
+
+// OpenConfig is Open with a loaded configuration.
+func OpenConfig(cfg *Config, ortLib string, opts Options) (*Processor, error) {
 	env, err := runtime.OpenEnv(ortLib)
 	if err != nil {
 		return nil, err
@@ -45,4 +52,39 @@ func (p *Processor) Close() error {
 	env := p.owned
 	p.owned = nil
 	return errors.Join(p.pl.Close(), env.Close())
+}
+
+// DriftTargets maps each program the processor runs to its positive label.
+func (p *Processor) DriftTargets() map[string]string {
+	out := map[string]string{}
+	for _, prog := range p.pl.Programs() {
+		if pos := prog.Manifest.Positive; pos != "" {
+			out[prog.Name()] = pos
+		}
+	}
+	return out
+}
+
+// programInfo is GET /v1/programs of a standalone processor: the shape
+// paw serve uses, for the dashboard.
+type programInfo struct {
+	Name     string                  `json:"name"`
+	ID       string                  `json:"id"`
+	Status   string                  `json:"status"`
+	Positive string                  `json:"positive,omitempty"`
+	Metrics  *runtime.CompileMetrics `json:"metrics,omitempty"`
+}
+
+// ProgramsHandler lists the programs running now with their compile-time
+// metrics.
+func (p *Processor) ProgramsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var out []programInfo
+		for _, prog := range p.pl.Programs() {
+			m := prog.Manifest.Metrics
+			out = append(out, programInfo{Name: prog.Name(), ID: prog.ID, Status: "ok", Positive: prog.Manifest.Positive, Metrics: &m})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(out)
+	})
 }

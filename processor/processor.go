@@ -102,7 +102,7 @@ func New(cfg *Config, pl *runtime.Pipeline, opts Options) (*Processor, error) {
 		return nil, fmt.Errorf("%s: %w", cfg.file, err)
 	}
 	p := &Processor{
-		cfg: cfg, pl: pl, conn: conn, log: opts.Logger, m: newCollectors(opts.Registerer),
+		cfg: cfg, pl: pl, conn: conn, log: opts.Logger, m: newCollectors(opts.Registerer, pl),
 		jsonRecs: !pl.Input().WholeLine(), store: opts.Store, fleet: opts.Fleet,
 	}
 	seen := map[string]bool{}
@@ -459,9 +459,6 @@ func (p *Processor) output(m *kafka.Message, o *runtime.Outcome) (kafka.Message,
 		hs := append(sourceHeaders(m), kafka.Header{Key: HeaderDroppedBy, Value: []byte(o.DroppedBy)})
 		out.Headers = withHeaders(m.Headers, append(hs, tagHeaders(o.Tags)...))
 		return out, true
-	}
-	for _, t := range o.Tags {
-		p.m.tags.WithLabelValues(t.Program, t.Label).Inc()
 	}
 	out.Topic = o.Destination
 	if out.Topic == "" {

@@ -293,6 +293,17 @@ func (b *builder) publishedIDs() map[string]string {
 	return out
 }
 
+// driftTargets lists the published programs and their positive labels.
+func (b *builder) driftTargets() map[string]string {
+	out := map[string]string{}
+	for _, p := range b.list() {
+		if p.ID != "" && p.Positive != "" {
+			out[p.Name] = p.Positive
+		}
+	}
+	return out
+}
+
 // setDrift records a program's last drift check.
 func (b *builder) setDrift(name string, d metrics.Drift) {
 	b.mu.Lock()

@@ -111,13 +111,14 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	opts.Logger.Info("paw serve", "specs", cfg.SpecsDir, "programs", cfg.ProgramsDir, "listen", "http://"+ln.Addr().String(), "token", cfg.Token != "")
 	bctx, stopBuilder := context.WithCancel(ctx)
 	defer stopBuilder()
-	drift := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "paw_drift",
-		Help: "1 while a program's recent positive rate is outside the band around its baseline."}, []string{"program"})
-	reg.MustRegister(drift)
+	drift := metrics.NewDriftGauge(reg)
 	driftDone := make(chan struct{})
 	go func() {
 		defer close(driftDone)
-		watchDrift(bctx, cfg, b, store, drift, opts.Logger)
+		metrics.WatchDrift(bctx, store, metrics.DriftWatch{
+			Config: cfg.Drift, Interval: cfg.DriftInterval, Gauge: drift, Logger: opts.Logger,
+			Programs: b.driftTargets, OnCheck: b.setDrift,
+		})
 	}()
 	defer func() { stopBuilder(); <-driftDone }()
 	built := make(chan error, 1)
@@ -146,44 +147,6 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 		err = errors.Join(err, berr)
 	}
 	return err
-}
-
-// watchDrift checks every published program's drift each DriftInterval,
-// raising paw_drift and logging when a program starts or stops drifting.
-func watchDrift(ctx context.Context, cfg Config, b *builder, store *metrics.Store, gauge *prometheus.GaugeVec, log *slog.Logger) {
-	t := time.NewTicker(cfg.DriftInterval)
-	defer t.Stop()
-	was := map[string]bool{}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		for _, p := range b.list() {
-			if p.ID == "" || p.Positive == "" {
-				continue
-			}
-			d, err := metrics.CheckDrift(store, p.Name, p.Positive, time.Now(), cfg.Drift)
-			if err != nil {
-				log.Warn("drift check", "program", p.Name, "err", err)
-				continue
-			}
-			b.setDrift(p.Name, d)
-			v := 0.0
-			if d.Drifting {
-				v = 1
-			}
-			gauge.WithLabelValues(p.Name).Set(v)
-			if d.Drifting && !was[p.Name] {
-				log.Warn("program drifting: its positive rate left the band around its baseline; add examples and recompile",
-					"program", p.Name, "positive", p.Positive, "recent", fmt.Sprintf("%.3f", d.Recent), "baseline", fmt.Sprintf("%.3f", d.Baseline))
-			} else if !d.Drifting && was[p.Name] {
-				log.Info("program back within its drift band", "program", p.Name)
-			}
-			was[p.Name] = d.Drifting
-		}
-	}
 }
 
 func newHandler(cfg Config, b *builder, reg *prometheus.Registry, store *metrics.Store, f *metrics.Fleet) http.Handler {

@@ -31,6 +31,7 @@ func runProcess(e *env, args []string) error {
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	statsFile := fs.String("stats", "", "write the final totals as JSON to this file on exit")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file (for go tool pprof)")
+	metricsDir := fs.String("metrics-dir", "", "keep this processor's metrics here when it reports to no sidecar (overrides metrics_dir)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -60,6 +61,9 @@ func runProcess(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *metricsDir != "" {
+		cfg.MetricsDir = *metricsDir
+	}
 	opts := processor.Options{Logger: log, Registerer: reg}
 	if cfg.Report.URL == "" && cfg.MetricsListen != "" {
 		// No sidecar: this processor keeps and serves its own metrics.
@@ -70,7 +74,7 @@ func runProcess(e *env, args []string) error {
 		defer store.Close()
 		opts.Store, opts.Fleet = store, metrics.NewFleet()
 	}
-	p, err := processor.Open(*config, *ortLib, opts)
+	p, err := processor.OpenConfig(cfg, *ortLib, opts)
 	if err != nil {
 		return err
 	}
@@ -78,11 +82,22 @@ func runProcess(e *env, args []string) error {
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	if cfg.MetricsListen != "" {
-		stop, err := serveMetrics(ctx, cfg.MetricsListen, reg, opts, log)
+		stop, err := serveMetrics(ctx, cfg.MetricsListen, reg, p, opts, log)
 		if err != nil {
 			return err
 		}
 		defer stop()
+	}
+	if opts.Store != nil {
+		// Standalone: this processor also watches its programs' drift.
+		gauge := metrics.NewDriftGauge(reg)
+		dctx, stopDrift := context.WithCancel(ctx)
+		driftDone := make(chan struct{})
+		go func() {
+			defer close(driftDone)
+			metrics.WatchDrift(dctx, opts.Store, metrics.DriftWatch{Programs: p.DriftTargets, Gauge: gauge, Logger: log})
+		}()
+		defer func() { stopDrift(); <-driftDone }()
 	}
 	runErr := p.Run(ctx)
 	if *statsFile != "" {
@@ -121,7 +136,7 @@ func peakRSS() int64 {
 
 // serveMetrics serves /metrics, and with a store of its own the dashboard,
 // the query API and the fleet (of one), until stop is called.
-func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, opts processor.Options, log *slog.Logger) (stop func(), err error) {
+func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, p *processor.Processor, opts processor.Options, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -132,6 +147,7 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, op
 		mux.Handle("GET /{$}", metrics.DashboardHandler())
 		mux.Handle("GET /v1/metrics/query", metrics.QueryHandler(opts.Store))
 		mux.Handle("GET /v1/fleet", metrics.FleetHandler(opts.Fleet, nil))
+		mux.Handle("GET /v1/programs", p.ProgramsHandler())
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
 	done := make(chan error, 1)

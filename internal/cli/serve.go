@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/pawlogs/paw/metrics"
 	"github.com/pawlogs/paw/sidecar"
 )
 
@@ -19,6 +20,10 @@ func runServe(e *env, args []string) error {
 	concurrency := fs.Int("concurrency", 2, "compiles running at once")
 	metricsDir := fs.String("metrics-dir", "", "keep reported decision metrics here (default: in memory)")
 	retention := fs.Duration("retention", 14*24*time.Hour, "drop metrics older than this")
+	var drift metrics.DriftConfig
+	fs.DurationVar(&drift.Window, "drift-window", 5*time.Minute, "recent window of the drift check")
+	fs.DurationVar(&drift.Baseline, "drift-baseline", time.Hour, "longer-run baseline the window is compared with")
+	fs.Float64Var(&drift.Band, "drift-band", 0.15, "largest allowed difference of positive rates")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -34,7 +39,7 @@ func runServe(e *env, args []string) error {
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lv}))
 	return sidecar.Run(e.ctx, sidecar.Config{
 		SpecsDir: *specs, ProgramsDir: *programs, Listen: *listen, Concurrency: *concurrency,
-		MetricsDir: *metricsDir, Retention: *retention,
+		MetricsDir: *metricsDir, Retention: *retention, Drift: drift,
 		Token: os.Getenv("PAW_TOKEN"),
 	}, sidecar.Options{Logger: log})
 }
