@@ -3,8 +3,11 @@ package plugin_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -172,5 +175,62 @@ func publish(t *testing.T, dir, name string, data []byte) {
 	}
 	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestProgramsFromTheSidecar: with programs_url the plugin fetches its
+// programs over HTTP (token, ETag) and polls for new ones.
+func TestProgramsFromTheSidecar(t *testing.T) {
+	var mu sync.Mutex
+	current := mustRead(t, filepath.Join(build.programs, "noise.paw"))
+	polls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer tk" || r.URL.Path != "/v1/programs/noise" {
+			http.Error(w, "no", 401)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		polls++
+		etag := `"` + runtime.ArtifactID(current) + `"`
+		w.Header().Set("ETag", etag)
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Write(current)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	pipe := writePipeline(t, dir, "p.yaml", "programs_dir: /nonexistent\n"+tagPipeline)
+	writeChunks(t, filepath.Join(dir, "c"), 0, 200, 100)
+	out := filepath.Join(dir, "out.jsonl")
+	h := startHarness(t)
+	if got := h.instance(1, map[string]string{"pipeline": pipe, "programs_url": srv.URL, "programs_token": "tk", "programs_poll": "100ms", "output": "file://" + out}); got != "init 1 1" {
+		t.Fatalf("init: %s\n%s", got, h.stderr.String())
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "c", "chunk-*"))
+	h.do("flush 1 app " + files[0])
+	next := recompile(t, "../configs/filters/noise.yaml", 7)
+	mu.Lock()
+	oldID := runtime.ArtifactID(current)
+	current = next
+	mu.Unlock()
+	if !h.stderrContains("program reloaded") {
+		t.Fatalf("no reload from the sidecar:\n%s", h.stderr.String())
+	}
+	h.do("flush 1 app " + files[1])
+	h.do("exit 1")
+	ids := map[string]int{}
+	for _, l := range readLines(t, out) {
+		ids[l.Paw["noise"].ID]++
+	}
+	if ids[oldID] != 100 || ids[runtime.ArtifactID(next)] != 100 {
+		t.Fatalf("records by program ID %v", ids)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if polls < 3 {
+		t.Fatalf("%d requests: the plugin did not poll", polls)
 	}
 }
