@@ -190,8 +190,14 @@ func (p *Processor) Run(ctx context.Context) error {
 		start := time.Now()
 		err := p.session(ctx)
 		if ctx.Err() != nil {
+			// Shutting down: what the cancellation itself caused is not a
+			// failure; outputs left unacknowledged past the timeout are.
+			if errors.Is(err, errDrainTimeout) {
+				p.log.Error("processor stopped before every output was acknowledged; those records will be read again", "err", err)
+				return err
+			}
 			p.log.Info("processor stopped", "err", err)
-			return err
+			return nil
 		}
 		p.stats.rewinds.Add(1)
 		p.m.rewinds.Inc()
@@ -296,6 +302,10 @@ func (p *Processor) session(ctx context.Context) error {
 	return errors.Join(loopErr, ferr, tr.err(), drainErr, commitErr)
 }
 
+// errDrainTimeout ends a shutdown whose outputs were not all acknowledged
+// within shutdown_timeout.
+var errDrainTimeout = errors.New("drain: outputs not acknowledged within the shutdown timeout")
+
 // closeWriter flushes the writer and waits for its acknowledgements,
 // giving up when ctx ends.
 func closeWriter(ctx context.Context, w *kafka.Writer) error {
@@ -305,7 +315,7 @@ func closeWriter(ctx context.Context, w *kafka.Writer) error {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		return fmt.Errorf("drain: outputs not acknowledged within the shutdown timeout: %w", ctx.Err())
+		return errDrainTimeout
 	}
 }
 

@@ -195,3 +195,18 @@ func mustReadFile(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestStopWhileBrokersAreDown: SIGTERM while the processor waits for its
+// brokers is a clean stop.
+func TestStopWhileBrokersAreDown(t *testing.T) {
+	s := newSetup(t, textPipeline, "", devbroker.Config{})
+	s.broker.Close()
+	var logs lockedBuf
+	r := startProcessorWith(t, s, slog.New(slog.NewTextHandler(&logs, nil)))
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "brokers not ready"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no brokers-not-ready message")
+		}
+	}
+	r.shutdown(t) // fails the test if Run returns an error
+}
