@@ -184,13 +184,6 @@ func (s *featState) emit(h uint64) {
 	}
 }
 
-func (s *featState) token(tok []byte, kind tokenKind) {
-	if s.n >= len(s.ids) {
-		return
-	}
-	s.hashedToken(tok, kind, tokenHash(tok, kind))
-}
-
 func tokenHash(tok []byte, kind tokenKind) uint64 {
 	if kind == tokWord {
 		return hashBytes(tok)
@@ -271,11 +264,10 @@ func (f *Featurizer) Scan(text []byte, t *Tokens) uint64 {
 	return k
 }
 
-func (t *Tokens) token(tok []byte, kind tokenKind) {
+func (t *Tokens) hashedToken(tok []byte, kind tokenKind, h uint64) {
 	if t.features >= t.f.cfg.MaxFeatures {
 		return
 	}
-	h := tokenHash(tok, kind)
 	t.features += t.f.featureCount(len(tok), kind, t.n)
 	t.kinds[t.n], t.hashes[t.n] = kind, h
 	t.buf = append(t.buf, tok...)
@@ -312,12 +304,17 @@ func (s *normState) token(tok []byte, kind tokenKind) {
 	}
 }
 
-// FNV-1a, then a finalizer so nearby strings spread over the buckets.
+// FNV-1a (the scanner computes it inline for words, with these constants).
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
 func hashBytes(b []byte) uint64 {
-	h := uint64(14695981039346656037)
+	h := uint64(fnvOffset)
 	for _, c := range b {
 		h ^= uint64(c)
-		h *= 1099511628211
+		h *= fnvPrime
 	}
 	return h
 }

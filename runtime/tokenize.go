@@ -49,12 +49,16 @@ func scanTokens(text []byte, feat *featState, norm *normState, toks *Tokens) {
 		for i < len(text) && isSpace(text[i]) {
 			i++
 		}
+		// The field's byte classes are ORed on the way: a superset of the
+		// trimmed field's, which can only run more checks, never fewer.
 		j := i
+		var classes uint8
 		for j < len(text) && !isSpace(text[j]) {
+			classes |= byteClass[text[j]]
 			j++
 		}
 		if j > i {
-			s.field(text[i:j])
+			s.fieldClasses(text[i:j], classes)
 		}
 		i = j
 	}
@@ -66,12 +70,19 @@ func (s *scanner) emit(tok []byte, kind tokenKind) {
 	if kind != tokWord && s.any && s.last == kind {
 		return
 	}
+	s.emitHashed(tok, kind, tokenHash(tok, kind))
+}
+
+// emitHashed passes on a token whose tokenHash is h.
+func (s *scanner) emitHashed(tok []byte, kind tokenKind, h uint64) {
 	s.last, s.any = kind, true
 	switch {
 	case s.feat != nil:
-		s.feat.token(tok, kind)
+		if s.feat.n < len(s.feat.ids) {
+			s.feat.hashedToken(tok, kind, h)
+		}
 	case s.toks != nil:
-		s.toks.token(tok, kind)
+		s.toks.hashedToken(tok, kind, h)
 	default:
 		s.norm.token(tok, kind)
 	}
@@ -112,13 +123,19 @@ var byteClass = func() (t [256]uint8) {
 }()
 
 func (s *scanner) field(f []byte) {
-	f = trimPunct(f)
-	if len(f) == 0 {
-		return
-	}
 	var classes uint8
 	for _, c := range f {
 		classes |= byteClass[c]
+	}
+	s.fieldClasses(f, classes)
+}
+
+// fieldClasses handles a field whose ORed byte classes (or a superset of
+// them) are known.
+func (s *scanner) fieldClasses(f []byte, classes uint8) {
+	f = trimPunct(f)
+	if len(f) == 0 {
+		return
 	}
 	if classes == cWord { // one plain word: no variable shape can match
 		s.word(f)
@@ -171,14 +188,17 @@ func (s *scanner) word(w []byte) {
 	// One pass counts digits, tests for hex and builds the lower-cased
 	// token with digit runs folded ("node17" -> "node0"); the token is
 	// dropped if the word turns out to be a number.
+	// The token's FNV-1a hash (hashBytes) is computed on the way too.
 	digits, hex := 0, true
 	n := 0
 	inDigits := false
+	h := uint64(fnvOffset)
 	for _, c := range w {
 		if c >= '0' && c <= '9' {
 			digits++
 			if !inDigits && n < len(s.buf) {
 				s.buf[n] = '0'
+				h = (h ^ '0') * fnvPrime
 				n++
 			}
 			inDigits = true
@@ -193,6 +213,7 @@ func (s *scanner) word(w []byte) {
 		}
 		if n < len(s.buf) {
 			s.buf[n] = c
+			h = (h ^ uint64(c)) * fnvPrime
 			n++
 		}
 	}
@@ -216,7 +237,7 @@ func (s *scanner) word(w []byte) {
 		s.emit(nil, tokNum)
 		return
 	}
-	s.emit(tok, tokWord)
+	s.emitHashed(tok, tokWord, h)
 }
 
 // classify recognizes whole-field variables; classes are the field's ORed
