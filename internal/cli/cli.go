@@ -44,6 +44,7 @@ func commands() []command {
 		{"eval", "eval PROGRAM.paw --data FILE.jsonl [--text-field text] [--label-field label] [--json]", "score a program on labelled data", runEval},
 		{"run", "run PROGRAM.paw|--pipeline P.yaml [--keep LABEL] [--json]", "fuzzy grep: filter or tag stdin", runRun},
 		{"bench", "bench PROGRAM.paw [--data FILE] [--json]", "measure interpreter throughput and latency", runBench},
+		{"suggest", "suggest PROGRAM.paw --data FILE [--n 50]", "the unlabelled lines a program is least sure about, as examples to label", runSuggest},
 		{"inspect", "inspect PROGRAM.paw", "print a program's manifest", runInspect},
 		{"quality", "quality --data real-error.jsonl", "few-shot quality experiment against baselines", runQuality},
 		{"process", "process --config processor.yaml [--log-level info] [--stats FILE]", "run the Kafka stream processor", runProcess},
