@@ -29,6 +29,8 @@ type Result struct {
 	ID       string
 	Manifest runtime.Manifest
 	Weights  *runtime.HashnetWeights
+	// Teacher is what teacher labelling cost (nil without a teacher).
+	Teacher *TeacherStats
 	// Failing lists the tests the program gets wrong.
 	Failing []TestFailure
 }
@@ -66,9 +68,17 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 	for i, l := range spec.Labels {
 		index[l] = i
 	}
-	data := make([]sample, len(spec.Examples))
+	train := spec.Examples
+	var tch *teaching
+	if spec.Teacher != nil {
+		if tch, err = spec.teach(ctx, progress); err != nil {
+			return nil, err
+		}
+		train = append(slices.Clip(train), tch.train...)
+	}
+	data := make([]sample, len(train))
 	counts := make([]int, len(spec.Labels))
-	for i, e := range spec.Examples {
+	for i, e := range train {
 		data[i] = sample{feat: feat.NewFeatures(), label: index[e.Label]}
 		feat.Featurize([]byte(e.Text), &data[i].feat)
 		counts[data[i].label]++
@@ -134,6 +144,12 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 		r := conf.Report()
 		metrics.Test = &r
 	}
+	var provenance *runtime.TeacherProvenance
+	if tch != nil {
+		provenance = fidelity(spec, tch, feat, &w)
+		st := tch.stats
+		res.Teacher = &st
+	}
 	progress("evaluate", 1, 1)
 
 	norm, err := spec.normalized()
@@ -154,6 +170,7 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 		SpecSHA256:      hex.EncodeToString(sum[:]),
 		CompilerVersion: Version,
 		Metrics:         metrics,
+		Teacher:         provenance,
 	}
 	model, err := runtime.BuildHashnetONNX(&w, Version)
 	if err != nil {
@@ -171,6 +188,36 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 }
 
 func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
+
+// fidelity is the paradigm's headline metric: how often the program agrees
+// with the teacher on the held-out share of the labelled sample, overall
+// and per teacher label.
+func fidelity(spec *Spec, tch *teaching, feat *runtime.Featurizer, w *runtime.HashnetWeights) *runtime.TeacherProvenance {
+	p := &runtime.TeacherProvenance{
+		Model: spec.Teacher.Model, BaseURL: spec.Teacher.BaseURL, Sampled: tch.stats.Sampled, Clusters: tch.stats.Clusters,
+		Labelled: tch.stats.Labelled, Holdout: len(tch.holdout), CacheKeyDigest: tch.digest, FidelityLabels: map[string]float64{},
+	}
+	probs := make([]float32, len(spec.Labels))
+	f := feat.NewFeatures()
+	agree, per, total := 0, map[string]int{}, map[string]int{}
+	for _, e := range tch.holdout {
+		feat.Featurize([]byte(e.Text), &f)
+		w.Forward(&f, probs)
+		best, _ := runtime.Decide(probs)
+		total[e.Label]++
+		if spec.Labels[best] == e.Label {
+			agree++
+			per[e.Label]++
+		}
+	}
+	if len(tch.holdout) > 0 {
+		p.Fidelity = round6(float64(agree) / float64(len(tch.holdout)))
+	}
+	for l, n := range total {
+		p.FidelityLabels[l] = round6(float64(per[l]) / float64(n))
+	}
+	return p
+}
 
 func (s *Spec) featurizerConfig() runtime.FeaturizerConfig {
 	c := runtime.DefaultFeaturizerConfig()

@@ -36,6 +36,12 @@ type Spec struct {
 	Examples []Example `yaml:"examples,omitempty" json:"examples,omitempty"`
 	// ExamplesFile is a JSONL file of {text, label}, relative to the spec.
 	ExamplesFile string `yaml:"examples_file,omitempty" json:"examples_file,omitempty"`
+	// Teacher labels SamplesFile at compile time; the program is trained on
+	// its labels and the examples, examples winning where they disagree.
+	Teacher *TeacherConfig `yaml:"teacher,omitempty" json:"teacher,omitempty"`
+	// SamplesFile holds unlabelled lines (JSONL or plain text), relative to
+	// the spec; it needs a teacher.
+	SamplesFile string `yaml:"samples_file,omitempty" json:"samples_file,omitempty"`
 	// Tests are never trained on.
 	Tests []Example `yaml:"tests,omitempty" json:"tests,omitempty"`
 	// MinTestAccuracy fails compilation when tests score below it.
@@ -44,6 +50,8 @@ type Spec struct {
 	Interpreter string `yaml:"interpreter,omitempty" json:"interpreter,omitempty"`
 	// Options tune training and featurization.
 	Options Options `yaml:"options,omitempty" json:"options,omitempty"`
+
+	samplesPath string // samples_file, resolved
 }
 
 // Example is one labelled text.
@@ -179,6 +187,7 @@ func (s *Spec) validate(v *yamlconf.Doc, opts LoadOptions) {
 		}
 	}
 	s.Options.validate(v)
+	s.validateTeacher(v, opts)
 
 	// Inline examples, then the file's; every one gets a location for
 	// later messages.
@@ -290,6 +299,83 @@ func exampleValues(es []fileExample) []Example {
 	return out
 }
 
+// resolveSpecFile resolves a file a spec names, refusing paths that leave
+// the spec's folder (symlinks included) unless allowed; msg says why not.
+func resolveSpecFile(specFile, key, rel string, opts LoadOptions) (path, msg string) {
+	if opts.NoFiles {
+		return "", key + " is not allowed here: inline the data"
+	}
+	if filepath.IsAbs(rel) && !opts.AllowOutside {
+		return "", fmt.Sprintf("%s %q is absolute: give a path inside the spec's folder (or allow outside paths)", key, rel)
+	}
+	dir := filepath.Dir(specFile)
+	path = rel
+	if !filepath.IsAbs(rel) {
+		path = filepath.Join(dir, rel)
+	}
+	if !opts.AllowOutside {
+		r, err := filepath.Rel(dir, path)
+		if err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+			return "", fmt.Sprintf("%s %q leaves the spec's folder (use --allow-outside to permit)", key, rel)
+		}
+		// A symlink could still lead out; resolve and check again.
+		if real, err := filepath.EvalSymlinks(path); err == nil {
+			if realDir, err := filepath.EvalSymlinks(dir); err == nil {
+				if r, err := filepath.Rel(realDir, real); err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+					return "", fmt.Sprintf("%s %q resolves outside the spec's folder (use --allow-outside to permit)", key, rel)
+				}
+			}
+		}
+	}
+	return path, ""
+}
+
+func (s *Spec) validateTeacher(v *yamlconf.Doc, opts LoadOptions) {
+	t := s.Teacher
+	switch {
+	case t == nil && s.SamplesFile != "":
+		v.At("$.samples_file", "samples_file needs a teacher to label it")
+		return
+	case t == nil:
+		return
+	case s.SamplesFile == "":
+		v.At("$.teacher", "teacher needs samples_file: the unlabelled lines it labels")
+	}
+	if !strings.HasPrefix(t.BaseURL, "http://") && !strings.HasPrefix(t.BaseURL, "https://") {
+		v.At("$.teacher.base_url", "teacher.base_url %q: want the http(s) root of an OpenAI-compatible API, e.g. http://localhost:11434/v1", t.BaseURL)
+	}
+	if t.Model == "" {
+		v.At("$.teacher", "teacher.model is required")
+	}
+	checks := []struct {
+		key string
+		bad bool
+	}{
+		{"sample_size", t.SampleSize < 0 || t.SampleSize > 1_000_000},
+		{"holdout", t.Holdout < 0 || t.Holdout >= 1},
+		{"max_teacher_calls", t.MaxCalls < 0},
+		{"concurrency", t.Concurrency < 0 || t.Concurrency > 64},
+		{"rate_per_second", t.RatePerSecond < 0},
+		{"timeout", t.Timeout < 0},
+	}
+	for _, c := range checks {
+		if c.bad {
+			v.At("$.teacher."+c.key, "teacher.%s is out of range", c.key)
+		}
+	}
+	if s.SamplesFile != "" {
+		path, msg := resolveSpecFile(v.File, "samples_file", s.SamplesFile, opts)
+		if msg != "" {
+			v.At("$.samples_file", "%s", msg)
+			return
+		}
+		if _, err := os.Stat(path); err != nil {
+			v.At("$.samples_file", "samples_file %q cannot be read: %v", s.SamplesFile, err)
+		}
+		s.samplesPath = path
+	}
+}
+
 // readExamplesFile loads the JSONL examples_file, refusing paths that leave
 // the spec's folder unless allowed.
 func (s *Spec) readExamplesFile(v *yamlconf.Doc, opts LoadOptions) ([]fileExample, yamlconf.Errors) {
@@ -297,32 +383,11 @@ func (s *Spec) readExamplesFile(v *yamlconf.Doc, opts LoadOptions) ([]fileExampl
 		v.At("$.examples_file", format, args...)
 		return nil, nil
 	}
-	if opts.NoFiles {
-		return fail("examples_file is not allowed here: inline the examples")
+	path, msg := resolveSpecFile(v.File, "examples_file", s.ExamplesFile, opts)
+	if msg != "" {
+		return fail("%s", msg)
 	}
 	rel := s.ExamplesFile
-	if filepath.IsAbs(rel) && !opts.AllowOutside {
-		return fail("examples_file %q is absolute: give a path inside the spec's folder (or allow outside paths)", rel)
-	}
-	dir := filepath.Dir(v.File)
-	path := rel
-	if !filepath.IsAbs(rel) {
-		path = filepath.Join(dir, rel)
-	}
-	if !opts.AllowOutside {
-		r, err := filepath.Rel(dir, path)
-		if err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
-			return fail("examples_file %q leaves the spec's folder (use --allow-outside to permit)", rel)
-		}
-		// A symlink could still lead out; resolve and check again.
-		if real, err := filepath.EvalSymlinks(path); err == nil {
-			if realDir, err := filepath.EvalSymlinks(dir); err == nil {
-				if r, err := filepath.Rel(realDir, real); err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
-					return fail("examples_file %q resolves outside the spec's folder (use --allow-outside to permit)", rel)
-				}
-			}
-		}
-	}
 	data, err := readLimited(path, MaxSpecBytes*8)
 	if err != nil {
 		return fail("examples_file %q cannot be read: %v", rel, err)

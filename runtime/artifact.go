@@ -55,6 +55,22 @@ type Manifest struct {
 	SpecSHA256      string           `json:"spec_sha256"`
 	CompilerVersion string           `json:"compiler_version"`
 	Metrics         CompileMetrics   `json:"metrics"`
+	// Teacher is the provenance of teacher-labelled training data.
+	Teacher *TeacherProvenance `json:"teacher,omitempty"`
+}
+
+// TeacherProvenance says which model labelled which sample, so a program's
+// origin can be audited; CacheKeyDigest identifies the exact answers.
+type TeacherProvenance struct {
+	Model          string             `json:"model"`
+	BaseURL        string             `json:"base_url"`
+	Sampled        int                `json:"sampled"`
+	Clusters       int                `json:"clusters"`
+	Labelled       int                `json:"labelled"`
+	Holdout        int                `json:"holdout"`
+	CacheKeyDigest string             `json:"cache_key_digest"`
+	Fidelity       float64            `json:"fidelity"`
+	FidelityLabels map[string]float64 `json:"fidelity_per_label"`
 }
 
 // ModelShape is the hashnet-v1 tensor sizes.

@@ -102,6 +102,18 @@ func writeReport(w io.Writer, path, dest string, res *compiler.Result, took time
 	fmt.Fprintf(w, "  labels    %s\n", joinLabels(m.Labels))
 	fmt.Fprintf(w, "  compiled  in %.2fs: %d examples, temperature %.3f\n", took.Seconds(), m.Metrics.Examples, m.Model.Temperature)
 	fmt.Fprintf(w, "  train accuracy %.4f\n", m.Metrics.TrainAccuracy)
+	if tp, st := m.Teacher, res.Teacher; tp != nil && st != nil {
+		fmt.Fprintf(w, "  teacher   %s at %s: %d sampled lines in %d templates, %d labelled\n", tp.Model, tp.BaseURL, st.Sampled, st.Clusters, st.Labelled)
+		fmt.Fprintf(w, "            %d calls (%d saved by asking once per template), %d from the cache, %d set by examples, %d dropped, %d over budget\n",
+			st.Calls, st.Saved, st.CacheHits, st.Overridden, st.Dropped, st.OverBudget)
+		fmt.Fprintf(w, "  fidelity  %.4f on %d held-out lines", tp.Fidelity, tp.Holdout)
+		for _, l := range m.Labels {
+			if f, ok := tp.FidelityLabels[l]; ok {
+				fmt.Fprintf(w, ", %s %.4f", l, f)
+			}
+		}
+		fmt.Fprintln(w)
+	}
 	if t := m.Metrics.Test; t != nil {
 		fmt.Fprintf(w, "  test accuracy  %.4f on %d tests\n", t.Accuracy, t.N)
 		t.WriteText(indent{w, "    "}, m.Labels)

@@ -1,0 +1,259 @@
+package compiler
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"github.com/pawlogs/paw/runtime"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// teacherServer is an OpenAI-compatible endpoint that labels by a known
+// rule: lines that say failed, refused or timeout are errors.
+type teacherServer struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests int
+	perLine  map[string]int
+	fail503  int                      // answer 503 to this many requests first
+	answer   func(line string) string // overrides the rule
+}
+
+func newTeacherServer(t *testing.T) *teacherServer {
+	ts := &teacherServer{perLine: map[string]int{}}
+	ts.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Model       string  `json:"model"`
+			Temperature float64 `json:"temperature"`
+			Messages    []struct{ Role, Content string }
+		}
+		if r.URL.Path != "/v1/chat/completions" || json.NewDecoder(r.Body).Decode(&req) != nil || req.Model != "teach-1" || req.Temperature != 0 || len(req.Messages) != 2 {
+			http.Error(w, "bad request", 400)
+			return
+		}
+		ts.mu.Lock()
+		ts.requests++
+		if ts.fail503 > 0 {
+			ts.fail503--
+			ts.mu.Unlock()
+			http.Error(w, "busy", 503)
+			return
+		}
+		line := strings.TrimPrefix(strings.SplitN(req.Messages[1].Content, "\n", 2)[0], "Line: ")
+		ts.perLine[line]++
+		ts.mu.Unlock()
+		label := "ok"
+		for _, w := range []string{"failed", "refused", "timeout"} {
+			if strings.Contains(line, w) {
+				label = "error"
+			}
+		}
+		if ts.answer != nil {
+			if a := ts.answer(line); a != "" {
+				label = a
+			}
+		}
+		json.NewEncoder(w).Encode(map[string]any{"choices": []any{map[string]any{"message": map[string]string{"role": "assistant", "content": " " + label + "\n"}}}})
+	}))
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+var (
+	verbs      = []string{"connection to %s failed", "request to %s refused", "call to %s timeout", "cache for %s warmed", "job on %s finished", "user moved on %s", "health of %s good", "sync of %s done"}
+	components = []string{"db", "queue", "disk", "auth", "cpu"}
+)
+
+// writeTeacherSpec writes a spec and a samples file of n lines from the
+// 40 templates (numbers vary), and returns the spec path.
+func writeTeacherSpec(t *testing.T, baseURL, extra string, n int) string {
+	t.Helper()
+	dir := t.TempDir()
+	var samples bytes.Buffer
+	for i := 0; i < n; i++ {
+		v, c := verbs[i%len(verbs)], components[(i/len(verbs))%len(components)]
+		fmt.Fprintf(&samples, "2026-11-25T10:%02d:%02d %s after %dms (id %d)\n", i%60, (i*7)%60, fmt.Sprintf(v, c), i%977, i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "samples.log"), samples.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := fmt.Sprintf(`name: errs
+description: Is this line a real error (a failure, refusal or timeout)?
+labels: [error, ok]
+positive: error
+examples:
+  - {label: error, text: "upstream api failed with status 500"}
+  - {label: error, text: "login refused for user admin"}
+  - {label: ok, text: "nightly export finished in 3s"}
+  - {label: ok, text: "config reloaded"}
+samples_file: samples.log
+teacher:
+  base_url: %s/v1
+  model: teach-1
+  cache_dir: %s
+%s`, baseURL, filepath.Join(dir, "cache"), extra)
+	path := filepath.Join(dir, "errs.yaml")
+	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func compileSpecFile(t *testing.T, path string) (*Result, error) {
+	t.Helper()
+	spec, err := LoadSpec(path, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Compile(context.Background(), spec, nil)
+}
+
+func TestTeacherLabelsTemplatesOnceAndRecompilesFromCache(t *testing.T) {
+	ts := newTeacherServer(t)
+	path := writeTeacherSpec(t, ts.URL, "", 2000)
+	res, err := compileSpecFile(t, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, prov := res.Teacher, res.Manifest.Teacher
+	t.Logf("teacher: %+v; fidelity %.4f %v", *st, prov.Fidelity, prov.FidelityLabels)
+	templates := map[string]bool{}
+	for line := range ts.perLine {
+		templates[runtime.Normalize([]byte(line), runtime.DefaultMaxBytes)] = true
+	}
+	if st.Sampled != 2000 || len(templates) != st.Clusters || st.Calls != st.Clusters-st.Overridden || ts.requests != st.Calls {
+		t.Fatalf("%d requests for %d clusters (%d overridden): want one per template", ts.requests, st.Clusters, st.Overridden)
+	}
+	for line, n := range ts.perLine {
+		if n != 1 {
+			t.Fatalf("%q asked %d times", line, n)
+		}
+	}
+	if prov.Fidelity < 0.97 || prov.Holdout < 300 || prov.Model != "teach-1" || prov.CacheKeyDigest == "" {
+		t.Fatalf("provenance %+v", prov)
+	}
+	// Warm cache: no calls, the same bytes.
+	before := ts.requests
+	again, err := compileSpecFile(t, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.requests != before || again.Teacher.Calls != 0 || !bytes.Equal(again.Artifact, res.Artifact) {
+		t.Fatalf("warm recompile: %d calls, identical %v", ts.requests-before, bytes.Equal(again.Artifact, res.Artifact))
+	}
+}
+
+func TestTeacherBudgetRetriesAndBadAnswers(t *testing.T) {
+	t.Run("budget", func(t *testing.T) {
+		ts := newTeacherServer(t)
+		res, err := compileSpecFile(t, writeTeacherSpec(t, ts.URL, "  max_teacher_calls: 5\n  concurrency: 3\n", 400))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ts.requests > 5 || res.Teacher.Calls > 5 || res.Teacher.OverBudget != res.Teacher.Clusters-res.Teacher.Overridden-res.Teacher.Calls {
+			t.Fatalf("%d requests, stats %+v", ts.requests, *res.Teacher)
+		}
+	})
+	t.Run("retries 503", func(t *testing.T) {
+		ts := newTeacherServer(t)
+		ts.fail503 = 2
+		res, err := compileSpecFile(t, writeTeacherSpec(t, ts.URL, "  concurrency: 1\n", 200))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Teacher.Calls != ts.requests || res.Teacher.Dropped != 0 {
+			t.Fatalf("stats %+v, %d requests", *res.Teacher, ts.requests)
+		}
+	})
+	t.Run("answers outside the labels", func(t *testing.T) {
+		ts := newTeacherServer(t)
+		seen := map[string]bool{}
+		ts.answer = func(line string) string {
+			switch {
+			case strings.Contains(line, "cpu"):
+				return "maybe" // always: re-asked once, then dropped
+			case strings.Contains(line, "disk") && !seen[line]:
+				seen[line] = true
+				return "Probably an error" // first time only: the re-ask succeeds
+			}
+			return ""
+		}
+		res, err := compileSpecFile(t, writeTeacherSpec(t, ts.URL, "  concurrency: 1\n", 400))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cpu := 0
+		for line, n := range ts.perLine {
+			if strings.Contains(line, "cpu") || strings.Contains(line, "disk") {
+				if n != 2 {
+					t.Fatalf("%q asked %d times, want 2", line, n)
+				}
+			}
+			if strings.Contains(line, "cpu") {
+				cpu++
+			}
+		}
+		if res.Teacher.Dropped != cpu || cpu == 0 {
+			t.Fatalf("dropped %d, want the %d cpu templates", res.Teacher.Dropped, cpu)
+		}
+	})
+	t.Run("unreachable", func(t *testing.T) {
+		_, err := compileSpecFile(t, writeTeacherSpec(t, "http://127.0.0.1:1", "  concurrency: 1\n", 50))
+		if err == nil || !strings.Contains(err.Error(), "http://127.0.0.1:1/v1") || !strings.Contains(err.Error(), "unreachable") {
+			t.Fatalf("error %v: want one naming the endpoint", err)
+		}
+	})
+}
+
+func TestExamplesOutrankTheTeacher(t *testing.T) {
+	ts := newTeacherServer(t)
+	// The teacher calls "cache for db warmed" ok; an example says error.
+	path := writeTeacherSpec(t, ts.URL, "", 400)
+	data, _ := os.ReadFile(path)
+	example := "2026-11-25T10:00:00 cache for db warmed after 43ms (id 43)"
+	data = bytes.Replace(data, []byte("examples:\n"), []byte("examples:\n  - {label: error, text: \""+example+"\"}\n"), 1)
+	os.WriteFile(path, data, 0o644)
+	res, err := compileSpecFile(t, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Teacher.Overridden != 1 {
+		t.Fatalf("overridden %d, want 1", res.Teacher.Overridden)
+	}
+	tmpl := runtime.Normalize([]byte(example), runtime.DefaultMaxBytes)
+	for line := range ts.perLine {
+		if runtime.Normalize([]byte(line), runtime.DefaultMaxBytes) == tmpl {
+			t.Fatalf("the teacher was asked about a template an example labels: %q", line)
+		}
+	}
+}
+
+func TestTeacherSpecValidation(t *testing.T) {
+	base := "name: x\ndescription: d\nlabels: [a, b]\nexamples:\n  - {label: a, text: a1}\n  - {label: a, text: a2}\n  - {label: b, text: b1}\n  - {label: b, text: b2}\n"
+	tests := []struct{ name, yaml, want string }{
+		{"samples without teacher", base + "samples_file: s.log\n", "samples_file needs a teacher"},
+		{"teacher without samples", base + "teacher: {base_url: http://h/v1, model: m}\n", "teacher needs samples_file"},
+		{"bad url", base + "samples_file: s.log\nteacher: {base_url: h, model: m}\n", "teacher.base_url"},
+		{"no model", base + "samples_file: s.log\nteacher: {base_url: http://h/v1}\n", "teacher.model is required"},
+		{"bad holdout", base + "samples_file: s.log\nteacher: {base_url: http://h/v1, model: m, holdout: 1.5}\n", "teacher.holdout"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseSpec("x.yaml", []byte(tc.yaml), LoadOptions{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+	_, err := ParseSpec("x.yaml", []byte(base+"samples_file: s.log\nteacher: {base_url: http://h/v1, model: m}\n"), LoadOptions{NoFiles: true})
+	if err == nil || !strings.Contains(err.Error(), "samples_file is not allowed here") {
+		t.Fatalf("a spec over HTTP read samples_file: %v", err)
+	}
+}
