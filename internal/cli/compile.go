@@ -165,12 +165,14 @@ func humanBytes(n int) string {
 // progress prints compile progress to stderr once a compile has run for a
 // second, at most twice a second, so short compiles stay quiet.
 type progress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	name  string
-	start time.Time
-	last  time.Time
-	shown bool
+	mu         sync.Mutex
+	w          io.Writer
+	name       string
+	start      time.Time
+	last       time.Time
+	shown      bool
+	stage      string
+	stageStart time.Time
 }
 
 func newProgress(w io.Writer, name string) *progress {
@@ -181,6 +183,9 @@ func (p *progress) update(stage string, done, total int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
+	if stage != p.stage {
+		p.stage, p.stageStart = stage, now
+	}
 	if now.Sub(p.start) < time.Second || now.Sub(p.last) < 500*time.Millisecond {
 		return
 	}
@@ -189,7 +194,13 @@ func (p *progress) update(stage string, done, total int) {
 	if total > 0 {
 		pct = 100 * done / total
 	}
-	fmt.Fprintf(p.w, "\rcompiling %s: %s %3d%% (%d/%d, %.1fs)", p.name, stage, pct, done, total, now.Sub(p.start).Seconds())
+	eta := ""
+	if done > 0 && done < total {
+		// The stage's rate so far, applied to what is left of it.
+		left := time.Duration(float64(now.Sub(p.stageStart)) / float64(done) * float64(total-done))
+		eta = fmt.Sprintf(", ETA %s", left.Round(time.Second))
+	}
+	fmt.Fprintf(p.w, "\rcompiling %s: %s %3d%% (%d/%d, %.1fs%s)   ", p.name, stage, pct, done, total, now.Sub(p.start).Seconds(), eta)
 }
 
 func (p *progress) done() {
