@@ -24,13 +24,16 @@ type Report struct {
 	IntervalSeconds float64           `json:"interval_seconds"`
 	// Decisions counts records by program and label since the previous
 	// report; so do Records, DeadLetters and Retries.
-	Decisions    map[string]map[string]int64 `json:"decisions"`
-	Records      int64                       `json:"records"`
-	DeadLetters  int64                       `json:"dead_letters"`
-	Retries      int64                       `json:"retries"`
-	LatencyP50Ms float64                     `json:"latency_p50_ms"`
-	LatencyP99Ms float64                     `json:"latency_p99_ms"`
-	MeanBatch    float64                     `json:"mean_batch"`
+	Decisions map[string]map[string]int64 `json:"decisions"`
+	// Escalations counts low-confidence decisions sent for review, by
+	// program, since the previous report.
+	Escalations  map[string]int64 `json:"escalations,omitempty"`
+	Records      int64            `json:"records"`
+	DeadLetters  int64            `json:"dead_letters"`
+	Retries      int64            `json:"retries"`
+	LatencyP50Ms float64          `json:"latency_p50_ms"`
+	LatencyP99Ms float64          `json:"latency_p99_ms"`
+	MeanBatch    float64          `json:"mean_batch"`
 	// Per-batch featurize-plus-inference time.
 	InferenceMeanMs float64 `json:"inference_mean_ms"`
 	InferenceP99Ms  float64 `json:"inference_p99_ms"`
@@ -47,6 +50,11 @@ func (r *Report) Validate() error {
 		return errors.New("time is required")
 	case r.Records < 0 || r.DeadLetters < 0 || r.Retries < 0:
 		return errors.New("counts must not be negative")
+	}
+	for p, n := range r.Escalations {
+		if n < 0 || p == "" {
+			return fmt.Errorf("escalations[%q] = %d: want a name and a count >= 0", p, n)
+		}
 	}
 	for p, byLabel := range r.Decisions {
 		for l, n := range byLabel {
@@ -69,6 +77,7 @@ const (
 	MetricMeanBatch   = "paw_mean_batch"
 	MetricInferMean   = "paw_inference_mean_ms"
 	MetricInferP99    = "paw_inference_p99_ms"
+	MetricEscalations = "paw_escalations"
 )
 
 // Points turns a report into store points, labelled with the reporter
@@ -80,6 +89,9 @@ func (r *Report) Points() []Point {
 		for l, n := range byLabel {
 			pts = append(pts, Point{Metric: MetricDecisions, Labels: map[string]string{"reporter": r.Reporter, "program": p, "label": l}, Value: float64(n), Time: r.Time})
 		}
+	}
+	for p, n := range r.Escalations {
+		pts = append(pts, Point{Metric: MetricEscalations, Labels: map[string]string{"reporter": r.Reporter, "program": p}, Value: float64(n), Time: r.Time})
 	}
 	for _, m := range []struct {
 		name string
@@ -96,6 +108,7 @@ func (r *Report) Points() []Point {
 // differences.
 type Totals struct {
 	Decisions                       map[string]map[string]int64
+	Escalations                     map[string]int64
 	Records, DeadLetters, Retries   int64
 	LatencyP50Ms, LatencyP99Ms      float64
 	MeanBatch                       float64
@@ -178,6 +191,12 @@ func diff(now, sent Totals) Report {
 		Records:   now.Records - sent.Records, DeadLetters: now.DeadLetters - sent.DeadLetters, Retries: now.Retries - sent.Retries,
 		LatencyP50Ms: now.LatencyP50Ms, LatencyP99Ms: now.LatencyP99Ms, MeanBatch: now.MeanBatch,
 		InferenceMeanMs: now.InferenceMeanMs, InferenceP99Ms: now.InferenceP99Ms,
+	}
+	if len(now.Escalations) > 0 {
+		r.Escalations = map[string]int64{}
+		for p, n := range now.Escalations {
+			r.Escalations[p] = n - sent.Escalations[p]
+		}
 	}
 	for p, byLabel := range now.Decisions {
 		d := map[string]int64{}

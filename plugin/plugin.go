@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,20 +38,22 @@ type Options struct {
 
 // Instance is one out_paw section of a Fluent Bit configuration.
 type Instance struct {
-	cfg   Config
-	log   *slog.Logger
-	env   *runtime.Env
-	pl    *runtime.Pipeline
-	out   output
-	dead  output // nil: poison records pass through untagged
-	field []string
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
-	stats counters
+	cfg  Config
+	log  *slog.Logger
+	env  *runtime.Env
+	pl   *runtime.Pipeline
+	out  output
+	dead output // nil: poison records pass through untagged
+	// review outputs take escalated records, by destination (file://PATH).
+	review map[string]output
+	field  []string
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+	stats  counters
 }
 
 type counters struct {
-	chunks, records, tagged, dropped, poison, deadLettered, retries, badChunks atomic.Int64
+	chunks, records, tagged, dropped, poison, deadLettered, retries, badChunks, escalated atomic.Int64
 }
 
 // Stats are an instance's totals.
@@ -63,6 +66,7 @@ type Stats struct {
 	DeadLettered int64 // poison records written to dead_letter
 	Retries      int64 // flushes answered FLB_RETRY
 	BadChunks    int64 // chunks that were not valid Fluent Bit msgpack
+	Escalated    int64 // records written to review destinations
 }
 
 // New loads ONNX Runtime, the pipeline and its programs, opens the outputs
@@ -114,15 +118,34 @@ func New(cfg Config, opts Options) (*Instance, error) {
 	}
 	spec, _ := parseOutput(cfg.Output) // validated by ParseConfig
 	if in.out, err = openOutput(spec, opts.Stdout); err != nil {
+		in.out = nil
 		in.closeRuntime()
 		return nil, err
 	}
+	in.review = map[string]output{}
+	for _, to := range pc.EscalationDestinations() {
+		spec, err := parseOutput(to)
+		if err != nil || spec.kind != "file" {
+			in.closeOutputs()
+			in.closeRuntime()
+			return nil, fmt.Errorf("pipeline escalate.to %q: out_paw writes escalated records to file://PATH", to)
+		}
+		o, err := openFileOutput(spec.path)
+		if err != nil {
+			in.closeOutputs()
+			in.closeRuntime()
+			return nil, fmt.Errorf("pipeline escalate.to: %w", err)
+		}
+		in.review[to] = o
+	}
 	if cfg.DeadLetter != "" {
-		if in.dead, err = openFileOutput(cfg.DeadLetter); err != nil {
-			in.out.Close()
+		dead, err := openFileOutput(cfg.DeadLetter)
+		if err != nil {
+			in.closeOutputs()
 			in.closeRuntime()
 			return nil, fmt.Errorf("property dead_letter: %w", err)
 		}
+		in.dead = dead
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	in.stop = stop
@@ -147,6 +170,21 @@ func New(cfg Config, opts Options) (*Instance, error) {
 	return in, nil
 }
 
+// closeOutputs closes the outputs opened so far.
+func (in *Instance) closeOutputs() error {
+	var errs []error
+	if in.out != nil {
+		errs = append(errs, in.out.Close())
+	}
+	if in.dead != nil {
+		errs = append(errs, in.dead.Close())
+	}
+	for _, o := range in.review {
+		errs = append(errs, o.Close())
+	}
+	return errors.Join(errs...)
+}
+
 func (in *Instance) closeRuntime() {
 	in.pl.Close()
 	in.env.Close()
@@ -156,13 +194,13 @@ func (in *Instance) closeRuntime() {
 func (in *Instance) Stats() Stats {
 	s := &in.stats
 	return Stats{Chunks: s.chunks.Load(), Records: s.records.Load(), Tagged: s.tagged.Load(), Dropped: s.dropped.Load(),
-		Poison: s.poison.Load(), DeadLettered: s.deadLettered.Load(), Retries: s.retries.Load(), BadChunks: s.badChunks.Load()}
+		Poison: s.poison.Load(), DeadLettered: s.deadLettered.Load(), Retries: s.retries.Load(), BadChunks: s.badChunks.Load(), Escalated: s.escalated.Load()}
 }
 
 // totals are the instance's counts for metrics reports.
 func (in *Instance) totals() metrics.Totals {
 	s := &in.stats
-	t := metrics.Totals{Decisions: in.pl.Decisions(), Records: s.records.Load(), DeadLetters: s.deadLettered.Load(), Retries: s.retries.Load()}
+	t := metrics.Totals{Decisions: in.pl.Decisions(), Escalations: in.pl.Escalations(), Records: s.records.Load(), DeadLetters: s.deadLettered.Load(), Retries: s.retries.Load()}
 	if c := s.chunks.Load(); c > 0 {
 		t.MeanBatch = float64(t.Records) / float64(c)
 	}
@@ -230,12 +268,30 @@ func (in *Instance) Flush(ctx context.Context, tag string, data []byte) Status {
 		in.log.Warn("pipeline unavailable; chunk will be retried", "tag", tag, "err", err)
 		return StatusRetry
 	}
+	var reviews map[string][]Line
 	for j, o := range outs {
+		for k, e := range o.Escalations {
+			if slices.ContainsFunc(o.Escalations[:k], func(p runtime.Escalation) bool { return p.To == e.To }) {
+				continue
+			}
+			if reviews == nil {
+				reviews = map[string][]Line{}
+			}
+			reviews[e.To] = append(reviews[e.To], in.line(tag, &events[idx[j]], &o))
+		}
 		if !o.Keep {
 			in.stats.dropped.Add(1)
 			continue
 		}
 		lines = append(lines, in.line(tag, &events[idx[j]], &o))
+	}
+	for to, ls := range reviews {
+		if err := in.review[to].Write(ctx, ls); err != nil {
+			in.stats.retries.Add(1)
+			in.log.Warn("review destination refused the records; chunk will be retried", "tag", tag, "to", to, "err", err)
+			return StatusRetry
+		}
+		in.stats.escalated.Add(int64(len(ls)))
 	}
 	if in.dead != nil && len(dead) > 0 {
 		if err := in.dead.Write(ctx, dead); err != nil {
@@ -347,11 +403,7 @@ func keyString(k interface{}) string {
 func (in *Instance) Close() error {
 	in.stop()
 	in.wg.Wait()
-	errs := []error{in.out.Close()}
-	if in.dead != nil {
-		errs = append(errs, in.dead.Close())
-	}
-	errs = append(errs, in.pl.Close(), in.env.Close())
+	errs := []error{in.closeOutputs(), in.pl.Close(), in.env.Close()}
 	st := in.Stats()
 	in.log.Info("out_paw stopped", "chunks", st.Chunks, "records", st.Records, "tagged", st.Tagged, "dropped", st.Dropped,
 		"poison", st.Poison, "dead_lettered", st.DeadLettered, "retries", st.Retries, "bad_chunks", st.BadChunks)

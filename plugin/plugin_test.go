@@ -264,3 +264,41 @@ func TestPluginReportsMetrics(t *testing.T) {
 		t.Fatalf("inference latency or batch size missing from %+v", last)
 	}
 }
+
+// TestEscalationToAReviewFile: low-confidence decisions also go to the
+// review file named by the pipeline; every record still goes on.
+func TestEscalationToAReviewFile(t *testing.T) {
+	dir := t.TempDir()
+	review := filepath.Join(dir, "review.jsonl")
+	pipe := writePipeline(t, dir, "p.yaml", fmt.Sprintf("steps:\n  - tag: {programs: [real-error]}\n  - route: {program: real-error, routes: {error: errors}, default: rest, escalate: {below: 0.8, to: \"file://%s\"}}\n", review))
+	writeChunks(t, filepath.Join(dir, "c"), 0, 600, 100)
+	out := filepath.Join(dir, "out.jsonl")
+	h := startHarness(t)
+	if got := h.instance(1, map[string]string{"pipeline": pipe, "programs_dir": build.programs, "output": "file://" + out}); got != "init 1 1" {
+		t.Fatalf("init: %s\n%s", got, h.stderr.String())
+	}
+	if got := h.do(fmt.Sprintf("flushdir 1 app %s 2", filepath.Join(dir, "c"))); !strings.Contains(got, "ok=6 retry=0 error=0") {
+		t.Fatalf("flush: %s", got)
+	}
+	h.do("exit 1")
+	texts := make([][]byte, 600)
+	for seq := range texts {
+		texts[seq] = []byte(testRecord(seq)["log"].(string))
+	}
+	want := 0
+	for _, o := range oracle(t, pipe, texts) {
+		if len(o.Escalations) > 0 {
+			want++
+		}
+	}
+	got := readLines(t, review)
+	for _, l := range got {
+		if l.Paw["real-error"].Score >= 0.8 {
+			t.Fatalf("a confident record was escalated: %+v", l.Paw)
+		}
+	}
+	if len(got) != want || want == 0 || len(readLines(t, out)) != 600 {
+		t.Fatalf("%d escalated (want %d, some), %d sent on (want 600)", len(got), want, len(readLines(t, out)))
+	}
+	t.Logf("%d of 600 records escalated to the review file", want)
+}

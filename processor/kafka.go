@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,11 +80,23 @@ func (p *Processor) acknowledged(msgs []kafka.Message) {
 	}
 	topic := msgs[0].Topic
 	n := int64(len(msgs))
-	switch topic {
-	case p.cfg.DLQTopic:
+	switch {
+	case slices.Contains(p.review, topic):
+		// A review topic may double as an output topic; count by header.
+		esc := int64(0)
+		for i := range msgs {
+			if hasHeader(msgs[i].Headers, HeaderEscalatedBy) {
+				esc++
+			}
+		}
+		p.stats.escalated.Add(esc)
+		p.stats.output.Add(n - esc)
+		p.m.produced.WithLabelValues(topic, "review").Add(float64(esc))
+		p.m.produced.WithLabelValues(topic, "output").Add(float64(n - esc))
+	case topic == p.cfg.DLQTopic:
 		p.stats.deadLettered.Add(n)
 		p.m.produced.WithLabelValues(topic, "dead_letter").Add(float64(n))
-	case p.cfg.AuditTopic:
+	case topic == p.cfg.AuditTopic:
 		// An audit topic may double as an output topic; count by header.
 		audited := int64(0)
 		for i := range msgs {

@@ -63,6 +63,7 @@ var (
 	inferenceDesc = prometheus.NewDesc("paw_inference_seconds", "Per-batch featurization and inference time: mean and p99.", []string{"stat"}, nil)
 	lookupsDesc   = prometheus.NewDesc("paw_template_cache_lookups_total", "Template-cache lookups.", nil, nil)
 	hitsDesc      = prometheus.NewDesc("paw_template_cache_hits_total", "Template-cache lookups answered from the cache.", nil, nil)
+	escDesc       = prometheus.NewDesc("paw_escalations_total", "Low-confidence decisions escalated for review, by program.", []string{"program"}, nil)
 )
 
 func (c pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -70,6 +71,7 @@ func (c pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- inferenceDesc
 	ch <- lookupsDesc
 	ch <- hitsDesc
+	ch <- escDesc
 }
 
 func (c pipelineCollector) Collect(ch chan<- prometheus.Metric) {
@@ -83,4 +85,7 @@ func (c pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(inferenceDesc, prometheus.GaugeValue, st.InferenceP99.Seconds(), "p99")
 	ch <- prometheus.MustNewConstMetric(lookupsDesc, prometheus.CounterValue, float64(st.Lookups))
 	ch <- prometheus.MustNewConstMetric(hitsDesc, prometheus.CounterValue, float64(st.Hits))
+	for program, n := range c.pl.Escalations() {
+		ch <- prometheus.MustNewConstMetric(escDesc, prometheus.CounterValue, float64(n), program)
+	}
 }

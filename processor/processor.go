@@ -45,6 +45,7 @@ type Processor struct {
 	lat      runtime.Latencies
 	jsonRecs bool     // tags go into JSON fields rather than headers
 	outputs  []string // every topic the processor may produce to
+	review   []string // escalation destinations
 	stats    counters
 	owned    *runtime.Env // set by Open, released by Close with the pipeline
 	store    *metrics.Store
@@ -53,9 +54,9 @@ type Processor struct {
 
 // counters are totals since the processor started.
 type counters struct {
-	fetched, output, audited, deadLettered, dropped, rewinds, commits, batches atomic.Int64
-	backlog, uncommitted, maxUncommitted                                       atomic.Int64
-	firstFetch, lastAck                                                        atomic.Int64 // unix ns
+	fetched, output, audited, deadLettered, dropped, rewinds, commits, batches, escalated atomic.Int64
+	backlog, uncommitted, maxUncommitted                                                  atomic.Int64
+	firstFetch, lastAck                                                                   atomic.Int64 // unix ns
 }
 
 // Stats are the processor's totals since it started.
@@ -65,6 +66,7 @@ type Stats struct {
 	Audited      int64 // dropped records acknowledged on the audit topic
 	DeadLettered int64 // records acknowledged on the DLQ
 	Dropped      int64 // dropped records with no audit topic
+	Escalated    int64 // review copies acknowledged on escalation topics
 	Rewinds      int64 // sessions restarted from the last commit
 	Commits      int64 // successful offset commits
 	// At the last commit, summed over partitions: records between the
@@ -92,7 +94,7 @@ func New(cfg *Config, pl *runtime.Pipeline, opts Options) (*Processor, error) {
 	if len(dests) == 0 && cfg.OutputTopic == "" {
 		return nil, fmt.Errorf("%s: output_topic is required: the pipeline has no route step", cfg.file)
 	}
-	for _, d := range dests {
+	for _, d := range append(slices.Clone(dests), pc.EscalationDestinations()...) {
 		if slices.Contains(cfg.Topics, d) {
 			return nil, fmt.Errorf("%s: the pipeline routes to %q, an input topic: the processor would read its own output", cfg.file, d)
 		}
@@ -106,7 +108,9 @@ func New(cfg *Config, pl *runtime.Pipeline, opts Options) (*Processor, error) {
 		jsonRecs: !pl.Input().WholeLine(), store: opts.Store, fleet: opts.Fleet,
 	}
 	seen := map[string]bool{}
-	for _, t := range append(append([]string{cfg.OutputTopic, cfg.AuditTopic, cfg.DLQTopic}, dests...), cfg.Topics...) {
+	review := pc.EscalationDestinations()
+	p.review = review
+	for _, t := range append(append(append([]string{cfg.OutputTopic, cfg.AuditTopic, cfg.DLQTopic}, dests...), review...), cfg.Topics...) {
 		if t != "" && !seen[t] {
 			seen[t] = true
 			p.outputs = append(p.outputs, t)
@@ -126,7 +130,7 @@ func (p *Processor) Stats() Stats {
 	bc := p.pl.Stats()
 	return Stats{
 		Fetched: p.stats.fetched.Load(), Output: p.stats.output.Load(), Audited: p.stats.audited.Load(),
-		DeadLettered: p.stats.deadLettered.Load(), Dropped: p.stats.dropped.Load(), Rewinds: p.stats.rewinds.Load(),
+		DeadLettered: p.stats.deadLettered.Load(), Dropped: p.stats.dropped.Load(), Rewinds: p.stats.rewinds.Load(), Escalated: p.stats.escalated.Load(),
 		Commits: p.stats.commits.Load(), Backlog: p.stats.backlog.Load(), Uncommitted: p.stats.uncommitted.Load(),
 		MaxUncommitted: p.stats.maxUncommitted.Load(),
 		LatencyP50:     p.lat.Quantile(0.50), LatencyP99: p.lat.Quantile(0.99),
@@ -217,7 +221,7 @@ func (p *Processor) Run(ctx context.Context) error {
 // totals are the processor's counts for metrics reports.
 func (p *Processor) totals() metrics.Totals {
 	t := metrics.Totals{
-		Decisions: p.pl.Decisions(), Records: p.stats.fetched.Load(), DeadLetters: p.stats.deadLettered.Load(), Retries: p.stats.rewinds.Load(),
+		Decisions: p.pl.Decisions(), Escalations: p.pl.Escalations(), Records: p.stats.fetched.Load(), DeadLetters: p.stats.deadLettered.Load(), Retries: p.stats.rewinds.Load(),
 		LatencyP50Ms: float64(p.lat.Quantile(0.5)) / 1e6, LatencyP99Ms: float64(p.lat.Quantile(0.99)) / 1e6,
 	}
 	bc := p.pl.Stats()
@@ -417,13 +421,20 @@ func (p *Processor) handle(ctx context.Context, batch []fetched, tr *tracker, w 
 			o = outs[j]
 			j++
 		}
-		msg, ok := p.output(m, &o)
-		if !ok {
+		before := len(out)
+		if msg, ok := p.output(m, &o); ok {
+			out = append(out, msg)
+		}
+		out = p.escalations(out, m, &o)
+		n := len(out) - before
+		if n == 0 {
 			silent = append(silent, &entries[i])
 			continue
 		}
-		msg.WriterData = &entries[i]
-		out = append(out, msg)
+		entries[i].pending = n
+		for k := before; k < len(out); k++ {
+			out[k].WriterData = &entries[i]
+		}
 	}
 	tr.markDone(silent...)
 	p.stats.dropped.Add(int64(len(silent)))
@@ -488,6 +499,26 @@ func (p *Processor) output(m *kafka.Message, o *runtime.Outcome) (kafka.Message,
 		}
 	}
 	return out, true
+}
+
+// escalations appends a review copy of the record for each of its
+// low-confidence decisions (at most one per destination).
+func (p *Processor) escalations(out []kafka.Message, m *kafka.Message, o *runtime.Outcome) []kafka.Message {
+	for k, e := range o.Escalations {
+		dup := false
+		for _, prev := range o.Escalations[:k] {
+			dup = dup || prev.To == e.To
+		}
+		if dup {
+			continue
+		}
+		hs := append(sourceHeaders(m),
+			kafka.Header{Key: HeaderEscalatedBy, Value: []byte(e.Program)},
+			kafka.Header{Key: HeaderEscalationLabel, Value: []byte(e.Label)},
+			kafka.Header{Key: HeaderEscalationScore, Value: strconv.AppendFloat(nil, float64(e.Score), 'f', 4, 32)})
+		out = append(out, kafka.Message{Topic: e.To, Key: m.Key, Value: m.Value, Time: m.Time, Headers: withHeaders(m.Headers, hs)})
+	}
+	return out
 }
 
 // observe records one record's fetch-to-ack latency.

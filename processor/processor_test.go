@@ -212,3 +212,87 @@ func TestStandaloneProcessorKeepsItsOwnMetrics(t *testing.T) {
 		t.Fatalf("stored %v noise decisions for %d records; fleet %+v", total, n, members)
 	}
 }
+
+// TestEscalationToAReviewTopic: low-confidence route decisions also go to
+// the review topic; every record still goes where its decision sends it,
+// and its offset is committed only once both copies are acknowledged.
+func TestEscalationToAReviewTopic(t *testing.T) {
+	const n = 6000
+	pipeline := `
+programs_dir: .
+steps:
+  - tag: {programs: [errs]}
+  - route: {program: errs, routes: {error: alerts}, default: app, escalate: {below: 0.9, to: review}}
+`
+	// Every fifth line is of a kind the program never saw: it is unsure.
+	value := func(seq int) []byte {
+		if seq%5 == 4 {
+			return []byte(fmt.Sprintf("NOTICE maintenance window %d opened on rack %d", seq, seq%13))
+		}
+		return textValue(seq)
+	}
+	s := newSetup(t, pipeline, "", devbroker.Config{Topics: []string{"in:4", "alerts:4", "app:2", "dropped:1", "dlq:1", "review:2"}})
+	// Which records escalate, and where each goes: the same programs,
+	// in-process.
+	env, err := runtime.OpenEnv("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	cfg, err := processor.LoadConfig(s.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oracle, err := cfg.OpenPipeline(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := make([][]byte, n)
+	for i := range texts {
+		texts[i] = value(i)
+	}
+	outs, err := oracle.ProcessTexts(context.Background(), texts)
+	oracle.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]bool{}
+	for i, o := range outs {
+		if len(o.Escalations) > 0 {
+			want[i] = true
+		}
+	}
+	if len(want) == 0 || len(want) == n {
+		t.Fatalf("%d of %d escalate: the test wants some of each", len(want), n)
+	}
+	escalated := len(want)
+	produce(t, client(t, s.broker.Addr()), 0, n, 4, value)
+	r := startProcessor(t, s)
+	c := consumeUntil(t, s.broker.Addr(), []string{"alerts", "app", "review"}, time.Minute, func(c *consumed) bool {
+		return c.count("alerts")+c.count("app") >= n && c.count("review") >= escalated
+	})
+	time.Sleep(300 * time.Millisecond)
+	st := r.p.Stats()
+	r.shutdown(t)
+	for _, topic := range []string{"alerts", "app"} {
+		for _, rec := range c.byTopic[topic] {
+			if seq := seqOf(t, rec); outs[seq].Destination != topic {
+				t.Fatalf("record %d in %s, want %s", seq, topic, outs[seq].Destination)
+			}
+		}
+	}
+	for _, rec := range c.byTopic["review"] {
+		seq := seqOf(t, rec)
+		if !want[seq] || header(rec, processor.HeaderEscalatedBy) != "errs" || header(rec, processor.HeaderEscalationScore) == "" {
+			t.Fatalf("review record %d: %v", seq, rec.Headers)
+		}
+		delete(want, seq)
+	}
+	if len(want) != 0 || c.count("alerts")+c.count("app") != n || c.count("review") != escalated || st.Escalated != int64(escalated) {
+		t.Fatalf("%d escalations missing; %d routed, %d reviewed; stats %+v", len(want), c.count("alerts")+c.count("app"), c.count("review"), st)
+	}
+	if got := r.metric(t, "paw_escalations_total", map[string]string{"program": "errs"}); got != float64(escalated) {
+		t.Fatalf("paw_escalations_total = %v, want %d", got, escalated)
+	}
+	t.Logf("%d of %d records escalated to review, every one also routed", escalated, n)
+}

@@ -31,6 +31,9 @@ const (
 	HeaderSourceOffset    = "paw-source-offset"
 	HeaderDroppedBy       = "paw-dropped-by"
 	HeaderOriginalBytes   = "paw-dlq-original-bytes"
+	HeaderEscalatedBy     = "paw-escalated-by"
+	HeaderEscalationLabel = "paw-escalation-label"
+	HeaderEscalationScore = "paw-escalation-score"
 )
 
 // errTooLarge marks a record over max_record_bytes.

@@ -15,6 +15,7 @@ type entry struct {
 	part    *partition
 	offset  int64
 	fetched time.Time
+	pending int // outputs not yet acknowledged (an escalated record has two)
 	done    bool
 }
 
@@ -145,6 +146,9 @@ func (t *tracker) complete(msgs []kafka.Message, err error) {
 	now := time.Now()
 	for i := range msgs {
 		e := msgs[i].WriterData.(*entry)
+		if e.pending--; e.pending > 0 {
+			continue
+		}
 		e.done = true
 		if t.onAck != nil {
 			t.onAck(now.Sub(e.fetched))

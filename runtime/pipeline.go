@@ -41,9 +41,24 @@ type Step struct {
 // FilterStep keeps a record when the program's probability of one of Keep
 // is at least MinScore (or, with MinScore 0, when its decision is in Keep).
 type FilterStep struct {
-	Program  string   `yaml:"program"`
-	Keep     []string `yaml:"keep"`
-	MinScore float64  `yaml:"min_score,omitempty"`
+	Program  string    `yaml:"program"`
+	Keep     []string  `yaml:"keep"`
+	MinScore float64   `yaml:"min_score,omitempty"`
+	Escalate *Escalate `yaml:"escalate,omitempty"`
+}
+
+// Escalate is a confidence cascade: a step's decisions scoring below Below
+// are also sent to a review destination, To (a Kafka topic for paw
+// process, file://PATH for out_paw). The local decision stands.
+type Escalate struct {
+	Below float64 `yaml:"below"`
+	To    string  `yaml:"to"`
+}
+
+// Escalation is one low-confidence decision sent for review.
+type Escalation struct {
+	Program, Label, To string
+	Score              float32
 }
 
 // TagStep adds <program>.label and <program>.score for each program.
@@ -58,6 +73,7 @@ type RouteStep struct {
 	Routes   map[string]string `yaml:"routes"`
 	Default  string            `yaml:"default"`
 	MinScore float64           `yaml:"min_score,omitempty"`
+	Escalate *Escalate         `yaml:"escalate,omitempty"`
 }
 
 // LoadPipelineConfig reads and validates a pipeline file's syntax. Program
@@ -99,6 +115,7 @@ func ParsePipelineConfig(file string, data []byte) (*PipelineConfig, error) {
 			if s.Filter.MinScore < 0 || s.Filter.MinScore > 1 {
 				doc.At(p+".filter.min_score", "filter.min_score %v must be between 0 and 1", s.Filter.MinScore)
 			}
+			validateEscalate(doc, p+".filter.escalate", s.Filter.Escalate)
 		}
 		if s.Tag != nil {
 			n++
@@ -115,6 +132,7 @@ func ParsePipelineConfig(file string, data []byte) (*PipelineConfig, error) {
 			if s.Route.MinScore < 0 || s.Route.MinScore > 1 {
 				doc.At(p+".route.min_score", "route.min_score %v must be between 0 and 1", s.Route.MinScore)
 			}
+			validateEscalate(doc, p+".route.escalate", s.Route.Escalate)
 			if s.Route.Default == "" {
 				doc.At(p+".route", "route.default is required: where records with an unrouted label go")
 			}
@@ -130,6 +148,32 @@ func ParsePipelineConfig(file string, data []byte) (*PipelineConfig, error) {
 		return nil, err
 	}
 	return &c, nil
+}
+
+func validateEscalate(doc *yamlconf.Doc, path string, e *Escalate) {
+	if e == nil {
+		return
+	}
+	if e.Below <= 0 || e.Below > 1 {
+		doc.At(path+".below", "escalate.below %v must be in (0, 1]", e.Below)
+	}
+	if e.To == "" {
+		doc.At(path, "escalate.to is required: where low-confidence records go for review")
+	}
+}
+
+// EscalationDestinations lists the review destinations, sorted.
+func (c *PipelineConfig) EscalationDestinations() []string {
+	set := map[string]bool{}
+	for _, s := range c.Steps {
+		if s.Filter != nil && s.Filter.Escalate != nil {
+			set[s.Filter.Escalate.To] = true
+		}
+		if s.Route != nil && s.Route.Escalate != nil {
+			set[s.Route.Escalate.To] = true
+		}
+	}
+	return sortedKeys(set)
 }
 
 // ProgramNames lists the programs the steps use, sorted.
@@ -266,6 +310,8 @@ type Outcome struct {
 	Tags []Tag
 	// Destination is the route step's choice ("" without a route step).
 	Destination string
+	// Escalations are the low-confidence decisions of steps that escalate.
+	Escalations []Escalation
 }
 
 // Pipeline runs a PipelineConfig's steps over records. Its programs can be
@@ -567,14 +613,51 @@ func (pl *Pipeline) classifyInto(ctx context.Context, texts [][]byte, outs []Out
 		j++
 	}
 	pl.decisions.add(st, results)
+	pl.countEscalations(outs)
 	return nil
+}
+
+func (pl *Pipeline) countEscalations(outs []Outcome) {
+	var local map[string]int64
+	for i := range outs {
+		for _, e := range outs[i].Escalations {
+			if local == nil {
+				local = map[string]int64{}
+			}
+			local[e.Program]++
+		}
+	}
+	if local == nil {
+		return
+	}
+	pl.decisions.mu.Lock()
+	defer pl.decisions.mu.Unlock()
+	if pl.decisions.escalated == nil {
+		pl.decisions.escalated = map[string]int64{}
+	}
+	for p, n := range local {
+		pl.decisions.escalated[p] += n
+	}
+}
+
+// Escalations returns how many decisions of each program escalated since
+// the pipeline opened (a copy).
+func (pl *Pipeline) Escalations() map[string]int64 {
+	pl.decisions.mu.Lock()
+	defer pl.decisions.mu.Unlock()
+	out := make(map[string]int64, len(pl.decisions.escalated))
+	for p, n := range pl.decisions.escalated {
+		out[p] = n
+	}
+	return out
 }
 
 // decisionCounts counts decisions by program and label: what the metrics
 // report, for every program of the pipeline whatever its step.
 type decisionCounts struct {
-	mu sync.Mutex
-	m  map[string]map[string]int64
+	mu        sync.Mutex
+	m         map[string]map[string]int64
+	escalated map[string]int64
 }
 
 func (d *decisionCounts) add(st *pipelineState, results []Result) {
@@ -630,8 +713,9 @@ func (pl *Pipeline) apply(st *pipelineState, r *Result) Outcome {
 		switch {
 		case s.Filter != nil:
 			i := st.index[s.Filter.Program]
+			escalate(&o, s.Filter.Escalate, r.Decisions[i])
 			if !keeps(s.Filter, st.progs[i], r.Decisions[i]) {
-				return Outcome{Keep: false, DroppedBy: s.Filter.Program, Tags: o.Tags}
+				return Outcome{Keep: false, DroppedBy: s.Filter.Program, Tags: o.Tags, Escalations: o.Escalations}
 			}
 		case s.Tag != nil:
 			for _, name := range s.Tag.Programs {
@@ -640,6 +724,7 @@ func (pl *Pipeline) apply(st *pipelineState, r *Result) Outcome {
 			}
 		case s.Route != nil:
 			d := r.Decisions[st.index[s.Route.Program]]
+			escalate(&o, s.Route.Escalate, d)
 			if dest, ok := s.Route.Routes[d.Label]; ok && float64(d.Score) >= s.Route.MinScore {
 				o.Destination = dest
 			} else {
@@ -648,6 +733,13 @@ func (pl *Pipeline) apply(st *pipelineState, r *Result) Outcome {
 		}
 	}
 	return o
+}
+
+// escalate records d when it scores below the step's threshold.
+func escalate(o *Outcome, e *Escalate, d Decision) {
+	if e != nil && float64(d.Score) < e.Below {
+		o.Escalations = append(o.Escalations, Escalation{Program: d.Program, Label: d.Label, To: e.To, Score: d.Score})
+	}
 }
 
 func keeps(f *FilterStep, p *Program, d Decision) bool {

@@ -203,3 +203,99 @@ func TestPipelineCountsDecisions(t *testing.T) {
 		t.Fatalf("decisions %v, want error 2 and ok 4 (dropped records count too)", got)
 	}
 }
+
+func TestEscalation(t *testing.T) {
+	env := openEnv(t)
+	p, err := runtime.NewProgram(env, compileSpec(t, "errs"), runtime.ProgramOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte(`
+steps:
+  - tag: {programs: [errs]}
+  - filter: {program: errs, keep: [error], escalate: {below: 0.99, to: review}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cfg.EscalationDestinations(); len(d) != 1 || d[0] != "review" {
+		t.Fatalf("destinations %v", d)
+	}
+	pl, err := runtime.NewPipeline(cfg, []*runtime.Program{p}, runtime.BatcherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	texts := [][]byte{[]byte("ERROR request 1 failed with exception timeout"), []byte("INFO request 2 completed in 3ms"),
+		[]byte("something unrelated entirely"), []byte("ERROR request completed"), []byte("INFO failed")}
+	outs, err := pl.ProcessTexts(context.Background(), texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	escalated := 0
+	for i, o := range outs {
+		score := o.Tags[0].Score
+		if got, want := len(o.Escalations) == 1, score < 0.99; got != want {
+			t.Fatalf("%q scored %v: escalated %v", texts[i], score, got)
+		}
+		if len(o.Escalations) == 1 {
+			escalated++
+			if e := o.Escalations[0]; e.To != "review" || e.Program != "errs" || e.Score != score {
+				t.Fatalf("escalation %+v", e)
+			}
+		}
+	}
+	if escalated == 0 || escalated == len(texts) {
+		t.Fatalf("%d of %d escalated: want some of each", escalated, len(texts))
+	}
+	if got := pl.Escalations()["errs"]; got != int64(escalated) {
+		t.Fatalf("Escalations = %d, want %d", got, escalated)
+	}
+	for _, bad := range []struct{ yaml, want string }{
+		{"steps:\n  - filter: {program: x, keep: [a], escalate: {below: 0, to: r}}\n", "escalate.below"},
+		{"steps:\n  - route: {program: x, routes: {a: t}, default: d, escalate: {below: 0.5}}\n", "escalate.to is required"},
+	} {
+		if _, err := runtime.ParsePipelineConfig("p.yaml", []byte(bad.yaml)); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: %v", bad.yaml, err)
+		}
+	}
+}
+
+// BenchmarkEscalateIdle runs the same filter with and without an escalate
+// step on lines where nothing escalates (below 0.5 on a two-label
+// program), to measure what the cascade costs confident records.
+func BenchmarkEscalateIdle(b *testing.B) {
+	env := openEnv(b)
+	lines := benchTexts(4096)
+	for _, mode := range []struct{ name, yaml string }{
+		{"filter", "steps:\n  - filter: {program: errs, keep: [error, ok]}\n"},
+		{"filter+escalate", "steps:\n  - filter: {program: errs, keep: [error, ok], escalate: {below: 0.5, to: review}}\n"},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			p, err := runtime.NewProgram(env, compileSpec(b, "errs"), runtime.ProgramOptions{Sessions: 2})
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte(mode.yaml))
+			if err != nil {
+				b.Fatal(err)
+			}
+			pl, err := runtime.NewPipeline(cfg, []*runtime.Program{p}, runtime.BatcherConfig{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer pl.Close()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				lo := (i * 512) % (len(lines) - 512)
+				if _, err := pl.ProcessTexts(context.Background(), lines[lo:lo+512]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*512)/b.Elapsed().Seconds(), "lines/s")
+			if n := pl.Escalations()["errs"]; n != 0 {
+				b.Fatalf("%d escalated: the benchmark wants none", n)
+			}
+		})
+	}
+}
