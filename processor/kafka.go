@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -82,36 +83,32 @@ func (p *Processor) acknowledged(msgs []kafka.Message) {
 	n := int64(len(msgs))
 	switch {
 	case slices.Contains(p.review, topic):
-		// A review topic may double as an output topic; count by header.
-		esc := int64(0)
-		for i := range msgs {
-			if hasHeader(msgs[i].Headers, HeaderEscalatedBy) {
-				esc++
-			}
-		}
-		p.stats.escalated.Add(esc)
-		p.stats.output.Add(n - esc)
-		p.m.produced.WithLabelValues(topic, "review").Add(float64(esc))
-		p.m.produced.WithLabelValues(topic, "output").Add(float64(n - esc))
+		p.countMarked(topic, msgs, HeaderEscalatedBy, "review", &p.stats.escalated)
 	case topic == p.cfg.DLQTopic:
 		p.stats.deadLettered.Add(n)
 		p.m.produced.WithLabelValues(topic, "dead_letter").Add(float64(n))
 	case topic == p.cfg.AuditTopic:
-		// An audit topic may double as an output topic; count by header.
-		audited := int64(0)
-		for i := range msgs {
-			if hasHeader(msgs[i].Headers, HeaderDroppedBy) {
-				audited++
-			}
-		}
-		p.stats.audited.Add(audited)
-		p.stats.output.Add(n - audited)
-		p.m.produced.WithLabelValues(topic, "audit").Add(float64(audited))
-		p.m.produced.WithLabelValues(topic, "output").Add(float64(n - audited))
+		p.countMarked(topic, msgs, HeaderDroppedBy, "audit", &p.stats.audited)
 	default:
 		p.stats.output.Add(n)
 		p.m.produced.WithLabelValues(topic, "output").Add(float64(n))
 	}
+}
+
+// countMarked counts a batch on a topic that may double as an output
+// topic: messages with the header are of kind, the rest are outputs.
+func (p *Processor) countMarked(topic string, msgs []kafka.Message, header, kind string, counter *atomic.Int64) {
+	marked := int64(0)
+	for i := range msgs {
+		if hasHeader(msgs[i].Headers, header) {
+			marked++
+		}
+	}
+	rest := int64(len(msgs)) - marked
+	counter.Add(marked)
+	p.stats.output.Add(rest)
+	p.m.produced.WithLabelValues(topic, kind).Add(float64(marked))
+	p.m.produced.WithLabelValues(topic, "output").Add(float64(rest))
 }
 
 func hasHeader(hs []kafka.Header, key string) bool {

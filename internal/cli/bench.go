@@ -66,27 +66,13 @@ func runBench(e *env, args []string) error {
 		batches = append(batches, d)
 		mu.Unlock()
 	}
-	ort, err := runtime.OpenEnv(rf.ortLib)
-	if err != nil {
-		return err
-	}
-	defer ort.Close()
-	p, err := runtime.LoadProgram(ort, pos[0], opts.Program)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	set, err := runtime.NewProgramSet(p)
-	if err != nil {
-		return err
-	}
 	var stats runtime.BatchStats
 	opts.Batcher.Stats = &stats
-	b, err := runtime.NewBatcher(set, opts.Batcher)
+	p, b, closeAll, err := rf.loadBatcher(pos[0], opts)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
+	defer closeAll()
 	nc := *clients
 	if nc <= 0 {
 		nc = 8 * opts.Batcher.Workers

@@ -202,6 +202,30 @@ func (r *runtimeFlags) openProgram(path string, input *string, steps func(*runti
 	return env, pl, nil
 }
 
+// loadBatcher loads one program and starts a batcher for it; close
+// releases both and ONNX Runtime.
+func (r *runtimeFlags) loadBatcher(path string, opts runtime.PipelineOptions) (*runtime.Program, *runtime.Batcher, func(), error) {
+	env, err := runtime.OpenEnv(r.ortLib)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	p, err := runtime.LoadProgram(env, path, opts.Program)
+	if err != nil {
+		env.Close()
+		return nil, nil, nil, err
+	}
+	set, err := runtime.NewProgramSet(p)
+	if err == nil {
+		var b *runtime.Batcher
+		if b, err = runtime.NewBatcher(set, opts.Batcher); err == nil {
+			return p, b, func() { b.Close(); p.Close(); env.Close() }, nil
+		}
+	}
+	p.Close()
+	env.Close()
+	return nil, nil, nil, err
+}
+
 // singlePipeline prepares a decoded artifact and runs it through a
 // one-program pipeline with the given steps; the pipeline owns the program.
 func singlePipeline(env *runtime.Env, art *runtime.Artifact, opts runtime.PipelineOptions, input *string, steps func(*runtime.Program) []runtime.Step) (*runtime.Pipeline, error) {

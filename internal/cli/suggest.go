@@ -30,25 +30,11 @@ func runSuggest(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	env, err := runtime.OpenEnv(rf.ortLib)
+	p, b, closeAll, err := rf.loadBatcher(pos[0], opts)
 	if err != nil {
 		return err
 	}
-	defer env.Close()
-	p, err := runtime.LoadProgram(env, pos[0], opts.Program)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	set, err := runtime.NewProgramSet(p)
-	if err != nil {
-		return err
-	}
-	b, err := runtime.NewBatcher(set, opts.Batcher)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
+	defer closeAll()
 	results, err := b.Classify(e.ctx, lines...)
 	if err != nil {
 		return err
