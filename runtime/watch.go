@@ -3,13 +3,11 @@ package runtime
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
+	"github.com/pawlogs/paw/internal/dirwatch"
 )
 
 // WatchOptions configure WatchPrograms. Zero values take the defaults.
@@ -71,58 +69,16 @@ func poll(ctx context.Context, pl *Pipeline, opts WatchOptions) error {
 }
 
 func watchDir(ctx context.Context, pl *Pipeline, dir string, opts WatchOptions) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watch programs: %w", err)
-	}
-	defer w.Close()
-	if err := w.Add(dir); err != nil {
-		return fmt.Errorf("watch programs in %s: %w", dir, err)
-	}
 	names := map[string]bool{}
 	for _, n := range pl.cfg.ProgramNames() {
-		names[n] = true
+		names[n+".paw"] = true
 	}
-	due := map[string]time.Time{} // program -> when to reload
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			opts.Logger.Warn("watching programs", "dir", dir, "err", err)
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			name := strings.TrimSuffix(filepath.Base(ev.Name), ".paw")
-			if !names[name] || !strings.HasSuffix(ev.Name, ".paw") || ev.Op == fsnotify.Chmod {
-				continue
-			}
-			due[name] = time.Now().Add(opts.Debounce)
-			timer.Reset(opts.Debounce)
-		case now := <-timer.C:
-			next := time.Duration(0)
-			for _, name := range sortedKeys(due) {
-				at := due[name]
-				if wait := at.Sub(now); wait > 0 {
-					if next == 0 || wait < next {
-						next = wait
-					}
-					continue
-				}
-				delete(due, name)
-				reloadOne(ctx, pl, name, opts)
-			}
-			if next > 0 {
-				timer.Reset(next)
-			}
-		}
-	}
+	return dirwatch.Watch(ctx, dir, dirwatch.Options{
+		Debounce: opts.Debounce,
+		Match:    func(file string) bool { return names[file] },
+		Changed:  func(file string) { reloadOne(ctx, pl, strings.TrimSuffix(file, ".paw"), opts) },
+		Logger:   opts.Logger,
+	})
 }
 
 func reloadOne(ctx context.Context, pl *Pipeline, name string, opts WatchOptions) {

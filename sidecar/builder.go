@@ -15,11 +15,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pawlogs/paw/compiler"
 	"github.com/pawlogs/paw/internal/atomicfile"
+	"github.com/pawlogs/paw/internal/dirwatch"
 	"github.com/pawlogs/paw/internal/yamlconf"
 	"github.com/pawlogs/paw/metrics"
 	"github.com/pawlogs/paw/runtime"
@@ -110,62 +110,28 @@ func isSpec(name string) bool {
 // ends; it waits for compiles in progress before returning.
 func (b *builder) run(ctx context.Context) error {
 	defer b.wg.Wait()
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watch specs: %w", err)
-	}
-	defer w.Close()
-	if err := w.Add(b.cfg.SpecsDir); err != nil {
-		return fmt.Errorf("watch specs in %s: %w", b.cfg.SpecsDir, err)
-	}
-	entries, err := os.ReadDir(b.cfg.SpecsDir)
-	if err != nil {
-		return fmt.Errorf("read specs: %w", err)
-	}
-	for _, e := range entries {
-		if !e.IsDir() && isSpec(e.Name()) {
-			b.trigger(ctx, e.Name())
-		}
-	}
-	timers := map[string]*time.Timer{}
-	defer func() {
-		for _, t := range timers {
-			t.Stop()
-		}
-	}()
-	fire := make(chan string, 64)
-	for {
-		select {
-		case <-ctx.Done():
+	err := dirwatch.Watch(ctx, b.cfg.SpecsDir, dirwatch.Options{
+		Debounce: b.cfg.Debounce,
+		Match:    isSpec,
+		Ready: func() error {
+			entries, err := os.ReadDir(b.cfg.SpecsDir)
+			if err != nil {
+				return fmt.Errorf("read specs: %w", err)
+			}
+			for _, e := range entries {
+				if !e.IsDir() && isSpec(e.Name()) {
+					b.trigger(ctx, e.Name())
+				}
+			}
 			return nil
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			b.log.Warn("watching specs", "err", err)
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			name := filepath.Base(ev.Name)
-			if !isSpec(name) || ev.Op == fsnotify.Chmod {
-				continue
-			}
-			// Debounce: editors write a file in several steps.
-			if t, ok := timers[name]; ok {
-				t.Reset(b.cfg.Debounce)
-			} else {
-				timers[name] = time.AfterFunc(b.cfg.Debounce, func() {
-					select {
-					case fire <- name:
-					case <-ctx.Done():
-					}
-				})
-			}
-		case name := <-fire:
-			b.trigger(ctx, name)
-		}
+		},
+		Changed: func(name string) { b.trigger(ctx, name) },
+		Logger:  b.log,
+	})
+	if err != nil {
+		return fmt.Errorf("specs: %w", err)
 	}
+	return nil
 }
 
 // trigger compiles the spec file now, or once more after the compile in
