@@ -69,7 +69,11 @@ func openOutput(spec outputSpec, stdout io.Writer) (output, error) {
 	case "stdout":
 		return &streamOutput{w: stdout}, nil
 	case "file":
-		return openFileOutput(spec.path)
+		o, err := openFileOutput(spec.path)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return o, nil
 	case "kafka":
 		return newKafkaOutput(spec), nil
 	}

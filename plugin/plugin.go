@@ -102,10 +102,7 @@ func New(cfg Config, opts Options) (*Instance, error) {
 	}
 	in := &Instance{cfg: cfg, log: opts.Logger, env: env, field: strings.Split(cfg.Field, ".")}
 	bc := runtime.BatcherConfig{MaxBatch: cfg.MaxBatch, TemplateCache: cfg.TemplateCache}
-	var src runtime.ProgramSource = runtime.DirSource{Dir: pc.Dir()}
-	if cfg.ProgramsURL != "" {
-		src = runtime.HTTPSource{URL: cfg.ProgramsURL, Token: cfg.ProgramsToken}
-	}
+	src := runtime.SourceFor(pc.Dir(), cfg.ProgramsURL, cfg.ProgramsToken)
 	octx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	in.pl, err = runtime.OpenPipelineFrom(octx, env, pc, runtime.PipelineOptions{
@@ -116,36 +113,10 @@ func New(cfg Config, opts Options) (*Instance, error) {
 		env.Close()
 		return nil, err
 	}
-	spec, _ := parseOutput(cfg.Output) // validated by ParseConfig
-	if in.out, err = openOutput(spec, opts.Stdout); err != nil {
-		in.out = nil
+	if err := in.openOutputs(cfg, pc, opts.Stdout); err != nil {
+		in.closeOutputs()
 		in.closeRuntime()
 		return nil, err
-	}
-	in.review = map[string]output{}
-	for _, to := range pc.EscalationDestinations() {
-		spec, err := parseOutput(to)
-		if err != nil || spec.kind != "file" {
-			in.closeOutputs()
-			in.closeRuntime()
-			return nil, fmt.Errorf("pipeline escalate.to %q: out_paw writes escalated records to file://PATH", to)
-		}
-		o, err := openFileOutput(spec.path)
-		if err != nil {
-			in.closeOutputs()
-			in.closeRuntime()
-			return nil, fmt.Errorf("pipeline escalate.to: %w", err)
-		}
-		in.review[to] = o
-	}
-	if cfg.DeadLetter != "" {
-		dead, err := openFileOutput(cfg.DeadLetter)
-		if err != nil {
-			in.closeOutputs()
-			in.closeRuntime()
-			return nil, fmt.Errorf("property dead_letter: %w", err)
-		}
-		in.dead = dead
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	in.stop = stop
@@ -168,6 +139,38 @@ func New(cfg Config, opts Options) (*Instance, error) {
 	}
 	in.log.Info("out_paw ready", "pipeline", cfg.Pipeline, "output", cfg.Output, "programs", in.pl.ProgramIDs())
 	return in, nil
+}
+
+// openOutputs opens the output, the review files of the pipeline's
+// escalations and the dead-letter file; on error, closeOutputs closes
+// those already open.
+func (in *Instance) openOutputs(cfg Config, pc *runtime.PipelineConfig, stdout io.Writer) error {
+	spec, _ := parseOutput(cfg.Output) // validated by ParseConfig
+	out, err := openOutput(spec, stdout)
+	if err != nil {
+		return err
+	}
+	in.out = out
+	in.review = map[string]output{}
+	for _, to := range pc.EscalationDestinations() {
+		spec, err := parseOutput(to)
+		if err != nil || spec.kind != "file" {
+			return fmt.Errorf("pipeline escalate.to %q: out_paw writes escalated records to file://PATH", to)
+		}
+		o, err := openFileOutput(spec.path)
+		if err != nil {
+			return fmt.Errorf("pipeline escalate.to: %w", err)
+		}
+		in.review[to] = o
+	}
+	if cfg.DeadLetter != "" {
+		dead, err := openFileOutput(cfg.DeadLetter)
+		if err != nil {
+			return fmt.Errorf("property dead_letter: %w", err)
+		}
+		in.dead = dead
+	}
+	return nil
 }
 
 // closeOutputs closes the outputs opened so far.

@@ -405,10 +405,7 @@ func (c *Config) OpenPipeline(env *runtime.Env) (*runtime.Pipeline, error) {
 		return nil, err
 	}
 	bc := runtime.BatcherConfig{MaxBatch: runtime.DefaultMaxBatch, TemplateCache: c.TemplateCache}
-	var src runtime.ProgramSource = runtime.DirSource{Dir: pc.Dir()}
-	if c.ProgramsURL != "" {
-		src = runtime.HTTPSource{URL: c.ProgramsURL, Token: os.Getenv(c.ProgramsTokenEnv)}
-	}
+	src := runtime.SourceFor(pc.Dir(), c.ProgramsURL, os.Getenv(c.ProgramsTokenEnv))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	return runtime.OpenPipelineFrom(ctx, env, pc, runtime.PipelineOptions{

@@ -18,6 +18,15 @@ type ProgramSource interface {
 	String() string
 }
 
+// SourceFor is the sidecar at url (with its bearer token) when url is set,
+// else the folder dir.
+func SourceFor(dir, url, token string) ProgramSource {
+	if url != "" {
+		return HTTPSource{URL: url, Token: token}
+	}
+	return DirSource{Dir: dir}
+}
+
 // DirSource reads <name>.paw from a folder.
 type DirSource struct{ Dir string }
 
