@@ -264,19 +264,21 @@ func meanLen(lines [][]byte) float64 {
 
 func slug(s string) string { return strings.ReplaceAll(s, "+", "-") }
 
-// produceBacklog writes n records cycling over lines, round-robin over
-// partitions.
-func produceBacklog(ctx context.Context, addr, topic string, lines [][]byte, n int) error {
-	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, BatchSize: 5000, BatchTimeout: time.Millisecond,
+func benchWriter(addr, topic string) *kafka.Writer {
+	return &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, BatchSize: 5000, BatchTimeout: time.Millisecond,
 		RequiredAcks: kafka.RequireAll, Balancer: &kafka.RoundRobin{}}
-	defer w.Close()
+}
+
+// writeCycling writes n records, lines[from], lines[from+1], ... cycling
+// over lines, in chunks.
+func writeCycling(ctx context.Context, w *kafka.Writer, lines [][]byte, from, n int) error {
 	const chunk = 20_000
-	msgs := make([]kafka.Message, 0, chunk)
+	msgs := make([]kafka.Message, 0, min(n, chunk))
 	for i := 0; i < n; i++ {
-		msgs = append(msgs, kafka.Message{Value: lines[i%len(lines)]})
+		msgs = append(msgs, kafka.Message{Value: lines[(from+i)%len(lines)]})
 		if len(msgs) == chunk || i == n-1 {
 			if err := w.WriteMessages(ctx, msgs...); err != nil {
-				return fmt.Errorf("produce to %s: %w", topic, err)
+				return fmt.Errorf("produce to %s: %w", w.Topic, err)
 			}
 			msgs = msgs[:0]
 		}
@@ -284,9 +286,19 @@ func produceBacklog(ctx context.Context, addr, topic string, lines [][]byte, n i
 	return nil
 }
 
-// produceAtRate writes rate records/s for d, in 10 ms ticks, and returns
-// how many it wrote.
+// produceBacklog writes n records cycling over lines, round-robin over
+// partitions.
+func produceBacklog(ctx context.Context, addr, topic string, lines [][]byte, n int) error {
+	w := benchWriter(addr, topic)
+	defer w.Close()
+	return writeCycling(ctx, w, lines, 0, n)
+}
+
+// produceAtRate writes rate records/s for d, in 10 ms ticks, through one
+// writer, and returns how many it wrote.
 func produceAtRate(ctx context.Context, addr, topic string, lines [][]byte, rate int, d time.Duration) (int, error) {
+	w := benchWriter(addr, topic)
+	defer w.Close()
 	per := max(1, rate/100)
 	ticks := int(d / (10 * time.Millisecond))
 	t := time.NewTicker(10 * time.Millisecond)
@@ -298,7 +310,7 @@ func produceAtRate(ctx context.Context, addr, topic string, lines [][]byte, rate
 			return n, ctx.Err()
 		case <-t.C:
 		}
-		if err := produceBacklog(ctx, addr, topic, lines[n%len(lines):], per); err != nil {
+		if err := writeCycling(ctx, w, lines, n, per); err != nil {
 			return n, err
 		}
 		n += per
