@@ -104,8 +104,6 @@ func toTime(v interface{}) (time.Time, error) {
 	switch t := v.(type) {
 	case eventTime:
 		return t.Time, nil
-	case *eventTime:
-		return t.Time, nil
 	case uint64:
 		return time.Unix(int64(t), 0), nil
 	case int64:

@@ -78,8 +78,11 @@ func TestTrackerPartitionsAreIndependentAndFailuresStick(t *testing.T) {
 	if cs := tr.commits(); len(cs) != 0 {
 		t.Fatalf("nothing new acknowledged, still commits %v", cs)
 	}
-	if backlog, uncommitted := tr.lag(); backlog != (100-6)+(100-8) || uncommitted != (7-6)+(8-8) {
-		t.Fatalf("lag %d, %d; want %d, %d", backlog, uncommitted, (100-6)+(100-8), 1)
+	// Committed: partition 0 up to 6 (7 fetched), partition 1 up to 8 (8
+	// fetched); both high-water marks are 100.
+	const wantBacklog, wantUncommitted = (100 - 6) + (100 - 8), 1
+	if backlog, uncommitted := tr.lag(); backlog != wantBacklog || uncommitted != wantUncommitted {
+		t.Fatalf("lag %d, %d; want %d, %d", backlog, uncommitted, wantBacklog, wantUncommitted)
 	}
 	failure := errors.New("broker gone")
 	tr.inFlight++
