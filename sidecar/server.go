@@ -121,17 +121,20 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 		})
 	}()
 	defer func() { stopBuilder(); <-driftDone }()
-	built := make(chan error, 1)
-	go func() { built <- b.run(bctx) }()
+	// built is closed once the builder returns, so it can be waited on
+	// more than once; buildErr is set before.
+	var buildErr error
+	built := make(chan struct{})
+	go func() { buildErr = b.run(bctx); close(built) }()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case <-ctx.Done():
-	case err := <-built:
-		if err != nil {
+	case <-built:
+		if buildErr != nil {
 			srv.Close()
 			<-served
-			return err
+			return buildErr
 		}
 	case err := <-served:
 		stopBuilder()
@@ -143,10 +146,8 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	err = srv.Shutdown(sctx)
 	<-served
 	stopBuilder()
-	if berr := <-built; berr != nil {
-		err = errors.Join(err, berr)
-	}
-	return err
+	<-built
+	return errors.Join(err, buildErr)
 }
 
 func newHandler(cfg Config, b *builder, reg *prometheus.Registry, store *metrics.Store, f *metrics.Fleet) http.Handler {
