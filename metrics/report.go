@@ -146,6 +146,10 @@ func RunReporter(ctx context.Context, cfg ReporterConfig) {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 10 * time.Second}
 	}
+	send := cfg.Send
+	if send == nil {
+		send = func(ctx context.Context, r *Report) error { return post(ctx, cfg, r) }
+	}
 	var sent Totals // what the sidecar has acknowledged
 	t := time.NewTicker(cfg.Interval)
 	defer t.Stop()
@@ -165,10 +169,6 @@ func RunReporter(ctx context.Context, cfg ReporterConfig) {
 			var cancel context.CancelFunc
 			pctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-		}
-		send := cfg.Send
-		if send == nil {
-			send = func(ctx context.Context, r *Report) error { return post(ctx, cfg, r) }
 		}
 		if err := send(pctx, &r); err != nil {
 			failures++
