@@ -21,6 +21,9 @@ func chromium(t *testing.T, args ...string) string {
 	t.Helper()
 	bin, err := exec.LookPath("chromium")
 	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("chromium is missing: .ci/run installs it")
+		}
 		t.Skip("chromium is not installed (apt-get install chromium; .ci/run installs it)")
 	}
 	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
