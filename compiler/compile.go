@@ -13,6 +13,7 @@ import (
 
 	"github.com/pawlogs/paw/evaluate"
 	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/teacher"
 )
 
 // Version is the compiler version recorded in every artifact. Equal specs
@@ -196,6 +197,7 @@ func fidelity(spec *Spec, tch *teaching, feat *runtime.Featurizer, w *runtime.Ha
 	p := &runtime.TeacherProvenance{
 		Model: spec.Teacher.Model, BaseURL: spec.Teacher.BaseURL, Sampled: tch.stats.Sampled, Clusters: tch.stats.Clusters,
 		Labelled: tch.stats.Labelled, Holdout: len(tch.holdout), CacheKeyDigest: tch.digest, FidelityLabels: map[string]float64{},
+		SystemPrompt: teacher.SystemPrompt(spec.task()),
 	}
 	probs := make([]float32, len(spec.Labels))
 	f := feat.NewFeatures()

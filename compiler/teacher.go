@@ -6,22 +6,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/pawlogs/paw/internal/atomicfile"
 	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/teacher"
 )
 
 // TeacherConfig names a large model that labels samples_file once, at
@@ -49,6 +43,8 @@ type TeacherConfig struct {
 	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	// CacheDir keeps answers. Default: the user cache folder, paw/teacher.
 	CacheDir string `yaml:"cache_dir,omitempty" json:"cache_dir,omitempty"`
+
+	budget *teacher.Budget
 }
 
 func (t TeacherConfig) withDefaults() TeacherConfig {
@@ -68,11 +64,26 @@ func (t TeacherConfig) withDefaults() TeacherConfig {
 		t.Timeout = 60 * time.Second
 	}
 	if t.CacheDir == "" {
-		if d, err := os.UserCacheDir(); err == nil {
-			t.CacheDir = filepath.Join(d, "paw", "teacher")
-		}
+		t.CacheDir = teacher.DefaultCacheDir()
 	}
+	t.budget = teacher.NewBudget(t.MaxCalls, t.RatePerSecond, true)
 	return t
+}
+
+// client is the endpoint part of the configuration; compile-time labelling
+// waits for the rate rather than skipping lines.
+func (t TeacherConfig) client() teacher.Config {
+	return teacher.Config{BaseURL: t.BaseURL, Model: t.Model, APIKeyEnv: t.APIKeyEnv, Timeout: t.Timeout, CacheDir: t.CacheDir, Budget: t.budget}
+}
+
+// task is what the teacher is asked, the examples serving as few-shot
+// demonstrations.
+func (s *Spec) task() teacher.Task {
+	task := teacher.Task{Description: s.Description, Labels: s.Labels}
+	for _, e := range s.Examples {
+		task.Examples = append(task.Examples, teacher.Example{Text: e.Text, Label: e.Label})
+	}
+	return task
 }
 
 // TeacherStats is what labelling cost; it is reported, not stored in the
@@ -144,7 +155,10 @@ func (s *Spec) teach(ctx context.Context, progress Progress) (*teaching, error) 
 			exampleLabel[k] = e.Label
 		}
 	}
-	t := newTeacher(cfg, s)
+	t, err := teacher.New(cfg.client(), s.task())
+	if err != nil {
+		return nil, err
+	}
 	st := TeacherStats{Sampled: len(lines), Clusters: len(clusters), Saved: len(lines) - len(clusters)}
 	var (
 		mu       sync.Mutex
@@ -159,23 +173,23 @@ func (s *Spec) teach(ctx context.Context, progress Progress) (*teaching, error) 
 		go func() {
 			defer wg.Done()
 			for c := range jobs {
-				label, key, how, err := t.label(ctx, c.rep)
+				a, err := t.Label(ctx, c.rep)
 				mu.Lock()
 				switch {
 				case err != nil:
 					if firstErr == nil {
 						firstErr = err
 					}
-				case how == answerOverBudget:
+				case a.How == teacher.OverBudget:
 					st.OverBudget++
-				case how == answerDropped:
+				case a.How == teacher.Dropped:
 					st.Dropped++
 				default:
-					if how == answerCached {
+					if a.How == teacher.Cached {
 						st.CacheHits++
 					}
-					c.label = label
-					keys = append(keys, key)
+					c.label = a.Label
+					keys = append(keys, a.Key)
 				}
 				done++
 				progress("label", done, len(clusters))
@@ -214,7 +228,7 @@ feed:
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	st.Calls = int(t.calls.Load())
+	st.Calls = int(cfg.budget.Used())
 	out := &teaching{stats: st}
 	for _, c := range clusters {
 		if c.label == "" {
@@ -275,203 +289,4 @@ func (s *Spec) readSamples() ([]string, error) {
 		return nil, errors.New("samples_file holds no lines")
 	}
 	return lines, nil
-}
-
-// errOverBudget: max_teacher_calls is spent.
-var errOverBudget = errors.New("max_teacher_calls spent")
-
-type answer int
-
-const (
-	answerAsked answer = iota
-	answerCached
-	answerDropped
-	answerOverBudget
-)
-
-// teacher asks the endpoint, within the budget, the rate and the
-// concurrency, with retries, and caches the answers.
-type teacher struct {
-	cfg    TeacherConfig
-	spec   *Spec
-	key    string
-	client *http.Client
-	system string
-	calls  atomic.Int64 // requests sent; never more than MaxCalls
-	tick   <-chan time.Time
-}
-
-func newTeacher(cfg TeacherConfig, s *Spec) *teacher {
-	t := &teacher{cfg: cfg, spec: s, client: &http.Client{}, system: systemPrompt(s)}
-	if cfg.APIKeyEnv != "" {
-		t.key = os.Getenv(cfg.APIKeyEnv)
-	}
-	if cfg.RatePerSecond > 0 {
-		t.tick = time.NewTicker(time.Duration(float64(time.Second) / cfg.RatePerSecond)).C
-	}
-	return t
-}
-
-// systemPrompt states the task, the labels and the few-shot examples.
-func systemPrompt(s *Spec) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "You label log lines.\nTask: %s\nAnswer with exactly one of these labels and nothing else: %s\n", strings.TrimSpace(s.Description), strings.Join(s.Labels, ", "))
-	n := 0
-	for _, e := range s.Examples {
-		if n == 40 {
-			break
-		}
-		if n == 0 {
-			b.WriteString("\nExamples:\n")
-		}
-		fmt.Fprintf(&b, "Line: %s\nLabel: %s\n", e.Text, e.Label)
-		n++
-	}
-	return b.String()
-}
-
-func userPrompt(line string) string { return "Line: " + line + "\nLabel:" }
-
-// label answers one line: from the cache, or by asking (and re-asking
-// once if the answer is not a label).
-func (t *teacher) label(ctx context.Context, line string) (label, key string, how answer, err error) {
-	key = t.cacheKey(line)
-	if l, ok := t.cached(key); ok {
-		return l, key, answerCached, nil
-	}
-	prompt := userPrompt(line)
-	for attempt := 0; attempt < 2; attempt++ {
-		text, err := t.ask(ctx, prompt)
-		if errors.Is(err, errOverBudget) {
-			return "", key, answerOverBudget, nil
-		}
-		if err != nil {
-			return "", key, 0, err
-		}
-		if l, ok := matchLabel(text, t.spec.Labels); ok {
-			t.store(key, l)
-			return l, key, answerAsked, nil
-		}
-		prompt = userPrompt(line) + "\n(Answer with exactly one of: " + strings.Join(t.spec.Labels, ", ") + ")"
-	}
-	return "", key, answerDropped, nil
-}
-
-func matchLabel(text string, labels []string) (string, bool) {
-	t := strings.Trim(strings.TrimSpace(text), "\"'`.*: \n")
-	if i := strings.IndexAny(t, "\n"); i >= 0 {
-		t = strings.TrimSpace(t[:i])
-	}
-	for _, l := range labels {
-		if strings.EqualFold(t, l) {
-			return l, true
-		}
-	}
-	return "", false
-}
-
-func (t *teacher) cacheKey(line string) string {
-	h := sha256.New()
-	for _, part := range []string{strings.TrimSuffix(t.cfg.BaseURL, "/"), t.cfg.Model, t.system, userPrompt(line)} {
-		h.Write([]byte(part))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-func (t *teacher) cachePath(key string) string { return filepath.Join(t.cfg.CacheDir, key[:2], key) }
-
-func (t *teacher) cached(key string) (string, bool) {
-	if t.cfg.CacheDir == "" {
-		return "", false
-	}
-	b, err := os.ReadFile(t.cachePath(key))
-	if err != nil {
-		return "", false
-	}
-	l, ok := matchLabel(string(b), t.spec.Labels)
-	return l, ok
-}
-
-func (t *teacher) store(key, label string) {
-	if t.cfg.CacheDir == "" {
-		return
-	}
-	atomicfile.WriteFile(t.cachePath(key), []byte(label)) // a cache: a failed write only costs a call later
-}
-
-// ask sends one chat completion, retrying network errors, 429 and 5xx
-// with backoff.
-func (t *teacher) ask(ctx context.Context, prompt string) (string, error) {
-	body, _ := json.Marshal(map[string]any{
-		"model": t.cfg.Model, "temperature": 0,
-		"messages": []map[string]string{{"role": "system", "content": t.system}, {"role": "user", "content": prompt}},
-	})
-	url := strings.TrimSuffix(t.cfg.BaseURL, "/") + "/chat/completions"
-	backoff := 200 * time.Millisecond
-	var last error
-	for attempt := 0; attempt < 4; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return "", ctx.Err()
-			case <-time.After(backoff):
-			}
-			backoff *= 2
-		}
-		if t.tick != nil {
-			select {
-			case <-ctx.Done():
-				return "", ctx.Err()
-			case <-t.tick:
-			}
-		}
-		if t.calls.Add(1) > int64(t.cfg.MaxCalls) {
-			t.calls.Add(-1)
-			return "", errOverBudget
-		}
-		text, retry, err := t.post(ctx, url, body)
-		if err == nil {
-			return text, nil
-		}
-		last = err
-		if !retry {
-			break
-		}
-	}
-	return "", fmt.Errorf("teacher %s (model %s): %w", t.cfg.BaseURL, t.cfg.Model, last)
-}
-
-func (t *teacher) post(ctx context.Context, url string, body []byte) (text string, retry bool, err error) {
-	rctx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return "", false, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if t.key != "" {
-		req.Header.Set("Authorization", "Bearer "+t.key)
-	}
-	resp, err := t.client.Do(req)
-	if err != nil {
-		return "", ctx.Err() == nil, fmt.Errorf("unreachable: %w", err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		retry := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500
-		return "", retry, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(data[:min(len(data), 200)])))
-	}
-	var out struct {
-		Choices []struct {
-			Message struct {
-				Content string `json:"content"`
-			} `json:"message"`
-		} `json:"choices"`
-	}
-	if err := json.Unmarshal(data, &out); err != nil || len(out.Choices) == 0 {
-		return "", false, fmt.Errorf("not a chat-completions answer: %.200s", data)
-	}
-	return out.Choices[0].Message.Content, false, nil
 }

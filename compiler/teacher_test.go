@@ -3,68 +3,15 @@ package compiler
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"github.com/pawlogs/paw/runtime"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/teacher/teachertest"
 )
-
-// teacherServer is an OpenAI-compatible endpoint that labels by a known
-// rule: lines that say failed, refused or timeout are errors.
-type teacherServer struct {
-	*httptest.Server
-	mu       sync.Mutex
-	requests int
-	perLine  map[string]int
-	fail503  int                      // answer 503 to this many requests first
-	answer   func(line string) string // overrides the rule
-}
-
-func newTeacherServer(t *testing.T) *teacherServer {
-	ts := &teacherServer{perLine: map[string]int{}}
-	ts.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Model       string  `json:"model"`
-			Temperature float64 `json:"temperature"`
-			Messages    []struct{ Role, Content string }
-		}
-		if r.URL.Path != "/v1/chat/completions" || json.NewDecoder(r.Body).Decode(&req) != nil || req.Model != "teach-1" || req.Temperature != 0 || len(req.Messages) != 2 {
-			http.Error(w, "bad request", 400)
-			return
-		}
-		ts.mu.Lock()
-		ts.requests++
-		if ts.fail503 > 0 {
-			ts.fail503--
-			ts.mu.Unlock()
-			http.Error(w, "busy", 503)
-			return
-		}
-		line := strings.TrimPrefix(strings.SplitN(req.Messages[1].Content, "\n", 2)[0], "Line: ")
-		ts.perLine[line]++
-		ts.mu.Unlock()
-		label := "ok"
-		for _, w := range []string{"failed", "refused", "timeout"} {
-			if strings.Contains(line, w) {
-				label = "error"
-			}
-		}
-		if ts.answer != nil {
-			if a := ts.answer(line); a != "" {
-				label = a
-			}
-		}
-		json.NewEncoder(w).Encode(map[string]any{"choices": []any{map[string]any{"message": map[string]string{"role": "assistant", "content": " " + label + "\n"}}}})
-	}))
-	t.Cleanup(ts.Close)
-	return ts
-}
 
 var (
 	verbs      = []string{"connection to %s failed", "request to %s refused", "call to %s timeout", "cache for %s warmed", "job on %s finished", "user moved on %s", "health of %s good", "sync of %s done"}
@@ -95,7 +42,7 @@ examples:
   - {label: ok, text: "config reloaded"}
 samples_file: samples.log
 teacher:
-  base_url: %s/v1
+  base_url: %s
   model: teach-1
   cache_dir: %s
 %s`, baseURL, filepath.Join(dir, "cache"), extra)
@@ -116,8 +63,8 @@ func compileSpecFile(t *testing.T, path string) (*Result, error) {
 }
 
 func TestTeacherLabelsTemplatesOnceAndRecompilesFromCache(t *testing.T) {
-	ts := newTeacherServer(t)
-	path := writeTeacherSpec(t, ts.URL, "", 2000)
+	ts := teachertest.NewServer(t, teachertest.ErrorRule)
+	path := writeTeacherSpec(t, ts.BaseURL(), "", 2000)
 	res, err := compileSpecFile(t, path)
 	if err != nil {
 		t.Fatal(err)
@@ -125,13 +72,13 @@ func TestTeacherLabelsTemplatesOnceAndRecompilesFromCache(t *testing.T) {
 	st, prov := res.Teacher, res.Manifest.Teacher
 	t.Logf("teacher: %+v; fidelity %.4f %v", *st, prov.Fidelity, prov.FidelityLabels)
 	templates := map[string]bool{}
-	for line := range ts.perLine {
+	for line := range ts.PerLine() {
 		templates[runtime.Normalize([]byte(line), runtime.DefaultMaxBytes)] = true
 	}
-	if st.Sampled != 2000 || len(templates) != st.Clusters || st.Calls != st.Clusters-st.Overridden || ts.requests != st.Calls {
-		t.Fatalf("%d requests for %d clusters (%d overridden): want one per template", ts.requests, st.Clusters, st.Overridden)
+	if st.Sampled != 2000 || len(templates) != st.Clusters || st.Calls != st.Clusters-st.Overridden || ts.Requests() != st.Calls {
+		t.Fatalf("%d requests for %d clusters (%d overridden): want one per template", ts.Requests(), st.Clusters, st.Overridden)
 	}
-	for line, n := range ts.perLine {
+	for line, n := range ts.PerLine() {
 		if n != 1 {
 			t.Fatalf("%q asked %d times", line, n)
 		}
@@ -140,42 +87,42 @@ func TestTeacherLabelsTemplatesOnceAndRecompilesFromCache(t *testing.T) {
 		t.Fatalf("provenance %+v", prov)
 	}
 	// Warm cache: no calls, the same bytes.
-	before := ts.requests
+	before := ts.Requests()
 	again, err := compileSpecFile(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ts.requests != before || again.Teacher.Calls != 0 || !bytes.Equal(again.Artifact, res.Artifact) {
-		t.Fatalf("warm recompile: %d calls, identical %v", ts.requests-before, bytes.Equal(again.Artifact, res.Artifact))
+	if ts.Requests() != before || again.Teacher.Calls != 0 || !bytes.Equal(again.Artifact, res.Artifact) {
+		t.Fatalf("warm recompile: %d calls, identical %v", ts.Requests()-before, bytes.Equal(again.Artifact, res.Artifact))
 	}
 }
 
 func TestTeacherBudgetRetriesAndBadAnswers(t *testing.T) {
 	t.Run("budget", func(t *testing.T) {
-		ts := newTeacherServer(t)
-		res, err := compileSpecFile(t, writeTeacherSpec(t, ts.URL, "  max_teacher_calls: 5\n  concurrency: 3\n", 400))
+		ts := teachertest.NewServer(t, teachertest.ErrorRule)
+		res, err := compileSpecFile(t, writeTeacherSpec(t, ts.BaseURL(), "  max_teacher_calls: 5\n  concurrency: 3\n", 400))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ts.requests > 5 || res.Teacher.Calls > 5 || res.Teacher.OverBudget != res.Teacher.Clusters-res.Teacher.Overridden-res.Teacher.Calls {
-			t.Fatalf("%d requests, stats %+v", ts.requests, *res.Teacher)
+		if ts.Requests() > 5 || res.Teacher.Calls > 5 || res.Teacher.OverBudget != res.Teacher.Clusters-res.Teacher.Overridden-res.Teacher.Calls {
+			t.Fatalf("%d requests, stats %+v", ts.Requests(), *res.Teacher)
 		}
 	})
 	t.Run("retries 503", func(t *testing.T) {
-		ts := newTeacherServer(t)
-		ts.fail503 = 2
-		res, err := compileSpecFile(t, writeTeacherSpec(t, ts.URL, "  concurrency: 1\n", 200))
+		ts := teachertest.NewServer(t, teachertest.ErrorRule)
+		ts.FailNext(2)
+		res, err := compileSpecFile(t, writeTeacherSpec(t, ts.BaseURL(), "  concurrency: 1\n", 200))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Teacher.Calls != ts.requests || res.Teacher.Dropped != 0 {
-			t.Fatalf("stats %+v, %d requests", *res.Teacher, ts.requests)
+		if res.Teacher.Calls != ts.Requests() || res.Teacher.Dropped != 0 {
+			t.Fatalf("stats %+v, %d requests", *res.Teacher, ts.Requests())
 		}
 	})
 	t.Run("answers outside the labels", func(t *testing.T) {
-		ts := newTeacherServer(t)
+		ts := teachertest.NewServer(t, teachertest.ErrorRule)
 		seen := map[string]bool{}
-		ts.answer = func(line string) string {
+		ts.Rule = func(line string) string {
 			switch {
 			case strings.Contains(line, "cpu"):
 				return "maybe" // always: re-asked once, then dropped
@@ -183,14 +130,14 @@ func TestTeacherBudgetRetriesAndBadAnswers(t *testing.T) {
 				seen[line] = true
 				return "Probably an error" // first time only: the re-ask succeeds
 			}
-			return ""
+			return teachertest.ErrorRule(line)
 		}
-		res, err := compileSpecFile(t, writeTeacherSpec(t, ts.URL, "  concurrency: 1\n", 400))
+		res, err := compileSpecFile(t, writeTeacherSpec(t, ts.BaseURL(), "  concurrency: 1\n", 400))
 		if err != nil {
 			t.Fatal(err)
 		}
 		cpu := 0
-		for line, n := range ts.perLine {
+		for line, n := range ts.PerLine() {
 			if strings.Contains(line, "cpu") || strings.Contains(line, "disk") {
 				if n != 2 {
 					t.Fatalf("%q asked %d times, want 2", line, n)
@@ -205,7 +152,7 @@ func TestTeacherBudgetRetriesAndBadAnswers(t *testing.T) {
 		}
 	})
 	t.Run("unreachable", func(t *testing.T) {
-		_, err := compileSpecFile(t, writeTeacherSpec(t, "http://127.0.0.1:1", "  concurrency: 1\n", 50))
+		_, err := compileSpecFile(t, writeTeacherSpec(t, "http://127.0.0.1:1/v1", "  concurrency: 1\n", 50))
 		if err == nil || !strings.Contains(err.Error(), "http://127.0.0.1:1/v1") || !strings.Contains(err.Error(), "unreachable") {
 			t.Fatalf("error %v: want one naming the endpoint", err)
 		}
@@ -213,9 +160,9 @@ func TestTeacherBudgetRetriesAndBadAnswers(t *testing.T) {
 }
 
 func TestExamplesOutrankTheTeacher(t *testing.T) {
-	ts := newTeacherServer(t)
+	ts := teachertest.NewServer(t, teachertest.ErrorRule)
 	// The teacher calls "cache for db warmed" ok; an example says error.
-	path := writeTeacherSpec(t, ts.URL, "", 400)
+	path := writeTeacherSpec(t, ts.BaseURL(), "", 400)
 	data, _ := os.ReadFile(path)
 	example := "2026-11-25T10:00:00 cache for db warmed after 43ms (id 43)"
 	data = bytes.Replace(data, []byte("examples:\n"), []byte("examples:\n  - {label: error, text: \""+example+"\"}\n"), 1)
@@ -228,7 +175,7 @@ func TestExamplesOutrankTheTeacher(t *testing.T) {
 		t.Fatalf("overridden %d, want 1", res.Teacher.Overridden)
 	}
 	tmpl := runtime.Normalize([]byte(example), runtime.DefaultMaxBytes)
-	for line := range ts.perLine {
+	for line := range ts.PerLine() {
 		if runtime.Normalize([]byte(line), runtime.DefaultMaxBytes) == tmpl {
 			t.Fatalf("the teacher was asked about a template an example labels: %q", line)
 		}

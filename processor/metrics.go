@@ -63,7 +63,10 @@ var (
 	inferenceDesc = prometheus.NewDesc("paw_inference_seconds", "Per-batch featurization and inference time: mean and p99.", []string{"stat"}, nil)
 	lookupsDesc   = prometheus.NewDesc("paw_template_cache_lookups_total", "Template-cache lookups.", nil, nil)
 	hitsDesc      = prometheus.NewDesc("paw_template_cache_hits_total", "Template-cache lookups answered from the cache.", nil, nil)
-	escDesc       = prometheus.NewDesc("paw_escalations_total", "Low-confidence decisions escalated for review, by program.", []string{"program"}, nil)
+	escDesc       = prometheus.NewDesc("paw_escalations_total", "Low-confidence decisions escalated, for review or to the teacher, by program.", []string{"program"}, nil)
+	teacherDesc   = prometheus.NewDesc("paw_teacher_escalations_total",
+		"Records escalated to the teacher, by program and outcome (asked, cached, over_budget, failed, dropped, changed).", []string{"program", "outcome"}, nil)
+	teacherCallsDesc = prometheus.NewDesc("paw_teacher_calls_total", "Requests sent to the teacher, by program; never over max_calls.", []string{"program"}, nil)
 )
 
 func (c pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -72,6 +75,8 @@ func (c pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lookupsDesc
 	ch <- hitsDesc
 	ch <- escDesc
+	ch <- teacherDesc
+	ch <- teacherCallsDesc
 }
 
 func (c pipelineCollector) Collect(ch chan<- prometheus.Metric) {
@@ -87,5 +92,14 @@ func (c pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(hitsDesc, prometheus.CounterValue, float64(st.Hits))
 	for program, n := range c.pl.Escalations() {
 		ch <- prometheus.MustNewConstMetric(escDesc, prometheus.CounterValue, float64(n), program)
+	}
+	for program, tc := range c.pl.TeacherCounts() {
+		for _, o := range []struct {
+			name string
+			n    int64
+		}{{"asked", tc.Asked}, {"cached", tc.Cached}, {"over_budget", tc.OverBudget}, {"failed", tc.Failed}, {"dropped", tc.Dropped}, {"changed", tc.Changed}} {
+			ch <- prometheus.MustNewConstMetric(teacherDesc, prometheus.CounterValue, float64(o.n), program, o.name)
+		}
+		ch <- prometheus.MustNewConstMetric(teacherCallsDesc, prometheus.CounterValue, float64(tc.Calls), program)
 	}
 }

@@ -71,6 +71,10 @@ type TeacherProvenance struct {
 	CacheKeyDigest string             `json:"cache_key_digest"`
 	Fidelity       float64            `json:"fidelity"`
 	FidelityLabels map[string]float64 `json:"fidelity_per_label"`
+	// SystemPrompt is what the teacher was told: the task, the labels and
+	// the few-shot examples. Escalations to the teacher at run time ask
+	// with it, so they share the compile-time answer cache.
+	SystemPrompt string `json:"system_prompt,omitempty"`
 }
 
 // ModelShape is the hashnet-v1 tensor sizes.

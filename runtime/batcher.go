@@ -96,6 +96,9 @@ type Decision struct {
 	Label   string
 	Score   float32 // calibrated probability of Label
 	Probs   []float32
+	// Teacher is set when the label is the teacher's answer to an
+	// escalation, not the program's (Score is then 1).
+	Teacher bool
 }
 
 // Result holds every program's decision on one record, in program order.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -47,12 +48,15 @@ type FilterStep struct {
 	Escalate *Escalate `yaml:"escalate,omitempty"`
 }
 
-// Escalate is a confidence cascade: a step's decisions scoring below Below
-// are also sent to a review destination, To (a Kafka topic for paw
-// process, file://PATH for out_paw). The local decision stands.
+// Escalate is a confidence cascade for a step's decisions scoring below
+// Below. To is either a review destination (a Kafka topic for paw process,
+// file://PATH for out_paw), which gets a copy while the local decision
+// stands, or "teacher": the teacher endpoint is asked, within a hard
+// budget, and its answer replaces the decision.
 type Escalate struct {
-	Below float64 `yaml:"below"`
-	To    string  `yaml:"to"`
+	Below   float64            `yaml:"below"`
+	To      string             `yaml:"to"`
+	Teacher *TeacherEscalation `yaml:"teacher,omitempty"`
 }
 
 // Escalation is one low-confidence decision sent for review.
@@ -158,22 +162,67 @@ func validateEscalate(doc *yamlconf.Doc, path string, e *Escalate) {
 		doc.At(path+".below", "escalate.below %v must be in (0, 1]", e.Below)
 	}
 	if e.To == "" {
-		doc.At(path, "escalate.to is required: where low-confidence records go for review")
+		doc.At(path, "escalate.to is required: where low-confidence records go for review, or teacher")
+	}
+	t := e.Teacher
+	if t == nil {
+		return
+	}
+	if e.To != EscalateToTeacher {
+		doc.At(path+".teacher", "escalate.teacher configures to: teacher, but to is %q", e.To)
+	}
+	if t.BaseURL != "" && !strings.HasPrefix(t.BaseURL, "http://") && !strings.HasPrefix(t.BaseURL, "https://") {
+		doc.At(path+".teacher.base_url", "escalate.teacher.base_url %q: want the http(s) root of an OpenAI-compatible API, e.g. http://localhost:11434/v1", t.BaseURL)
+	}
+	checks := []struct {
+		key string
+		bad bool
+	}{
+		{"calls_per_second", t.CallsPerSecond < 0},
+		{"max_calls", t.MaxCalls < 0},
+		{"concurrency", t.Concurrency < 0 || t.Concurrency > 64},
+		{"timeout", t.Timeout < 0},
+		{"remember", t.Remember < 0},
+	}
+	for _, c := range checks {
+		if c.bad {
+			doc.At(path+".teacher."+c.key, "escalate.teacher.%s is out of range", c.key)
+		}
 	}
 }
 
-// EscalationDestinations lists the review destinations, sorted.
+// EscalationDestinations lists the review destinations, sorted; the
+// teacher is not one.
 func (c *PipelineConfig) EscalationDestinations() []string {
 	set := map[string]bool{}
 	for _, s := range c.Steps {
-		if s.Filter != nil && s.Filter.Escalate != nil {
-			set[s.Filter.Escalate.To] = true
-		}
-		if s.Route != nil && s.Route.Escalate != nil {
-			set[s.Route.Escalate.To] = true
+		if e := s.escalate(); e != nil && e.To != EscalateToTeacher {
+			set[e.To] = true
 		}
 	}
 	return sortedKeys(set)
+}
+
+// escalate returns the step's program and cascade, if it has one.
+func (s Step) escalate() *Escalate {
+	switch {
+	case s.Filter != nil:
+		return s.Filter.Escalate
+	case s.Route != nil:
+		return s.Route.Escalate
+	}
+	return nil
+}
+
+// program is the program a filter or route step decides with.
+func (s Step) program() string {
+	switch {
+	case s.Filter != nil:
+		return s.Filter.Program
+	case s.Route != nil:
+		return s.Route.Program
+	}
+	return ""
 }
 
 // ProgramNames lists the programs the steps use, sorted.
@@ -328,7 +377,8 @@ type Pipeline struct {
 
 	stats     BatchStats // shared by every generation's batcher
 	decisions decisionCounts
-	swap      sync.Mutex // serializes Replace and Close
+	teachers  []*teacherEscalator // one per step escalating to the teacher
+	swap      sync.Mutex          // serializes Replace and Close
 	state     atomic.Pointer[pipelineState]
 	closed    atomic.Bool
 }
@@ -420,6 +470,11 @@ func NewPipeline(cfg *PipelineConfig, progs []*Program, bc BatcherConfig) (*Pipe
 	}
 	pl := &Pipeline{cfg: cfg, input: in, bc: bc}
 	pl.bc.Stats = &pl.stats
+	for _, s := range cfg.Steps {
+		if e := s.escalate(); e != nil && e.To == EscalateToTeacher {
+			pl.teachers = append(pl.teachers, newTeacherEscalator(s.program(), e))
+		}
+	}
 	st, err := pl.newState(progs)
 	if err != nil {
 		return nil, err
@@ -441,13 +496,18 @@ func (pl *Pipeline) newState(progs []*Program) (*pipelineState, error) {
 		return nil, err
 	}
 	st := &pipelineState{progs: progs, set: set, index: map[string]int{}}
+	for i, p := range progs {
+		st.index[p.Name()] = i
+	}
+	for _, e := range pl.teachers {
+		if err := e.prepare(progs[st.index[e.program]]); err != nil {
+			return nil, err
+		}
+	}
 	if len(progs) > 0 { // a pass-through pipeline has nothing to batch
 		if st.batcher, err = NewBatcher(set, pl.bc); err != nil {
 			return nil, err
 		}
-	}
-	for i, p := range progs {
-		st.index[p.Name()] = i
 	}
 	return st, nil
 }
@@ -604,6 +664,12 @@ func (pl *Pipeline) classifyInto(ctx context.Context, texts [][]byte, outs []Out
 	if err != nil {
 		return err
 	}
+	for _, e := range pl.teachers {
+		pi := st.index[e.program]
+		if n := e.escalate(ctx, st.progs[pi], pi, texts, results); n > 0 {
+			pl.decisions.addEscalated(e.program, n)
+		}
+	}
 	j := 0
 	for i := range outs {
 		if outs[i].Err != nil {
@@ -627,17 +693,31 @@ func (pl *Pipeline) countEscalations(outs []Outcome) {
 			local[e.Program]++
 		}
 	}
-	if local == nil {
-		return
-	}
-	pl.decisions.mu.Lock()
-	defer pl.decisions.mu.Unlock()
-	if pl.decisions.escalated == nil {
-		pl.decisions.escalated = map[string]int64{}
-	}
 	for p, n := range local {
-		pl.decisions.escalated[p] += n
+		pl.decisions.addEscalated(p, n)
 	}
+}
+
+func (d *decisionCounts) addEscalated(program string, n int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.escalated == nil {
+		d.escalated = map[string]int64{}
+	}
+	d.escalated[program] += n
+}
+
+// TeacherCounts reports the escalations to the teacher by program.
+func (pl *Pipeline) TeacherCounts() map[string]TeacherCounts {
+	out := make(map[string]TeacherCounts, len(pl.teachers))
+	for _, e := range pl.teachers {
+		c := e.counts()
+		if prev, ok := out[e.program]; ok { // two steps of one program
+			c.add(prev)
+		}
+		out[e.program] = c
+	}
+	return out
 }
 
 // Escalations returns how many decisions of each program escalated since
@@ -735,9 +815,10 @@ func (pl *Pipeline) apply(st *pipelineState, r *Result) Outcome {
 	return o
 }
 
-// escalate records d when it scores below the step's threshold.
+// escalate records d for review when it scores below the step's threshold.
+// Escalations to the teacher were settled before the steps ran.
 func escalate(o *Outcome, e *Escalate, d Decision) {
-	if e != nil && float64(d.Score) < e.Below {
+	if e != nil && e.To != EscalateToTeacher && float64(d.Score) < e.Below {
 		o.Escalations = append(o.Escalations, Escalation{Program: d.Program, Label: d.Label, To: e.To, Score: d.Score})
 	}
 }

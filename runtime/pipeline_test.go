@@ -270,6 +270,7 @@ func BenchmarkEscalateIdle(b *testing.B) {
 	for _, mode := range []struct{ name, yaml string }{
 		{"filter", "steps:\n  - filter: {program: errs, keep: [error, ok]}\n"},
 		{"filter+escalate", "steps:\n  - filter: {program: errs, keep: [error, ok], escalate: {below: 0.5, to: review}}\n"},
+		{"filter+teacher", "steps:\n  - filter: {program: errs, keep: [error, ok], escalate: {below: 0.5, to: teacher, teacher: {base_url: 'http://127.0.0.1:1/v1', model: m}}}\n"},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
 			p, err := runtime.NewProgram(env, compileSpec(b, "errs"), runtime.ProgramOptions{Sessions: 2})

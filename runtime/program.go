@@ -35,6 +35,7 @@ type Program struct {
 	created  int
 	released chan struct{}
 	closed   bool
+	toks     sync.Pool // *Tokens for TemplateKey
 }
 
 // session is one ORT session with its own input and output buffers.
@@ -87,6 +88,19 @@ func NewProgram(env *Env, a *Artifact, opts ProgramOptions) (*Program, error) {
 	p.idle = append(p.idle, s)
 	p.created = 1
 	return p, nil
+}
+
+// TemplateKey identifies text's template: records with equal keys differ
+// only in what the featurizer masks (numbers, ids, addresses, times), so
+// they get the same decision.
+func (p *Program) TemplateKey(text []byte) uint64 {
+	t, _ := p.toks.Get().(*Tokens)
+	if t == nil {
+		t = p.feat.NewTokens()
+	}
+	key := p.feat.Scan(text, t)
+	p.toks.Put(t)
+	return key
 }
 
 // Featurizer returns the program's featurizer.

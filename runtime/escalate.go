@@ -1,0 +1,274 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pawlogs/paw/teacher"
+)
+
+// EscalateToTeacher as an escalate.to sends low-confidence decisions to the
+// teacher endpoint, whose answer replaces them.
+const EscalateToTeacher = "teacher"
+
+// TeacherEscalation configures escalate.to: teacher. Endpoint fields left
+// empty are taken from the program's manifest when it was compiled with a
+// teacher. Zero values take the defaults.
+type TeacherEscalation struct {
+	BaseURL   string `yaml:"base_url,omitempty"`
+	Model     string `yaml:"model,omitempty"`
+	APIKeyEnv string `yaml:"api_key_env,omitempty"`
+	// CallsPerSecond is the hard rate; a record over it keeps its local
+	// decision instead of waiting. Default: 1.
+	CallsPerSecond float64 `yaml:"calls_per_second,omitempty"`
+	// MaxCalls is the hard total for the life of the process, reloads
+	// included. Default: 1000.
+	MaxCalls int `yaml:"max_calls,omitempty"`
+	// Concurrency bounds calls in flight. Default: 4.
+	Concurrency int `yaml:"concurrency,omitempty"`
+	// Timeout per request. Default: 10s.
+	Timeout time.Duration `yaml:"timeout,omitempty"`
+	// CacheDir keeps answers on disk; the default is the folder compile-time
+	// labelling uses, so lines labelled then are free now.
+	CacheDir string `yaml:"cache_dir,omitempty"`
+	// Remember is how many template answers each program keeps in memory.
+	// Default: 65536.
+	Remember int `yaml:"remember,omitempty"`
+}
+
+func (t TeacherEscalation) withDefaults() TeacherEscalation {
+	if t.CallsPerSecond == 0 {
+		t.CallsPerSecond = 1
+	}
+	if t.MaxCalls == 0 {
+		t.MaxCalls = 1000
+	}
+	if t.Concurrency == 0 {
+		t.Concurrency = 4
+	}
+	if t.Timeout == 0 {
+		t.Timeout = 10 * time.Second
+	}
+	if t.CacheDir == "" {
+		t.CacheDir = teacher.DefaultCacheDir()
+	}
+	if t.Remember == 0 {
+		t.Remember = 1 << 16
+	}
+	return t
+}
+
+// TeacherCounts is what escalations to the teacher did, counted in records.
+type TeacherCounts struct {
+	Escalated  int64 // decisions below the threshold
+	Calls      int64 // requests sent, retries included; never over max_calls
+	Asked      int64 // answered by a call made for them (one per template)
+	Cached     int64 // answered from memory or the disk cache
+	OverBudget int64 // no call allowed: the local decision stood
+	Failed     int64 // the call failed: the local decision stood
+	Dropped    int64 // the answer was not a label: the local decision stood
+	Changed    int64 // answers that differ from the local decision
+}
+
+// teacherEscalator runs one step's escalate.to: teacher. Its budget spans
+// program reloads; its client and remembered answers belong to one program
+// version, since a new version may have new labels or a new prompt.
+type teacherEscalator struct {
+	program string
+	below   float64
+	cfg     TeacherEscalation
+	budget  *teacher.Budget
+
+	mu       sync.Mutex
+	clientID string // program ID the client and answers are for
+	client   *teacher.Client
+	answers  map[uint64]int // template key -> label index
+
+	escalated, asked, cached, overBudget, failed, dropped, changed atomic.Int64
+	lastWarn                                                       atomic.Int64
+}
+
+func newTeacherEscalator(program string, e *Escalate) *teacherEscalator {
+	var cfg TeacherEscalation
+	if e.Teacher != nil {
+		cfg = *e.Teacher
+	}
+	cfg = cfg.withDefaults()
+	return &teacherEscalator{program: program, below: e.Below, cfg: cfg, budget: teacher.NewBudget(cfg.MaxCalls, cfg.CallsPerSecond, false)}
+}
+
+// prepare readies the escalator for p: the endpoint comes from the step, or
+// from p's compile-time teacher.
+func (e *teacherEscalator) prepare(p *Program) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.clientID == p.ID {
+		return nil
+	}
+	cfg := teacher.Config{BaseURL: e.cfg.BaseURL, Model: e.cfg.Model, APIKeyEnv: e.cfg.APIKeyEnv, Timeout: e.cfg.Timeout, Retries: 1, CacheDir: e.cfg.CacheDir, Budget: e.budget}
+	system := teacher.SystemPrompt(teacher.Task{Description: p.Manifest.Description, Labels: p.Labels()})
+	if prov := p.Manifest.Teacher; prov != nil {
+		if cfg.BaseURL == "" {
+			cfg.BaseURL = prov.BaseURL
+		}
+		if cfg.Model == "" {
+			cfg.Model = prov.Model
+		}
+		if prov.SystemPrompt != "" {
+			system = prov.SystemPrompt
+		}
+	}
+	if cfg.BaseURL == "" || cfg.Model == "" {
+		return fmt.Errorf("escalate to teacher: program %s was not compiled with a teacher; set escalate.teacher.base_url and model", p.Name())
+	}
+	c, err := teacher.NewWithPrompt(cfg, p.Labels(), system)
+	if err != nil {
+		return fmt.Errorf("escalate to teacher: %w", err)
+	}
+	e.client, e.clientID, e.answers = c, p.ID, map[uint64]int{}
+	return nil
+}
+
+func (e *teacherEscalator) remembered(key uint64) (int, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k, ok := e.answers[key]
+	return k, ok
+}
+
+func (e *teacherEscalator) remember(id string, key uint64, k int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.clientID != id {
+		return // the program was replaced meanwhile
+	}
+	if len(e.answers) >= e.cfg.Remember {
+		clear(e.answers) // simple and bounded; the disk cache still holds them
+	}
+	e.answers[key] = k
+}
+
+// escalate asks the teacher about the records whose decision by program pi
+// scores below the threshold, once per template, and puts its answers in
+// place of those decisions. Records over budget keep theirs.
+func (e *teacherEscalator) escalate(ctx context.Context, p *Program, pi int, texts [][]byte, results []Result) (escalated int64) {
+	var (
+		pending map[uint64][]int // template key -> records waiting on it
+		order   []uint64
+	)
+	labels := p.Labels()
+	for i := range results {
+		d := &results[i].Decisions[pi]
+		if float64(d.Score) >= e.below {
+			continue
+		}
+		escalated++
+		key := p.TemplateKey(texts[i])
+		if k, ok := e.remembered(key); ok {
+			e.cached.Add(1)
+			e.overrule(d, labels, k)
+			continue
+		}
+		if pending == nil {
+			pending = map[uint64][]int{}
+		}
+		if pending[key] == nil {
+			order = append(order, key)
+		}
+		pending[key] = append(pending[key], i)
+	}
+	if escalated == 0 {
+		return 0
+	}
+	e.escalated.Add(escalated)
+	e.mu.Lock()
+	client, id := e.client, e.clientID
+	e.mu.Unlock()
+	if id != p.ID || len(order) == 0 {
+		return escalated
+	}
+	answers := make([]teacher.Answer, len(order))
+	errs := make([]error, len(order))
+	sem := make(chan struct{}, e.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for j, key := range order {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			answers[j], errs[j] = client.Label(ctx, string(texts[pending[key][0]]))
+		}()
+	}
+	wg.Wait()
+	for j, key := range order {
+		recs := int64(len(pending[key]))
+		a := answers[j]
+		switch {
+		case errs[j] != nil:
+			e.failed.Add(recs)
+			e.warn(errs[j])
+			continue
+		case a.How == teacher.OverBudget:
+			e.overBudget.Add(recs)
+			continue
+		case a.How == teacher.Dropped:
+			e.dropped.Add(recs)
+			continue
+		case a.How == teacher.Cached:
+			e.cached.Add(recs)
+		default:
+			e.asked.Add(recs)
+		}
+		k := slices.Index(labels, a.Label)
+		e.remember(id, key, k)
+		for _, i := range pending[key] {
+			e.overrule(&results[i].Decisions[pi], labels, k)
+		}
+	}
+	return escalated
+}
+
+// overrule replaces a decision with the teacher's label k.
+func (e *teacherEscalator) overrule(d *Decision, labels []string, k int) {
+	if d.Label != labels[k] {
+		e.changed.Add(1)
+	}
+	clear(d.Probs)
+	d.Probs[k] = 1
+	d.Label, d.Score, d.Teacher = labels[k], 1, true
+}
+
+// warn logs a failing teacher at most every 10 seconds: a down endpoint
+// must not flood the logs at the record rate.
+func (e *teacherEscalator) warn(err error) {
+	now := time.Now().UnixNano()
+	last := e.lastWarn.Load()
+	if now-last < int64(10*time.Second) || !e.lastWarn.CompareAndSwap(last, now) {
+		return
+	}
+	slog.Warn("teacher escalation failed; local decisions stand", "program", e.program, "err", err)
+}
+
+func (e *teacherEscalator) counts() TeacherCounts {
+	return TeacherCounts{
+		Escalated: e.escalated.Load(), Calls: e.budget.Used(), Asked: e.asked.Load(), Cached: e.cached.Load(), OverBudget: e.overBudget.Load(),
+		Failed: e.failed.Load(), Dropped: e.dropped.Load(), Changed: e.changed.Load(),
+	}
+}
+
+func (c *TeacherCounts) add(o TeacherCounts) {
+	c.Escalated += o.Escalated
+	c.Calls += o.Calls
+	c.Asked += o.Asked
+	c.Cached += o.Cached
+	c.OverBudget += o.OverBudget
+	c.Failed += o.Failed
+	c.Dropped += o.Dropped
+	c.Changed += o.Changed
+}

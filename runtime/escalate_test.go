@@ -1,0 +1,263 @@
+package runtime_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/teacher/teachertest"
+)
+
+// cascadeTexts are 8 templates x 5 numbers: some confident for the test
+// program, some not.
+func cascadeTexts() [][]byte {
+	templates := []string{
+		"ERROR request %d failed with exception timeout", "INFO request %d completed in 3ms",
+		"something unrelated entirely %d", "ERROR request %d completed", "INFO %d failed",
+		"disk %d refused the write", "user %d logged in", "cache %d warmed",
+	}
+	var out [][]byte
+	for n := 0; n < 5; n++ {
+		for _, tmpl := range templates {
+			out = append(out, fmt.Appendf(nil, tmpl, 100+n))
+		}
+	}
+	return out
+}
+
+// localDecisions is what the program alone decides.
+func localDecisions(t *testing.T, env *runtime.Env, texts [][]byte) []runtime.Tag {
+	t.Helper()
+	pl := teacherPipeline(t, env, "steps:\n  - tag: {programs: [errs]}\n")
+	outs, err := pl.ProcessTexts(context.Background(), texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags := make([]runtime.Tag, len(outs))
+	for i, o := range outs {
+		tags[i] = o.Tags[0]
+	}
+	return tags
+}
+
+func teacherPipeline(t *testing.T, env *runtime.Env, yaml string) *runtime.Pipeline {
+	t.Helper()
+	p, err := runtime.NewProgram(env, compileSpec(t, "errs"), runtime.ProgramOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := runtime.NewPipeline(cfg, []*runtime.Program{p}, runtime.BatcherConfig{})
+	if err != nil {
+		p.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pl.Close() })
+	return pl
+}
+
+func cascadeYAML(baseURL, teacher string) string {
+	return fmt.Sprintf(`steps:
+  - tag: {programs: [errs]}
+  - filter:
+      program: errs
+      keep: [error, ok]
+      escalate:
+        below: 0.9
+        to: teacher
+        teacher: {base_url: %q, model: %s, %s}
+`, baseURL, teachertest.Model, teacher)
+}
+
+func TestEscalateToTeacher(t *testing.T) {
+	env := openEnv(t)
+	texts := cascadeTexts()
+	local := localDecisions(t, env, texts)
+	// The teacher disagrees with the program on purpose: "unrelated" lines
+	// are errors to it.
+	rule := func(line string) string {
+		if strings.Contains(line, "unrelated") {
+			return "error"
+		}
+		return teachertest.ErrorRule(line)
+	}
+	lowTemplates := map[string]bool{}
+	low := 0
+	for i, tag := range local {
+		if tag.Score < 0.9 {
+			low++
+			lowTemplates[strings.Map(func(r rune) rune {
+				if r >= '0' && r <= '9' {
+					return -1
+				}
+				return r
+			}, string(texts[i]))] = true
+		}
+	}
+	if low == 0 || low == len(texts) {
+		t.Fatalf("%d of %d below 0.9: the test wants some of each", low, len(texts))
+	}
+
+	t.Run("answers replace low decisions, one call per template", func(t *testing.T) {
+		ts := teachertest.NewServer(t, rule)
+		pl := teacherPipeline(t, env, cascadeYAML(ts.BaseURL(), "calls_per_second: 1000, cache_dir: "+strconv.Quote(t.TempDir())))
+		for round := 0; round < 2; round++ {
+			outs, err := pl.ProcessTexts(context.Background(), texts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, o := range outs {
+				tag := o.Tags[0]
+				if local[i].Score >= 0.9 {
+					if tag != local[i] {
+						t.Fatalf("confident %q changed: %+v, local %+v", texts[i], tag, local[i])
+					}
+					continue
+				}
+				// The teacher is asked before the steps run, so every step,
+				// tags included, sees its answer.
+				if tag.Label != rule(string(texts[i])) || tag.Score != 1 {
+					t.Fatalf("tag of %q: %+v, want the teacher's %q", texts[i], tag, rule(string(texts[i])))
+				}
+			}
+		}
+		if ts.Requests() != len(lowTemplates) {
+			t.Fatalf("%d requests for %d low-confidence templates, over two rounds", ts.Requests(), len(lowTemplates))
+		}
+		for line := range ts.PerLine() {
+			for i, tag := range local {
+				if string(texts[i]) == line && tag.Score >= 0.9 {
+					t.Fatalf("confident line %q was sent to the teacher", line)
+				}
+			}
+		}
+		c := pl.TeacherCounts()["errs"]
+		t.Logf("counts %+v", c)
+		if c.Escalated != int64(2*low) || c.Asked+c.Cached+c.OverBudget+c.Failed+c.Dropped != c.Escalated ||
+			c.Calls != int64(len(lowTemplates)) || c.OverBudget != 0 || c.Changed == 0 {
+			t.Fatalf("counts %+v with %d low records per round", c, low)
+		}
+		if got := pl.Escalations()["errs"]; got != c.Escalated {
+			t.Fatalf("Escalations = %d, want %d", got, c.Escalated)
+		}
+	})
+
+	t.Run("teacher decides the step", func(t *testing.T) {
+		ts := teachertest.NewServer(t, rule)
+		yaml := strings.Replace(cascadeYAML(ts.BaseURL(), "calls_per_second: 1000, cache_dir: "+strconv.Quote(t.TempDir())), "keep: [error, ok]", "keep: [error]", 1)
+		pl := teacherPipeline(t, env, yaml)
+		outs, err := pl.ProcessTexts(context.Background(), texts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, o := range outs {
+			want := local[i].Label == "error"
+			if local[i].Score < 0.9 {
+				want = rule(string(texts[i])) == "error"
+			}
+			if o.Keep != want {
+				t.Fatalf("%q (local %+v): keep %v, want %v", texts[i], local[i], o.Keep, want)
+			}
+			if len(o.Escalations) != 0 {
+				t.Fatalf("a teacher escalation became a review escalation: %+v", o.Escalations)
+			}
+		}
+	})
+
+	t.Run("over budget the local decision stands", func(t *testing.T) {
+		ts := teachertest.NewServer(t, rule)
+		pl := teacherPipeline(t, env, cascadeYAML(ts.BaseURL(), "calls_per_second: 1000, max_calls: 1, concurrency: 1, cache_dir: "+strconv.Quote(t.TempDir())))
+		if _, err := pl.ProcessTexts(context.Background(), texts); err != nil {
+			t.Fatal(err)
+		}
+		c := pl.TeacherCounts()["errs"]
+		if ts.Requests() != 1 || c.Calls != 1 || c.OverBudget == 0 || c.Asked+c.Cached+c.OverBudget != c.Escalated {
+			t.Fatalf("%d requests, counts %+v: want 1 call and the rest over budget", ts.Requests(), c)
+		}
+	})
+
+	t.Run("rate: a burst over calls_per_second is not waited for", func(t *testing.T) {
+		ts := teachertest.NewServer(t, rule)
+		pl := teacherPipeline(t, env, cascadeYAML(ts.BaseURL(), "calls_per_second: 1, concurrency: 1, cache_dir: "+strconv.Quote(t.TempDir())))
+		if _, err := pl.ProcessTexts(context.Background(), texts); err != nil {
+			t.Fatal(err)
+		}
+		c := pl.TeacherCounts()["errs"]
+		if len(lowTemplates) > 1 && (ts.Requests() != 1 || c.OverBudget == 0) {
+			t.Fatalf("%d requests, counts %+v: want 1 call at 1 call/s", ts.Requests(), c)
+		}
+	})
+
+	t.Run("unreachable teacher: local decisions, no error", func(t *testing.T) {
+		pl := teacherPipeline(t, env, cascadeYAML("http://127.0.0.1:1/v1", "calls_per_second: 1000, cache_dir: "+strconv.Quote(t.TempDir())))
+		outs, err := pl.ProcessTexts(context.Background(), texts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := pl.TeacherCounts()["errs"]; c.Failed != int64(low) || len(outs) != len(texts) {
+			t.Fatalf("counts %+v, want %d failed", c, low)
+		}
+	})
+
+	t.Run("no endpoint", func(t *testing.T) {
+		p, err := runtime.NewProgram(env, compileSpec(t, "errs"), runtime.ProgramOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte("steps:\n  - filter: {program: errs, keep: [error], escalate: {below: 0.9, to: teacher}}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runtime.NewPipeline(cfg, []*runtime.Program{p}, runtime.BatcherConfig{}); err == nil || !strings.Contains(err.Error(), "not compiled with a teacher") {
+			t.Fatalf("error %v", err)
+		}
+	})
+
+	t.Run("budget survives a reload", func(t *testing.T) {
+		ts := teachertest.NewServer(t, rule)
+		pl := teacherPipeline(t, env, cascadeYAML(ts.BaseURL(), "calls_per_second: 1000, max_calls: 2, concurrency: 1, cache_dir: "+strconv.Quote(t.TempDir())))
+		if _, err := pl.ProcessTexts(context.Background(), texts); err != nil {
+			t.Fatal(err)
+		}
+		a, err := runtime.DecodeArtifact(compileBytes(t, "errs", 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pl.Replace(p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pl.ProcessTexts(context.Background(), texts); err != nil {
+			t.Fatal(err)
+		}
+		if ts.Requests() > 2 || pl.TeacherCounts()["errs"].Calls > 2 {
+			t.Fatalf("%d requests with max_calls 2 across a reload", ts.Requests())
+		}
+	})
+}
+
+func TestEscalateTeacherConfigErrors(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"teacher block with a topic", "steps:\n  - filter: {program: x, keep: [a], escalate: {below: 0.5, to: review, teacher: {model: m}}}\n", "escalate.teacher configures to: teacher"},
+		{"bad url", "steps:\n  - filter: {program: x, keep: [a], escalate: {below: 0.5, to: teacher, teacher: {base_url: localhost}}}\n", "escalate.teacher.base_url"},
+		{"negative budget", "steps:\n  - filter: {program: x, keep: [a], escalate: {below: 0.5, to: teacher, teacher: {max_calls: -1}}}\n", "escalate.teacher.max_calls"},
+		{"unknown key", "steps:\n  - filter: {program: x, keep: [a], escalate: {below: 0.5, to: teacher, teacher: {budget: 5}}}\n", "p.yaml:2:"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := runtime.ParsePipelineConfig("p.yaml", []byte(tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
