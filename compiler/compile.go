@@ -60,6 +60,121 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 	if progress == nil {
 		progress = func(string, int, int) {}
 	}
+	train := spec.Examples
+	var tch *teaching
+	if spec.Teacher != nil {
+		var err error
+		if tch, err = spec.teach(ctx, progress); err != nil {
+			return nil, err
+		}
+		train = append(slices.Clip(train), tch.train...)
+	}
+	var (
+		m   *trained
+		err error
+	)
+	interp := spec.interpreter()
+	if interp == runtime.InterpreterEncoderV1 {
+		m, err = trainEncoderHead(ctx, spec, train, progress)
+	} else {
+		m, err = trainHashnet(ctx, spec, train, progress)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer m.close()
+
+	progress("evaluate", 0, 1)
+	res := &Result{Weights: m.hashnet}
+	probs := make([]float32, len(spec.Labels))
+	correct := 0
+	for _, e := range train {
+		if err := m.predict(e.Text, probs); err != nil {
+			return nil, err
+		}
+		if best, _ := runtime.Decide(probs); spec.Labels[best] == e.Label {
+			correct++
+		}
+	}
+	metrics := runtime.CompileMetrics{Examples: len(train), Tests: len(spec.Tests)}
+	if len(train) > 0 {
+		metrics.TrainAccuracy = float64(correct) / float64(len(train))
+	}
+	if len(spec.Tests) > 0 {
+		conf := evaluate.NewConfusion(spec.Labels)
+		for _, t := range spec.Tests {
+			if err := m.predict(t.Text, probs); err != nil {
+				return nil, err
+			}
+			best, score := runtime.Decide(probs)
+			got := spec.Labels[best]
+			if err := conf.Add(t.Label, got); err != nil {
+				return nil, err
+			}
+			if got != t.Label {
+				res.Failing = append(res.Failing, TestFailure{Text: t.Text, Want: t.Label, Got: got, Score: score})
+			}
+		}
+		r := conf.Report()
+		metrics.Test = &r
+	}
+	var provenance *runtime.TeacherProvenance
+	if tch != nil {
+		if provenance, err = fidelity(spec, tch, m.predict); err != nil {
+			return nil, err
+		}
+		st := tch.stats
+		res.Teacher = &st
+	}
+	progress("evaluate", 1, 1)
+
+	norm, err := spec.normalized()
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(norm)
+	man := runtime.Manifest{
+		FormatVersion:   runtime.FormatVersion,
+		Name:            spec.Name,
+		Description:     spec.Description,
+		Labels:          spec.Labels,
+		Positive:        spec.Positive,
+		Input:           spec.Input,
+		Interpreter:     interp,
+		Featurizer:      m.featurizer,
+		Model:           m.shape,
+		SpecSHA256:      hex.EncodeToString(sum[:]),
+		CompilerVersion: Version,
+		Metrics:         metrics,
+		Teacher:         provenance,
+		Encoder:         m.encoder,
+	}
+	art, err := runtime.EncodeArtifact(&man, norm, m.model)
+	if err != nil {
+		return nil, err
+	}
+	res.Artifact, res.ID, res.Manifest = art, runtime.ArtifactID(art), man
+	if spec.MinTestAccuracy != nil && metrics.Test != nil && metrics.Test.Accuracy < *spec.MinTestAccuracy {
+		return res, &ErrTestAccuracy{Accuracy: metrics.Test.Accuracy, Min: *spec.MinTestAccuracy, Failing: res.Failing}
+	}
+	return res, nil
+}
+
+// trained is a compiled model, whichever the interpreter: how it predicts
+// (for the metrics) and what goes into the artifact.
+type trained struct {
+	predict    func(text string, probs []float32) error
+	model      []byte // model.onnx
+	shape      runtime.ModelShape
+	featurizer runtime.FeaturizerConfig // hashnet-v1
+	encoder    *runtime.EncoderRef      // encoder-v1
+	hashnet    *runtime.HashnetWeights  // hashnet-v1
+	close      func()
+}
+
+// trainHashnet trains hashed n-gram embeddings and a head, with a
+// cross-validated temperature folded into the head.
+func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Progress) (*trained, error) {
 	fcfg := spec.featurizerConfig()
 	feat, err := runtime.NewFeaturizer(fcfg)
 	if err != nil {
@@ -69,14 +184,6 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 	for i, l := range spec.Labels {
 		index[l] = i
 	}
-	train := spec.Examples
-	var tch *teaching
-	if spec.Teacher != nil {
-		if tch, err = spec.teach(ctx, progress); err != nil {
-			return nil, err
-		}
-		train = append(slices.Clip(train), tch.train...)
-	}
 	data := make([]sample, len(train))
 	counts := make([]int, len(spec.Labels))
 	for i, e := range train {
@@ -85,18 +192,34 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 		counts[data[i].label]++
 	}
 	topt := spec.trainOptions()
-
-	folds := spec.Options.CalibrationFolds
-	if folds == 0 {
-		folds = DefaultCalibrationFolds
-	}
-	if m := slices.Min(counts); folds > m {
-		folds = m // every fold holds out at least one example of each label
-	}
+	folds := spec.calibrationFolds(counts)
 	totalSteps := (folds + 1) * topt.Epochs
 	step := 0
 	tick := func(int) { step++; progress("train", step, totalSteps) }
-	temperature, err := calibrate(ctx, data, counts, fcfg.Buckets(), folds, topt, tick)
+	labelOf := make([]int, len(data))
+	for i, s := range data {
+		labelOf[i] = s.label
+	}
+	temperature, err := calibrate(labelOf, counts, folds, topt.Seed, func(k int, train, held []int) ([][]float32, error) {
+		c := make([]int, len(counts))
+		part := make([]sample, len(train))
+		for j, i := range train {
+			part[j] = data[i]
+			c[data[i].label]++
+		}
+		o := topt
+		o.Seed = topt.Seed + uint64(k) + 1
+		tr := newTrainer(fcfg.Buckets(), len(counts), c, o)
+		if err := tr.fit(ctx, part, tick); err != nil {
+			return nil, err
+		}
+		z := make([][]float32, len(held))
+		for j, i := range held {
+			z[j] = make([]float32, len(counts))
+			tr.logits(&data[i].feat, z[j])
+		}
+		return z, nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -112,80 +235,38 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 	for i := range w.Bias {
 		w.Bias[i] *= inv
 	}
-
-	progress("evaluate", 0, 1)
-	res := &Result{Weights: &w}
-	probs := make([]float32, len(spec.Labels))
-	correct := 0
-	for _, s := range data {
-		w.Forward(&s.feat, probs)
-		if best, _ := runtime.Decide(probs); best == s.label {
-			correct++
-		}
-	}
-	metrics := runtime.CompileMetrics{Examples: len(data), Tests: len(spec.Tests)}
-	if len(data) > 0 {
-		metrics.TrainAccuracy = float64(correct) / float64(len(data))
-	}
-	if len(spec.Tests) > 0 {
-		conf := evaluate.NewConfusion(spec.Labels)
-		f := feat.NewFeatures()
-		for _, t := range spec.Tests {
-			feat.Featurize([]byte(t.Text), &f)
-			w.Forward(&f, probs)
-			best, score := runtime.Decide(probs)
-			got := spec.Labels[best]
-			if err := conf.Add(t.Label, got); err != nil {
-				return nil, err
-			}
-			if got != t.Label {
-				res.Failing = append(res.Failing, TestFailure{Text: t.Text, Want: t.Label, Got: got, Score: score})
-			}
-		}
-		r := conf.Report()
-		metrics.Test = &r
-	}
-	var provenance *runtime.TeacherProvenance
-	if tch != nil {
-		provenance = fidelity(spec, tch, feat, &w)
-		st := tch.stats
-		res.Teacher = &st
-	}
-	progress("evaluate", 1, 1)
-
-	norm, err := spec.normalized()
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(norm)
-	m := runtime.Manifest{
-		FormatVersion:   runtime.FormatVersion,
-		Name:            spec.Name,
-		Description:     spec.Description,
-		Labels:          spec.Labels,
-		Positive:        spec.Positive,
-		Input:           spec.Input,
-		Interpreter:     runtime.InterpreterHashnetV1,
-		Featurizer:      fcfg,
-		Model:           runtime.ModelShape{Buckets: w.Buckets, Dim: w.Dim, Temperature: round6(temperature)},
-		SpecSHA256:      hex.EncodeToString(sum[:]),
-		CompilerVersion: Version,
-		Metrics:         metrics,
-		Teacher:         provenance,
-	}
 	model, err := runtime.BuildHashnetONNX(&w, Version)
 	if err != nil {
 		return nil, fmt.Errorf("build onnx: %w", err)
 	}
-	art, err := runtime.EncodeArtifact(&m, norm, model)
-	if err != nil {
-		return nil, err
+	f := feat.NewFeatures()
+	return &trained{
+		predict: func(text string, probs []float32) error {
+			feat.Featurize([]byte(text), &f)
+			w.Forward(&f, probs)
+			return nil
+		},
+		model: model, featurizer: fcfg, hashnet: &w, close: func() {},
+		shape: runtime.ModelShape{Buckets: w.Buckets, Dim: w.Dim, Temperature: round6(temperature)},
+	}, nil
+}
+
+// interpreter is the spec's, hashnet-v1 by default.
+func (s *Spec) interpreter() string {
+	if s.Interpreter == "" {
+		return runtime.InterpreterHashnetV1
 	}
-	res.Artifact, res.ID, res.Manifest = art, runtime.ArtifactID(art), m
-	if spec.MinTestAccuracy != nil && metrics.Test != nil && metrics.Test.Accuracy < *spec.MinTestAccuracy {
-		return res, &ErrTestAccuracy{Accuracy: metrics.Test.Accuracy, Min: *spec.MinTestAccuracy, Failing: res.Failing}
+	return s.Interpreter
+}
+
+// calibrationFolds is the spec's fold count, capped so that every fold
+// holds out at least one example of each label.
+func (s *Spec) calibrationFolds(counts []int) int {
+	folds := s.Options.CalibrationFolds
+	if folds == 0 {
+		folds = DefaultCalibrationFolds
 	}
-	return res, nil
+	return min(folds, slices.Min(counts))
 }
 
 func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
@@ -193,18 +274,18 @@ func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
 // fidelity is the paradigm's headline metric: how often the program agrees
 // with the teacher on the held-out share of the labelled sample, overall
 // and per teacher label.
-func fidelity(spec *Spec, tch *teaching, feat *runtime.Featurizer, w *runtime.HashnetWeights) *runtime.TeacherProvenance {
+func fidelity(spec *Spec, tch *teaching, predict func(string, []float32) error) (*runtime.TeacherProvenance, error) {
 	p := &runtime.TeacherProvenance{
 		Model: spec.Teacher.Model, BaseURL: spec.Teacher.BaseURL, Sampled: tch.stats.Sampled, Clusters: tch.stats.Clusters,
 		Labelled: tch.stats.Labelled, Holdout: len(tch.holdout), CacheKeyDigest: tch.digest, FidelityLabels: map[string]float64{},
 		SystemPrompt: teacher.SystemPrompt(spec.task()),
 	}
 	probs := make([]float32, len(spec.Labels))
-	f := feat.NewFeatures()
 	agree, per, total := 0, map[string]int{}, map[string]int{}
 	for _, e := range tch.holdout {
-		feat.Featurize([]byte(e.Text), &f)
-		w.Forward(&f, probs)
+		if err := predict(e.Text, probs); err != nil {
+			return nil, err
+		}
 		best, _ := runtime.Decide(probs)
 		total[e.Label]++
 		if spec.Labels[best] == e.Label {
@@ -218,7 +299,7 @@ func fidelity(spec *Spec, tch *teaching, feat *runtime.Featurizer, w *runtime.Ha
 	for l, n := range total {
 		p.FidelityLabels[l] = round6(float64(per[l]) / float64(n))
 	}
-	return p
+	return p, nil
 }
 
 func (s *Spec) featurizerConfig() runtime.FeaturizerConfig {
@@ -254,9 +335,9 @@ func (s *Spec) trainOptions() TrainOptions {
 // defaults spelled out, keys in a fixed order.
 func (s *Spec) normalized() ([]byte, error) {
 	n := *s
+	n.Interpreter = s.interpreter()
 	t := s.trainOptions()
 	f := s.featurizerConfig()
-	n.Interpreter = runtime.InterpreterHashnetV1
 	n.Options = Options{
 		Seed: t.Seed, Epochs: t.Epochs, Dim: t.Dim, LearningRate: t.LearningRate, L2: t.L2, BatchSize: t.BatchSize,
 		CalibrationFolds: s.Options.CalibrationFolds,
@@ -277,55 +358,55 @@ func (s *Spec) normalized() ([]byte, error) {
 }
 
 // calibrate fits a softmax temperature on out-of-fold predictions: each
-// stratified fold is predicted by a model trained on the others, and the
-// temperature minimizing their log loss is returned.
-func calibrate(ctx context.Context, data []sample, counts []int, buckets, folds int, opt TrainOptions, tick func(int)) (float64, error) {
+// stratified fold is predicted by a model trained on the others (outOfFold
+// returns the held-out records' logits), and the temperature minimizing
+// their log loss is returned. labels holds each record's label index.
+func calibrate(labels, counts []int, folds int, seed uint64, outOfFold func(k int, train, held []int) ([][]float32, error)) (float64, error) {
 	if folds < 2 {
 		return 1, nil
 	}
-	fold := make([]int, len(data))
-	rng := rand.New(rand.NewPCG(opt.Seed, 0x63616c69))
+	fold := make([]int, len(labels))
+	rng := rand.New(rand.NewPCG(seed, 0x63616c69))
 	// Stratified: deal each label's examples round-robin over the folds.
 	next := make([]int, len(counts))
 	for k := range next {
 		next[k] = rng.IntN(folds)
 	}
-	for _, i := range rng.Perm(len(data)) {
-		l := data[i].label
+	for _, i := range rng.Perm(len(labels)) {
+		l := labels[i]
 		fold[i] = next[l]
 		next[l] = (next[l] + 1) % folds
 	}
-	labels := len(counts)
-	logits := make([][]float32, len(data))
+	logits := make([][]float32, len(labels))
 	for k := 0; k < folds; k++ {
-		var train []sample
-		c := make([]int, labels)
-		for i, s := range data {
+		var train, held []int
+		for i := range labels {
 			if fold[i] != k {
-				train = append(train, s)
-				c[s.label]++
+				train = append(train, i)
+			} else {
+				held = append(held, i)
 			}
 		}
-		o := opt
-		o.Seed = opt.Seed + uint64(k) + 1
-		tr := newTrainer(buckets, labels, c, o)
-		if err := tr.fit(ctx, train, tick); err != nil {
+		z, err := outOfFold(k, train, held)
+		if err != nil {
 			return 0, err
 		}
-		for i, s := range data {
-			if fold[i] == k {
-				z := make([]float32, labels)
-				tr.logits(&s.feat, z)
-				logits[i] = z
-			}
+		for j, i := range held {
+			logits[i] = z[j]
 		}
 	}
+	return fitTemperature(logits, labels, counts), nil
+}
+
+// fitTemperature minimizes the class-weighted log loss of logits/T.
+func fitTemperature(logits [][]float32, labels, counts []int) float64 {
+	data := labels
 	// Class-weighted NLL, matching the balanced training objective.
 	total := float64(len(data))
-	weight := make([]float64, labels)
+	weight := make([]float64, len(counts))
 	for k, c := range counts {
 		if c > 0 {
-			weight[k] = total / float64(labels*c)
+			weight[k] = total / float64(len(counts)*c)
 		}
 	}
 	nll := func(t float64) float64 {
@@ -339,7 +420,7 @@ func calibrate(ctx context.Context, data []sample, counts []int, buckets, folds 
 			for _, v := range z {
 				lse += math.Exp(float64(v)/t - m)
 			}
-			y := data[i].label
+			y := data[i]
 			sum += weight[y] * (m + math.Log(lse) - float64(z[y])/t)
 		}
 		return sum
@@ -360,5 +441,5 @@ func calibrate(ctx context.Context, data []sample, counts []int, buckets, folds 
 			fb = nll(math.Exp(b))
 		}
 	}
-	return math.Exp((lo + hi) / 2), nil
+	return math.Exp((lo + hi) / 2)
 }

@@ -46,12 +46,16 @@ type Spec struct {
 	Tests []Example `yaml:"tests,omitempty" json:"tests,omitempty"`
 	// MinTestAccuracy fails compilation when tests score below it.
 	MinTestAccuracy *float64 `yaml:"min_test_accuracy,omitempty" json:"min_test_accuracy,omitempty"`
-	// Interpreter names the program kind. Default: hashnet-v1.
+	// Interpreter names the program kind: hashnet-v1 (default) or
+	// encoder-v1, which needs Encoder.
 	Interpreter string `yaml:"interpreter,omitempty" json:"interpreter,omitempty"`
+	// Encoder is the frozen encoder of an encoder-v1 program.
+	Encoder *EncoderSpec `yaml:"encoder,omitempty" json:"encoder,omitempty"`
 	// Options tune training and featurization.
 	Options Options `yaml:"options,omitempty" json:"options,omitempty"`
 
 	samplesPath string // samples_file, resolved
+	encoderPath string // the encoder's folder, resolved
 }
 
 // Example is one labelled text.
@@ -176,9 +180,8 @@ func (s *Spec) validate(v *yamlconf.Doc, opts LoadOptions) {
 	}
 	if s.Interpreter == "" {
 		s.Interpreter = runtime.InterpreterHashnetV1
-	} else if s.Interpreter != runtime.InterpreterHashnetV1 {
-		v.At("$.interpreter", "unknown interpreter %q: want %q", s.Interpreter, runtime.InterpreterHashnetV1)
 	}
+	s.validateEncoder(v, opts)
 	if s.MinTestAccuracy != nil {
 		if a := *s.MinTestAccuracy; a < 0 || a > 1 {
 			v.At("$.min_test_accuracy", "min_test_accuracy %v must be between 0 and 1", a)
@@ -374,6 +377,45 @@ func (s *Spec) validateTeacher(v *yamlconf.Doc, opts LoadOptions) {
 		}
 		s.samplesPath = path
 	}
+}
+
+func (s *Spec) validateEncoder(v *yamlconf.Doc, opts LoadOptions) {
+	e := s.Encoder
+	switch s.Interpreter {
+	case runtime.InterpreterHashnetV1:
+		if e != nil {
+			v.At("$.encoder", "encoder is for interpreter: %s", runtime.InterpreterEncoderV1)
+		}
+		return
+	case runtime.InterpreterEncoderV1:
+	default:
+		v.At("$.interpreter", "unknown interpreter %q: want %q or %q", s.Interpreter, runtime.InterpreterHashnetV1, runtime.InterpreterEncoderV1)
+		return
+	}
+	if e == nil {
+		v.At("$.interpreter", "interpreter %s needs an encoder: {name: ...}", runtime.InterpreterEncoderV1)
+		return
+	}
+	if e.Name == "" || e.Name != filepath.Base(e.Name) || e.Name == "." || e.Name == ".." {
+		v.At("$.encoder.name", "encoder.name %q: want the encoder's folder name, e.g. minilm", e.Name)
+	}
+	if e.MaxTokens != 0 && (e.MaxTokens < 2 || e.MaxTokens > 1<<14) {
+		v.At("$.encoder.max_tokens", "encoder.max_tokens %d: want 2 to 16384", e.MaxTokens)
+	}
+	if e.Pooling != "" && e.Pooling != runtime.PoolMean && e.Pooling != runtime.PoolCLS && e.Pooling != runtime.PoolNone {
+		v.At("$.encoder.pooling", "encoder.pooling %q: want mean, cls or none", e.Pooling)
+	}
+	dir := e.Dir
+	switch {
+	case dir == "":
+		dir = runtime.DefaultEncoderDir()
+	case opts.NoFiles:
+		v.At("$.encoder.dir", "encoder.dir is not allowed here: install the encoder in the encoders folder")
+		return
+	case !filepath.IsAbs(dir):
+		dir = filepath.Join(filepath.Dir(v.File), dir)
+	}
+	s.encoderPath = filepath.Join(dir, e.Name)
 }
 
 // readExamplesFile loads the JSONL examples_file, refusing paths that leave

@@ -57,6 +57,8 @@ type Manifest struct {
 	Metrics         CompileMetrics   `json:"metrics"`
 	// Teacher is the provenance of teacher-labelled training data.
 	Teacher *TeacherProvenance `json:"teacher,omitempty"`
+	// Encoder is the frozen encoder an encoder-v1 program runs on.
+	Encoder *EncoderRef `json:"encoder,omitempty"`
 }
 
 // TeacherProvenance says which model labelled which sample, so a program's
@@ -103,14 +105,10 @@ func (m *Manifest) Validate() error {
 		return errors.New("name is empty")
 	case len(m.Labels) < 2:
 		return fmt.Errorf("%d labels: want at least 2", len(m.Labels))
-	case m.Interpreter != InterpreterHashnetV1:
-		return fmt.Errorf("interpreter %q: this paw runs %q", m.Interpreter, InterpreterHashnetV1)
+	case m.Interpreter != InterpreterHashnetV1 && m.Interpreter != InterpreterEncoderV1:
+		return fmt.Errorf("interpreter %q: this paw runs %q and %q", m.Interpreter, InterpreterHashnetV1, InterpreterEncoderV1)
 	case m.Positive != "" && !slices.Contains(m.Labels, m.Positive):
 		return fmt.Errorf("positive label %q is not one of %v", m.Positive, m.Labels)
-	case m.Model.Buckets != m.Featurizer.Buckets():
-		return fmt.Errorf("model has %d buckets, featurizer %d", m.Model.Buckets, m.Featurizer.Buckets())
-	case m.Model.Dim < 1:
-		return fmt.Errorf("model dim %d: want >= 1", m.Model.Dim)
 	}
 	seen := map[string]bool{}
 	for _, l := range m.Labels {
@@ -118,6 +116,23 @@ func (m *Manifest) Validate() error {
 			return fmt.Errorf("labels %v: empty or duplicate label", m.Labels)
 		}
 		seen[l] = true
+	}
+	if m.Interpreter == InterpreterEncoderV1 {
+		switch {
+		case m.Encoder == nil:
+			return errors.New("encoder-v1 program without an encoder")
+		case m.Model.Dim != m.Encoder.Dim:
+			return fmt.Errorf("model dim %d, encoder %d", m.Model.Dim, m.Encoder.Dim)
+		}
+		return m.Encoder.Validate()
+	}
+	switch {
+	case m.Encoder != nil:
+		return fmt.Errorf("%s program with an encoder", m.Interpreter)
+	case m.Model.Buckets != m.Featurizer.Buckets():
+		return fmt.Errorf("model has %d buckets, featurizer %d", m.Model.Buckets, m.Featurizer.Buckets())
+	case m.Model.Dim < 1:
+		return fmt.Errorf("model dim %d: want >= 1", m.Model.Dim)
 	}
 	return m.Featurizer.Validate()
 }

@@ -334,11 +334,13 @@ type workspace struct {
 
 // groupSpace is a workspace's memory for one featurizer group.
 type groupSpace struct {
-	feats  []Features // the chunk's misses, featurized
+	feats  []Features // hashnet-v1: the chunk's misses, featurized
 	ptrs   []*Features
 	toks   *Tokens
-	keys   []uint64 // the chunk's keys, by record
-	misses []int    // chunk positions of the records to run
+	seqs   [][]int64 // encoder-v1: the chunk's misses, tokenized
+	emb    []float32 // encoder-v1: their pooled embeddings
+	keys   []uint64  // the chunk's keys, by record
+	misses []int     // chunk positions of the records to run
 	rows   []float32
 	cache  *templateCache // nil when off
 }
@@ -353,12 +355,20 @@ func newWorkspace(set *ProgramSet, maxBatch, cacheSize int) *workspace {
 	maxLabels := 0
 	for g, grp := range set.groups {
 		gs := &ws.groups[g]
-		gs.feats = make([]Features, maxBatch)
-		gs.ptrs = make([]*Features, maxBatch)
-		for i := range gs.feats {
-			gs.feats[i] = grp.feat.NewFeatures()
+		if grp.enc != nil {
+			gs.seqs = make([][]int64, maxBatch)
+			for i := range gs.seqs {
+				gs.seqs[i] = make([]int64, 0, grp.enc.Ref.MaxTokens)
+			}
+			gs.emb = make([]float32, maxBatch*grp.enc.Ref.Dim)
+		} else {
+			gs.feats = make([]Features, maxBatch)
+			gs.ptrs = make([]*Features, maxBatch)
+			for i := range gs.feats {
+				gs.feats[i] = grp.feat.NewFeatures()
+			}
+			gs.toks = grp.feat.NewTokens()
 		}
-		gs.toks = grp.feat.NewTokens()
 		gs.keys = make([]uint64, maxBatch)
 		gs.misses = make([]int, 0, maxBatch)
 		gs.rows = make([]float32, maxBatch*set.groupLabels[g])
@@ -411,6 +421,12 @@ func (ws *workspace) score(chunk []item) error {
 	for g, grp := range ws.set.groups {
 		gs := &ws.groups[g]
 		gs.misses = gs.misses[:0]
+		if grp.enc != nil {
+			if err := ws.embed(grp.enc, gs, chunk); err != nil {
+				return err
+			}
+			continue
+		}
 		for i, it := range chunk {
 			text := it.req.texts[it.i]
 			if gs.cache == nil {
@@ -440,7 +456,13 @@ func (ws *workspace) score(chunk []item) error {
 		gl := ws.set.groupLabels[g]
 		goff := ws.set.groupOffset[pi]
 		if n := len(gs.misses); n > 0 {
-			if err := p.Run(gs.ptrs[:n], ws.probs); err != nil {
+			var err error
+			if p.enc != nil {
+				err = p.RunEmbeddings(gs.emb, n, ws.probs)
+			} else {
+				err = p.Run(gs.ptrs[:n], ws.probs)
+			}
+			if err != nil {
 				return err
 			}
 			for m := range gs.misses {
@@ -477,6 +499,26 @@ func (ws *workspace) score(chunk []item) error {
 		}
 	}
 	return nil
+}
+
+// embed tokenizes a chunk for an encoder group; records whose token ids
+// the cache knows are hits, the others are embedded in one encoder run.
+func (ws *workspace) embed(enc *Encoder, gs *groupSpace, chunk []item) error {
+	for i, it := range chunk {
+		m := len(gs.misses)
+		gs.seqs[m] = enc.Tokenize(gs.seqs[m][:0], it.req.texts[it.i])
+		if gs.cache != nil {
+			key := hashIDs(gs.seqs[m])
+			gs.keys[i] = key
+			ws.lookups++
+			if gs.cache.has(key) {
+				ws.hits++
+				continue
+			}
+		}
+		gs.misses = append(gs.misses, i)
+	}
+	return enc.Embed(gs.seqs[:len(gs.misses)], gs.emb)
 }
 
 // templateCache is a direct-mapped table from token-stream key to the
@@ -523,9 +565,25 @@ type ProgramSet struct {
 	groupLabels []int // labels of all programs of each group
 }
 
+// featGroup is the programs that share one featurization: a hashnet-v1
+// featurizer config, or an encoder-v1 encoder (the same files, run the
+// same way).
 type featGroup struct {
 	cfg  FeaturizerConfig
 	feat *Featurizer
+	enc  *Encoder
+}
+
+func (g featGroup) has(p *Program) bool {
+	if p.enc != nil || g.enc != nil {
+		return p.enc != nil && g.enc != nil && sameEncoder(p.enc.Ref, g.enc.Ref)
+	}
+	return g.cfg == p.feat.cfg
+}
+
+func sameEncoder(a, b EncoderRef) bool {
+	a.Name, b.Name = "", ""
+	return a == b
 }
 
 // NewProgramSet groups programs by featurizer. Names must be unique.
@@ -539,14 +597,18 @@ func NewProgramSet(programs ...*Program) (*ProgramSet, error) {
 		names[p.Name()] = true
 		g := -1
 		for i, grp := range s.groups {
-			if grp.cfg == p.feat.cfg {
+			if grp.has(p) {
 				g = i
 				break
 			}
 		}
 		if g < 0 {
 			g = len(s.groups)
-			s.groups = append(s.groups, featGroup{cfg: p.feat.cfg, feat: p.feat})
+			grp := featGroup{feat: p.feat, enc: p.enc}
+			if p.feat != nil {
+				grp.cfg = p.feat.cfg
+			}
+			s.groups = append(s.groups, grp)
 			s.groupLabels = append(s.groupLabels, 0)
 		}
 		s.programs = append(s.programs, p)

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -18,6 +19,9 @@ type ProgramOptions struct {
 	Sessions int
 	// MaxBatch is the largest batch Run accepts. Default: DefaultMaxBatch.
 	MaxBatch int
+	// EncoderDir holds the encoders encoder-v1 programs reference, one
+	// folder each. Default: DefaultEncoderDir().
+	EncoderDir string
 }
 
 // Program is a loaded artifact ready to run. Run is safe for concurrent use.
@@ -26,23 +30,21 @@ type Program struct {
 	Manifest Manifest
 	Spec     []byte
 
-	env      *Env
-	opts     ProgramOptions
-	model    []byte
-	feat     *Featurizer
-	mu       sync.Mutex
-	idle     []*session
-	created  int
-	released chan struct{}
-	closed   bool
-	toks     sync.Pool // *Tokens for TemplateKey
+	env   *Env
+	opts  ProgramOptions
+	model []byte
+	feat  *Featurizer // hashnet-v1
+	enc   *Encoder    // encoder-v1
+	pool  *sessionPool[*session]
+	toks  sync.Pool // *Tokens (hashnet-v1) or *[]int64 (encoder-v1) for TemplateKey
 }
 
 // session is one ORT session with its own input and output buffers.
 type session struct {
 	s       *ort.DynamicAdvancedSession
-	ids     []int64
-	weights []float32
+	ids     []int64   // hashnet-v1
+	weights []float32 // hashnet-v1
+	emb     []float32 // encoder-v1
 	probs   []float32
 }
 
@@ -60,8 +62,9 @@ func LoadProgram(env *Env, path string, opts ProgramOptions) (*Program, error) {
 }
 
 // NewProgram prepares a decoded artifact. It creates one session right away,
-// so a model ONNX Runtime cannot load, or a missing execution provider, is
-// reported here and not on the first record.
+// so a model ONNX Runtime cannot load, a missing execution provider, or an
+// encoder-v1 program's missing or different encoder, is reported here and
+// not on the first record.
 func NewProgram(env *Env, a *Artifact, opts ProgramOptions) (*Program, error) {
 	if opts.Device.Provider == "" {
 		opts.Device.Provider = "cpu"
@@ -72,28 +75,42 @@ func NewProgram(env *Env, a *Artifact, opts ProgramOptions) (*Program, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = DefaultMaxBatch
 	}
-	feat, err := NewFeaturizer(a.Manifest.Featurizer)
-	if err != nil {
+	p := &Program{ID: a.ID, Manifest: a.Manifest, Spec: a.Spec, env: env, opts: opts, model: a.Model}
+	var err error
+	switch a.Manifest.Interpreter {
+	case InterpreterEncoderV1:
+		if p.enc, err = OpenEncoderFor(env, a.Manifest.Encoder, opts); err != nil {
+			return nil, err
+		}
+	default:
+		if p.feat, err = NewFeaturizer(a.Manifest.Featurizer); err != nil {
+			return nil, err
+		}
+	}
+	if p.pool, err = newSessionPool(opts.Sessions, p.newSession, func(s *session) error { return s.s.Destroy() }); err != nil {
+		if p.enc != nil {
+			p.enc.Close()
+		}
 		return nil, err
 	}
-	p := &Program{
-		ID: a.ID, Manifest: a.Manifest, Spec: a.Spec,
-		env: env, opts: opts, model: a.Model, feat: feat,
-		released: make(chan struct{}, 1),
-	}
-	s, err := p.newSession()
-	if err != nil {
-		return nil, err
-	}
-	p.idle = append(p.idle, s)
-	p.created = 1
 	return p, nil
 }
 
-// TemplateKey identifies text's template: records with equal keys differ
-// only in what the featurizer masks (numbers, ids, addresses, times), so
-// they get the same decision.
+// TemplateKey identifies text's template: records with equal keys get the
+// same decision. For hashnet-v1 they differ only in what the featurizer
+// masks (numbers, ids, addresses, times); for encoder-v1 they have the same
+// tokens.
 func (p *Program) TemplateKey(text []byte) uint64 {
+	if p.enc != nil {
+		buf, _ := p.toks.Get().(*[]int64)
+		if buf == nil {
+			buf = new([]int64)
+		}
+		*buf = p.enc.Tokenize((*buf)[:0], text)
+		key := hashIDs(*buf)
+		p.toks.Put(buf)
+		return key
+	}
 	t, _ := p.toks.Get().(*Tokens)
 	if t == nil {
 		t = p.feat.NewTokens()
@@ -103,8 +120,11 @@ func (p *Program) TemplateKey(text []byte) uint64 {
 	return key
 }
 
-// Featurizer returns the program's featurizer.
+// Featurizer returns a hashnet-v1 program's featurizer (nil for encoder-v1).
 func (p *Program) Featurizer() *Featurizer { return p.feat }
+
+// Encoder returns an encoder-v1 program's encoder (nil for hashnet-v1).
+func (p *Program) Encoder() *Encoder { return p.enc }
 
 // Labels returns the output labels in model order.
 func (p *Program) Labels() []string { return p.Manifest.Labels }
@@ -118,83 +138,63 @@ func (p *Program) newSession() (*session, error) {
 		return nil, err
 	}
 	defer so.Destroy()
-	s, err := ort.NewDynamicAdvancedSessionWithONNXData(p.model, []string{InputIDs, InputWeights}, []string{OutputProbs}, so)
+	inputs := []string{InputIDs, InputWeights}
+	if p.enc != nil {
+		inputs = []string{InputEmbedding}
+	}
+	s, err := ort.NewDynamicAdvancedSessionWithONNXData(p.model, inputs, []string{OutputProbs}, so)
 	if err != nil {
 		return nil, fmt.Errorf("%w: onnx runtime cannot load model.onnx: %v", ErrCorrupt, err)
 	}
-	n := p.opts.MaxBatch * p.feat.cfg.MaxFeatures
-	return &session{
-		s:       s,
-		ids:     make([]int64, n),
-		weights: make([]float32, n),
-		probs:   make([]float32, p.opts.MaxBatch*len(p.Manifest.Labels)),
-	}, nil
+	sess := &session{s: s, probs: make([]float32, p.opts.MaxBatch*len(p.Manifest.Labels))}
+	if p.enc != nil {
+		sess.emb = make([]float32, p.opts.MaxBatch*p.enc.Ref.Dim)
+	} else {
+		n := p.opts.MaxBatch * p.feat.cfg.MaxFeatures
+		sess.ids, sess.weights = make([]int64, n), make([]float32, n)
+	}
+	return sess, nil
 }
 
 func (p *Program) acquire() (*session, error) {
-	for {
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			return nil, fmt.Errorf("program %s is closed", p.Manifest.Name)
-		}
-		if n := len(p.idle); n > 0 {
-			s := p.idle[n-1]
-			p.idle = p.idle[:n-1]
-			p.mu.Unlock()
-			return s, nil
-		}
-		if p.created < p.opts.Sessions {
-			p.created++
-			p.mu.Unlock()
-			s, err := p.newSession()
-			if err != nil {
-				p.mu.Lock()
-				p.created--
-				p.mu.Unlock()
-			}
-			return s, err
-		}
-		p.mu.Unlock()
-		<-p.released
+	s, err := p.pool.acquire()
+	if errors.Is(err, errPoolClosed) {
+		return nil, fmt.Errorf("program %s is closed", p.Manifest.Name)
 	}
+	return s, err
 }
 
-func (p *Program) release(s *session) {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		s.s.Destroy()
-		return
-	}
-	p.idle = append(p.idle, s)
-	p.mu.Unlock()
-	select {
-	case p.released <- struct{}{}:
-	default:
-	}
-}
-
-// Run scores a batch of featurized records. out receives len(feats) rows of
-// len(Labels()) probabilities. feats must come from this program's
-// featurizer (or one with the same config).
-func (p *Program) Run(feats []*Features, out []float32) error {
-	n := len(feats)
+// checkBatch validates a Run call's sizes.
+func (p *Program) checkBatch(n int, out []float32) error {
 	k := len(p.Manifest.Labels)
-	if n == 0 {
-		return nil
-	}
 	if n > p.opts.MaxBatch {
 		return fmt.Errorf("batch of %d exceeds max_batch %d", n, p.opts.MaxBatch)
 	}
 	if len(out) < n*k {
 		return fmt.Errorf("output buffer holds %d values, need %d", len(out), n*k)
 	}
+	return nil
+}
+
+// Run scores a batch of featurized records with a hashnet-v1 program. out
+// receives len(feats) rows of len(Labels()) probabilities. feats must come
+// from this program's featurizer (or one with the same config).
+func (p *Program) Run(feats []*Features, out []float32) error {
+	n := len(feats)
+	if n == 0 {
+		return nil
+	}
+	if p.feat == nil {
+		return fmt.Errorf("program %s is %s: run it on embeddings", p.Name(), p.Manifest.Interpreter)
+	}
+	if err := p.checkBatch(n, out); err != nil {
+		return err
+	}
 	s, err := p.acquire()
 	if err != nil {
 		return err
 	}
-	defer p.release(s)
+	defer p.pool.release(s)
 	// The feature width of this batch is its longest record, not the
 	// configured maximum: short lines make cheap batches.
 	width := 1
@@ -217,35 +217,66 @@ func (p *Program) Run(feats []*Features, out []float32) error {
 		return fmt.Errorf("weights tensor: %w", err)
 	}
 	defer wT.Destroy()
-	outT, err := ort.NewTensor(ort.NewShape(int64(n), int64(k)), s.probs)
+	return p.runGraph(s, n, idsT, wT, out)
+}
+
+// RunEmbeddings scores n pooled encoder embeddings (n rows of the
+// encoder's Dim) with an encoder-v1 program's head.
+func (p *Program) RunEmbeddings(emb []float32, n int, out []float32) error {
+	if n == 0 {
+		return nil
+	}
+	if p.enc == nil {
+		return fmt.Errorf("program %s is %s: run it on features", p.Name(), p.Manifest.Interpreter)
+	}
+	if err := p.checkBatch(n, out); err != nil {
+		return err
+	}
+	dim := p.enc.Ref.Dim
+	if len(emb) < n*dim {
+		return fmt.Errorf("%d embedding values for %d rows of %d", len(emb), n, dim)
+	}
+	s, err := p.acquire()
+	if err != nil {
+		return err
+	}
+	defer p.pool.release(s)
+	copy(s.emb, emb[:n*dim])
+	embT, err := ort.NewTensor(ort.NewShape(int64(n), int64(dim)), s.emb[:n*dim])
+	if err != nil {
+		return fmt.Errorf("embedding tensor: %w", err)
+	}
+	defer embT.Destroy()
+	return p.runGraph(s, n, embT, nil, out)
+}
+
+// runGraph runs the session on its inputs (b may be nil) into out.
+func (p *Program) runGraph(s *session, n int, a, b ort.Value, out []float32) error {
+	k := len(p.Manifest.Labels)
+	outT, err := ort.NewTensor(ort.NewShape(int64(n), int64(k)), s.probs[:n*k])
 	if err != nil {
 		return fmt.Errorf("probs tensor: %w", err)
 	}
 	defer outT.Destroy()
-	if err := s.s.Run([]ort.Value{idsT, wT}, []ort.Value{outT}); err != nil {
+	inputs := []ort.Value{a}
+	if b != nil {
+		inputs = append(inputs, b)
+	}
+	if err := s.s.Run(inputs, []ort.Value{outT}); err != nil {
 		return fmt.Errorf("run %s: %w", p.Manifest.Name, err)
 	}
 	copy(out[:n*k], s.probs[:n*k])
 	return nil
 }
 
-// Close destroys the program's sessions. Runs in flight finish first.
+// Close destroys the program's sessions (and its encoder's). Runs in flight
+// finish first.
 func (p *Program) Close() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil
+	err := p.pool.close()
+	if p.enc != nil {
+		err = errors.Join(err, p.enc.Close())
 	}
-	p.closed = true
-	var first error
-	for _, s := range p.idle {
-		if err := s.s.Destroy(); err != nil && first == nil {
-			first = err
-		}
-	}
-	p.idle = nil
-	close(p.released)
-	return first
+	return err
 }
 
 // Decide returns the argmax label index and its probability.

@@ -1,0 +1,289 @@
+package runtime_test
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pawlogs/paw/compiler"
+	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/runtime/encodertest"
+)
+
+// tinyEncoder writes a random BERT-style encoder into root/name.
+func tinyEncoder(t testing.TB, root, name string, o encodertest.Options) string {
+	t.Helper()
+	dir, err := encodertest.Write(filepath.Join(root, name), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// headArtifact wraps random head weights for enc as an encoder-v1 artifact.
+func headArtifact(t testing.TB, ref runtime.EncoderRef, seed uint64) (*runtime.Artifact, *runtime.HeadWeights) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	h := &runtime.HeadWeights{Dim: ref.Dim, Labels: 3, W: randFloats(rng, ref.Dim*3), Bias: randFloats(rng, 3)}
+	model, err := runtime.BuildHeadONNX(h, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &runtime.Manifest{FormatVersion: runtime.FormatVersion, Name: "enc", Labels: []string{"a", "b", "c"},
+		Interpreter: runtime.InterpreterEncoderV1, Encoder: &ref, Model: runtime.ModelShape{Dim: ref.Dim}}
+	data, err := runtime.EncodeArtifact(m, []byte("name: enc\n"), model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := runtime.DecodeArtifact(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, h
+}
+
+var encoderTexts = []string{
+	"connection to db failed after timeout",
+	"user login ok",
+	"ERROR: disk 7 is corrupt!",
+	"job finished",
+	"worker crashed with exception; restarting the worker on node 12 after the cache was lost",
+}
+
+func TestEncoderHeadMatchesGoReference(t *testing.T) {
+	env := openEnv(t)
+	root := t.TempDir()
+	dir := tinyEncoder(t, root, "tiny", encodertest.Options{Seed: 1})
+	enc, err := runtime.LoadEncoder(env, dir, runtime.EncoderSettings{MaxTokens: 32, Normalize: true}, runtime.ProgramOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	if r := enc.Ref; r.Dim != 32 || r.Pooling != runtime.PoolMean || r.Output != "last_hidden_state" || r.Name != "tiny" || len(r.ModelSHA256) != 64 {
+		t.Fatalf("ref %+v", r)
+	}
+	// Each record alone, then all in one padded batch: padding must not
+	// change a record's embedding.
+	dim := enc.Ref.Dim
+	batch := make([][]int64, len(encoderTexts))
+	for i, s := range encoderTexts {
+		batch[i] = enc.Tokenize(nil, []byte(s))
+	}
+	together := make([]float32, len(batch)*dim)
+	if err := enc.Embed(batch, together); err != nil {
+		t.Fatal(err)
+	}
+	for i := range batch {
+		alone := make([]float32, dim)
+		if err := enc.Embed(batch[i:i+1], alone); err != nil {
+			t.Fatal(err)
+		}
+		var norm float64
+		for d := range alone {
+			norm += float64(alone[d]) * float64(alone[d])
+			if diff := math.Abs(float64(alone[d] - together[i*dim+d])); diff > 1e-4 {
+				t.Fatalf("record %d dim %d: %v alone, %v in a padded batch", i, d, alone[d], together[i*dim+d])
+			}
+		}
+		if math.Abs(norm-1) > 1e-4 {
+			t.Fatalf("record %d: |e|^2 = %v with normalize", i, norm)
+		}
+	}
+	// The head on ONNX Runtime against HeadWeights.Forward.
+	a, h := headArtifact(t, enc.Ref, 7)
+	p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{EncoderDir: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	got := make([]float32, len(batch)*3)
+	if err := p.RunEmbeddings(together, len(batch), got); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]float32, 3)
+	for i := range batch {
+		h.Forward(together[i*dim:(i+1)*dim], want)
+		for k := range want {
+			if diff := math.Abs(float64(got[i*3+k] - want[k])); diff > 1e-5 {
+				t.Fatalf("record %d label %d: onnx %v, go %v", i, k, got[i*3+k], want[k])
+			}
+		}
+	}
+	// Through the batcher (tokenize, encode, head, cache) the same numbers.
+	set, err := runtime.NewProgramSet(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := runtime.NewBatcher(set, runtime.BatcherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	texts := make([][]byte, 0, 2*len(encoderTexts))
+	for range 2 {
+		for _, s := range encoderTexts {
+			texts = append(texts, []byte(s))
+		}
+	}
+	res, err := b.Classify(context.Background(), texts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		j := i % len(encoderTexts)
+		for k, v := range r.Decisions[0].Probs {
+			if diff := math.Abs(float64(v - got[j*3+k])); diff > 1e-5 {
+				t.Fatalf("batcher record %d label %d: %v, direct %v", i, k, v, got[j*3+k])
+			}
+		}
+	}
+}
+
+func TestEncoderRefusesADifferentEncoder(t *testing.T) {
+	env := openEnv(t)
+	root := t.TempDir()
+	dir := tinyEncoder(t, root, "tiny", encodertest.Options{Seed: 1})
+	enc, err := runtime.LoadEncoder(env, dir, runtime.EncoderSettings{}, runtime.ProgramOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := enc.Ref
+	enc.Close()
+	a, _ := headArtifact(t, ref, 1)
+	tests := []struct {
+		name  string
+		setup func(t *testing.T) string // returns the encoders folder
+		want  string
+	}{
+		{"other weights", func(t *testing.T) string {
+			r := t.TempDir()
+			tinyEncoder(t, r, "tiny", encodertest.Options{Seed: 2})
+			return r
+		}, "model.onnx has SHA-256"},
+		{"other tokenizer", func(t *testing.T) string {
+			r := t.TempDir()
+			d := tinyEncoder(t, r, "tiny", encodertest.Options{Seed: 1})
+			data, _ := os.ReadFile(filepath.Join(d, "tokenizer.json"))
+			os.WriteFile(filepath.Join(d, "tokenizer.json"), append(data, ' '), 0o644)
+			return r
+		}, "tokenizer.json has SHA-256"},
+		{"missing", func(t *testing.T) string { return t.TempDir() }, "PAW_ENCODERS"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := runtime.NewProgram(env, a, runtime.ProgramOptions{EncoderDir: tc.setup(t)})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+	p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{EncoderDir: root})
+	if err != nil {
+		t.Fatalf("the right encoder: %v", err)
+	}
+	p.Close()
+}
+
+func TestEncoderPooledOutput(t *testing.T) {
+	env := openEnv(t)
+	dir := tinyEncoder(t, t.TempDir(), "pooled", encodertest.Options{Seed: 3, Dim: 16, Pooled: true})
+	enc, err := runtime.LoadEncoder(env, dir, runtime.EncoderSettings{}, runtime.ProgramOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	if enc.Ref.Pooling != runtime.PoolNone || enc.Ref.Dim != 16 || enc.Ref.Output != "sentence_embedding" {
+		t.Fatalf("ref %+v", enc.Ref)
+	}
+	if _, err := runtime.LoadEncoder(env, dir, runtime.EncoderSettings{Pooling: "cls"}, runtime.ProgramOptions{}); err == nil || !strings.Contains(err.Error(), "already pooled") {
+		t.Fatalf("cls pooling of a pooled output: %v", err)
+	}
+}
+
+// encoderSpec is an encoder-v1 spec over the tiny encoder "tiny" in dir.
+func encoderSpec(dir string, seed uint64) *compiler.Spec {
+	spec := &compiler.Spec{Name: "errs", Description: "real errors", Labels: []string{"error", "ok"}, Positive: "error",
+		Interpreter: runtime.InterpreterEncoderV1, Encoder: &compiler.EncoderSpec{Name: "tiny", Dir: dir, MaxTokens: 64, Normalize: true}}
+	spec.Options.Seed = seed
+	errs := []string{"connection to db failed", "request timed out", "disk is corrupt", "worker crashed", "login denied", "fatal exception in job", "cache lost after crash", "unable to reach server"}
+	oks := []string{"job finished", "user login ok", "connection accepted", "cache loaded", "server started", "request completed", "worker is running", "session saved"}
+	for i := range errs {
+		spec.Examples = append(spec.Examples, compiler.Example{Text: errs[i], Label: "error"}, compiler.Example{Text: oks[i], Label: "ok"})
+	}
+	return spec
+}
+
+func TestEncoderCompileRunReload(t *testing.T) {
+	env := openEnv(t)
+	root := t.TempDir()
+	tinyEncoder(t, root, "tiny", encodertest.Options{Seed: 5})
+	res, err := compiler.Compile(context.Background(), encoderSpec(root, 1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := compiler.Compile(context.Background(), encoderSpec(root, 1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(res.Artifact, again.Artifact) {
+		t.Fatal("two compiles of one encoder-v1 spec differ")
+	}
+	m := res.Manifest
+	t.Logf("encoder-v1: train accuracy %.3f, temperature %.3f, %d bytes, encoder %+v", m.Metrics.TrainAccuracy, m.Model.Temperature, len(res.Artifact), *m.Encoder)
+	if m.Interpreter != runtime.InterpreterEncoderV1 || m.Encoder.Name != "tiny" || m.Metrics.TrainAccuracy < 0.9 {
+		t.Fatalf("manifest %+v", m)
+	}
+	a, err := runtime.DecodeArtifact(res.Artifact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{EncoderDir: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte("steps:\n  - tag: {programs: [errs]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := runtime.NewPipeline(cfg, []*runtime.Program{p}, runtime.BatcherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	texts := [][]byte{[]byte("connection to db failed"), []byte("job finished"), []byte("server crashed"), []byte("session loaded")}
+	outs, err := pl.ProcessTexts(context.Background(), texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if outs[0].Tags[0].Label != "error" || outs[1].Tags[0].Label != "ok" || outs[0].Tags[0].ID != res.ID {
+		t.Fatalf("training examples misread: %+v %+v", outs[0].Tags, outs[1].Tags)
+	}
+	// Hot reload: another seed gives another program on the same encoder.
+	other, err := compiler.Compile(context.Background(), encoderSpec(root, 2), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := runtime.DecodeArtifact(other.Artifact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := runtime.NewProgram(env, b, runtime.ProgramOptions{EncoderDir: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pl.Replace(p2); err != nil {
+		t.Fatal(err)
+	}
+	outs, err = pl.ProcessTexts(context.Background(), texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if outs[0].Tags[0].ID != other.ID || other.ID == res.ID {
+		t.Fatalf("after reload the tag says %s, want %s", outs[0].Tags[0].ID, other.ID)
+	}
+}
