@@ -67,6 +67,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./processor
 	$(GO) test -run '^$$' -fuzz FuzzTagJSON -fuzztime $(FUZZTIME) ./processor
 	$(GO) test -run '^$$' -fuzz FuzzDecodeChunk -fuzztime $(FUZZTIME) ./plugin
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./runtime/tokenizer
+	$(GO) test -run '^$$' -fuzz FuzzEncode -fuzztime $(FUZZTIME) ./runtime/tokenizer
 
 clean:
 	rm -rf $(BUILD)

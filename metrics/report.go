@@ -164,13 +164,12 @@ func RunReporter(ctx context.Context, cfg ReporterConfig) {
 		now := cfg.Totals()
 		r := diff(now, sent)
 		r.Reporter, r.Kind, r.Programs, r.Time, r.IntervalSeconds = cfg.Name, cfg.Kind, cfg.Programs(), time.Now().UTC(), cfg.Interval.Seconds()
-		pctx := ctx
-		if final {
-			var cancel context.CancelFunc
-			pctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-		}
-		if err := send(pctx, &r); err != nil {
+		// A send is never cut short by shutdown: a report the sidecar took
+		// but the reporter saw fail would be carried over and counted twice.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		err := send(pctx, &r)
+		cancel()
+		if err != nil {
 			failures++
 			if failures == 1 || failures%12 == 0 {
 				cfg.Logger.Warn("metrics report failed; counts carry over to the next one", "url", cfg.URL, "failures", failures, "err", err)

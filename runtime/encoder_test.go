@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -285,5 +286,43 @@ func TestEncoderCompileRunReload(t *testing.T) {
 	}
 	if outs[0].Tags[0].ID != other.ID || other.ID == res.ID {
 		t.Fatalf("after reload the tag says %s, want %s", outs[0].Tags[0].ID, other.ID)
+	}
+}
+
+// BenchmarkEncoderInterpreter runs encoder-v1 programs end to end
+// (tokenize, encode, pool, head) on random one-layer BERT-style encoders of
+// width 32 and 384 (MiniLM's width; MiniLM has 6 layers, so it costs
+// several times more per line than dim=384 here).
+func BenchmarkEncoderInterpreter(b *testing.B) {
+	env := openEnv(b)
+	lines := loghubLines(b)
+	if len(lines) == 0 {
+		lines = benchTexts(4096)
+	}
+	for _, dim := range []int{32, 384} {
+		root := b.TempDir()
+		tinyEncoder(b, root, "tiny", encodertest.Options{Seed: 5, Dim: dim})
+		res, err := compiler.Compile(context.Background(), encoderSpec(root, 1), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		a, err := runtime.DecodeArtifact(res.Artifact)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{EncoderDir: root, Sessions: 2})
+		if err != nil {
+			b.Fatal(err)
+		}
+		set, err := runtime.NewProgramSet(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, cache := range []int{-1, 0} {
+			b.Run(fmt.Sprintf("dim=%d/cache=%v", dim, cache == 0), func(b *testing.B) {
+				benchClassify(b, set, lines, cache)
+			})
+		}
+		p.Close()
 	}
 }

@@ -60,18 +60,22 @@ type Env struct {
 	closed bool
 }
 
-// OpenEnv loads the ONNX Runtime library (resolved with ResolveORTLib when
-// lib is empty) and initializes the environment once per process. Every Env
-// must be closed; the environment is destroyed with the last one.
+// OpenEnv loads the ONNX Runtime library (with lib empty: the one already
+// loaded, else ResolveORTLib's) and initializes the environment once per
+// process. Every Env must be closed; the environment is destroyed with the
+// last one.
 func OpenEnv(lib string) (*Env, error) {
+	ortState.Lock()
+	defer ortState.Unlock()
+	if lib == "" && ortState.refs > 0 {
+		lib = ortState.lib // "" asks for whichever library the process runs
+	}
 	if lib == "" {
 		var err error
 		if lib, err = ResolveORTLib(); err != nil {
 			return nil, err
 		}
 	}
-	ortState.Lock()
-	defer ortState.Unlock()
 	if ortState.refs > 0 {
 		if ortState.lib != lib {
 			return nil, fmt.Errorf("onnx runtime already loaded from %s, cannot also load %s", ortState.lib, lib)

@@ -330,14 +330,13 @@ func BenchmarkInterpreter(b *testing.B) {
 		}
 		for _, cache := range []int{-1, 0} {
 			b.Run(fmt.Sprintf("%s/cache=%v", name, cache == 0), func(b *testing.B) {
-				benchClassify(b, lines, cache)
+				benchClassify(b, programSet(b, runtime.ProgramOptions{Sessions: 2}), lines, cache)
 			})
 		}
 	}
 }
 
-func benchClassify(b *testing.B, lines [][]byte, cache int) {
-	set := programSet(b, runtime.ProgramOptions{Sessions: 2})
+func benchClassify(b *testing.B, set *runtime.ProgramSet, lines [][]byte, cache int) {
 	var st runtime.BatchStats
 	bt, err := runtime.NewBatcher(set, runtime.BatcherConfig{TemplateCache: cache, Stats: &st})
 	if err != nil {

@@ -24,6 +24,10 @@ type PipelineConfig struct {
 	ProgramsDir string `yaml:"programs_dir,omitempty"`
 	// Input overrides the programs' own input selector (see ParseInput).
 	Input string `yaml:"input,omitempty"`
+	// EncodersDir holds the encoders encoder-v1 programs run on, one
+	// folder each; relative to the pipeline file. Default: $PAW_ENCODERS,
+	// else ~/.local/share/paw/encoders.
+	EncodersDir string `yaml:"encoders_dir,omitempty"`
 	// Steps run in order. An explicit empty list passes every record
 	// through unclassified: a baseline for measuring what the steps cost.
 	Steps []Step `yaml:"steps"`
@@ -411,6 +415,12 @@ func OpenPipeline(env *Env, cfg *PipelineConfig, opts PipelineOptions) (*Pipelin
 // OpenPipelineFrom loads the config's programs from src; Reload and
 // WatchPrograms fetch new versions from there.
 func OpenPipelineFrom(ctx context.Context, env *Env, cfg *PipelineConfig, opts PipelineOptions, src ProgramSource) (*Pipeline, error) {
+	if opts.Program.EncoderDir == "" && cfg.EncodersDir != "" {
+		opts.Program.EncoderDir = cfg.EncodersDir
+		if !filepath.IsAbs(cfg.EncodersDir) && cfg.file != "" {
+			opts.Program.EncoderDir = filepath.Join(filepath.Dir(cfg.file), cfg.EncodersDir)
+		}
+	}
 	var progs []*Program
 	closeAll := func() {
 		for _, p := range progs {

@@ -100,6 +100,9 @@ func writeReport(w io.Writer, path, dest string, res *compiler.Result, took time
 	fmt.Fprintf(w, "  spec      %s\n", path)
 	fmt.Fprintf(w, "  artifact  %s (%s)\n", dest, humanBytes(len(res.Artifact)))
 	fmt.Fprintf(w, "  labels    %s\n", joinLabels(m.Labels))
+	if e := m.Encoder; e != nil {
+		fmt.Fprintf(w, "  encoder   %s on %s: dim %d, %s pooling, %d tokens, model.onnx sha256 %s\n", m.Interpreter, e.Name, e.Dim, e.Pooling, e.MaxTokens, e.ModelSHA256[:16])
+	}
 	fmt.Fprintf(w, "  compiled  in %.2fs: %d examples, temperature %.3f\n", took.Seconds(), m.Metrics.Examples, m.Model.Temperature)
 	fmt.Fprintf(w, "  train accuracy %.4f\n", m.Metrics.TrainAccuracy)
 	if tp, st := m.Teacher, res.Teacher; tp != nil && st != nil {

@@ -43,7 +43,11 @@ func runSuggest(e *env, args []string) error {
 	for i := range results {
 		decisions[i] = results[i].Decisions[0]
 	}
-	ss := compiler.Suggest(lines, decisions, p.Labels(), p.Manifest.Featurizer.MaxBytes, *n)
+	maxBytes := p.Manifest.Featurizer.MaxBytes
+	if maxBytes == 0 { // encoder-v1 programs have no featurizer; diversity still goes by template
+		maxBytes = runtime.DefaultMaxBytes
+	}
+	ss := compiler.Suggest(lines, decisions, p.Labels(), maxBytes, *n)
 	if err := compiler.WriteSuggestions(e.stdout, p.Name(), p.Labels(), ss); err != nil {
 		return err
 	}
