@@ -58,7 +58,8 @@ func TestDashboardInChromium(t *testing.T) {
 			}
 		}
 		if code, body := s.report(metrics.Report{Reporter: "proc-a", Kind: "processor", Time: at, IntervalSeconds: 60,
-			Programs: map[string]string{"errs": id, "noise": "0123456789abcdef"}, Decisions: dec, Records: 1}); code != 204 {
+			Programs: map[string]string{"errs": id, "noise": "0123456789abcdef"}, Decisions: dec, Records: 1,
+			Escalations: map[string]int64{"errs": 2}}); code != 204 {
 			t.Fatalf("%d %s", code, body)
 		}
 	}
@@ -95,6 +96,13 @@ func TestDashboardInChromium(t *testing.T) {
 	if !strings.Contains(dom, `data-reporter="proc-a" data-program-id="`+id+`"`) || !strings.Contains(dom, `<span class="badge ok">current</span>`) ||
 		!strings.Contains(dom, `<span class="badge old">older</span>`) || !strings.Contains(dom, `data-test-accuracy="1.000"`) {
 		t.Error("the fleet rows or the compile metrics are missing")
+	}
+	var errsDecided float64
+	for _, n := range want["errs"] {
+		errsDecided += n
+	}
+	if rate := fmt.Sprintf(`data-escalation-rate="%.4f"`, 60/errsDecided); !strings.Contains(dom, rate) {
+		t.Errorf("the escalation rate is missing or wrong: want %s", rate)
 	}
 
 	shot, err := filepath.Abs("../build/test-artifacts/dashboard.png")
