@@ -70,7 +70,7 @@ type TeacherCounts struct {
 	Asked      int64 // answered by a call made for them (one per template)
 	Cached     int64 // answered from memory or the disk cache
 	OverBudget int64 // no call allowed: the local decision stood
-	Failed     int64 // the call failed: the local decision stood
+	Failed     int64 // the call failed, or failed lately: the local decision stood
 	Dropped    int64 // the answer was not a label: the local decision stood
 	Changed    int64 // answers that differ from the local decision
 }
@@ -91,7 +91,13 @@ type teacherEscalator struct {
 
 	escalated, asked, cached, overBudget, failed, dropped, changed atomic.Int64
 	lastWarn                                                       atomic.Int64
+	// downUntil (unix ns) pauses asking after a failure, so that an
+	// endpoint that hangs costs one timeout per pause, not one per batch.
+	downUntil atomic.Int64
 }
+
+// teacherPause is how long a failed endpoint is left alone.
+const teacherPause = 5 * time.Second
 
 func newTeacherEscalator(program string, e *Escalate) *teacherEscalator {
 	var cfg TeacherEscalation
@@ -192,6 +198,12 @@ func (e *teacherEscalator) escalate(ctx context.Context, p *Program, pi int, tex
 	if id != p.ID || len(order) == 0 {
 		return escalated
 	}
+	if time.Now().UnixNano() < e.downUntil.Load() {
+		for _, key := range order {
+			e.failed.Add(int64(len(pending[key])))
+		}
+		return escalated
+	}
 	answers := make([]teacher.Answer, len(order))
 	errs := make([]error, len(order))
 	sem := make(chan struct{}, e.cfg.Concurrency)
@@ -212,6 +224,7 @@ func (e *teacherEscalator) escalate(ctx context.Context, p *Program, pi int, tex
 		switch {
 		case errs[j] != nil:
 			e.failed.Add(recs)
+			e.downUntil.Store(time.Now().Add(teacherPause).UnixNano())
 			e.warn(errs[j])
 			continue
 		case a.How == teacher.OverBudget:

@@ -205,6 +205,22 @@ func TestEscalateToTeacher(t *testing.T) {
 		}
 	})
 
+	t.Run("a failing teacher is left alone for a while", func(t *testing.T) {
+		ts := teachertest.NewServer(t, rule)
+		ts.FailNext(1000)
+		pl := teacherPipeline(t, env, cascadeYAML(ts.BaseURL(), "calls_per_second: 1000, concurrency: 1, cache_dir: "+strconv.Quote(t.TempDir())))
+		for round := 0; round < 3; round++ {
+			if _, err := pl.ProcessTexts(context.Background(), texts); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The first round's calls fail (each tried twice); the next rounds,
+		// within the pause, send nothing.
+		if c := pl.TeacherCounts()["errs"]; ts.Requests() != 2*len(lowTemplates) || c.Failed != int64(3*low) {
+			t.Fatalf("%d requests, counts %+v: want %d requests, then a pause", ts.Requests(), c, 2*len(lowTemplates))
+		}
+	})
+
 	t.Run("no endpoint", func(t *testing.T) {
 		p, err := runtime.NewProgram(env, compileSpec(t, "errs"), runtime.ProgramOptions{})
 		if err != nil {

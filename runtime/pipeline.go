@@ -207,7 +207,7 @@ func (c *PipelineConfig) EscalationDestinations() []string {
 	return sortedKeys(set)
 }
 
-// escalate returns the step's program and cascade, if it has one.
+// escalate returns the step's cascade, if it has one.
 func (s Step) escalate() *Escalate {
 	switch {
 	case s.Filter != nil:
