@@ -140,9 +140,15 @@ func (e *teacherEscalator) prepare(p *Program) error {
 	return nil
 }
 
-func (e *teacherEscalator) remembered(key uint64) (int, bool) {
+// remembered returns the answer for key, if the program it is for is id:
+// a replaced program's batches finishing late must not read the answers
+// (label indexes) of its successor.
+func (e *teacherEscalator) remembered(id string, key uint64) (int, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.clientID != id {
+		return 0, false
+	}
 	k, ok := e.answers[key]
 	return k, ok
 }
@@ -175,7 +181,7 @@ func (e *teacherEscalator) escalate(ctx context.Context, p *Program, pi int, tex
 		}
 		escalated++
 		key := p.TemplateKey(texts[i])
-		if k, ok := e.remembered(key); ok {
+		if k, ok := e.remembered(p.ID, key); ok {
 			e.cached.Add(1)
 			e.overrule(d, labels, k)
 			continue
