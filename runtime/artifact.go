@@ -50,7 +50,7 @@ type Manifest struct {
 	Positive        string           `json:"positive,omitempty"`
 	Input           string           `json:"input,omitempty"`
 	Interpreter     string           `json:"interpreter"`
-	Featurizer      FeaturizerConfig `json:"featurizer"`
+	Featurizer      FeaturizerConfig `json:"featurizer,omitzero"` // hashnet-v1
 	Model           ModelShape       `json:"model"`
 	SpecSHA256      string           `json:"spec_sha256"`
 	CompilerVersion string           `json:"compiler_version"`
@@ -79,9 +79,10 @@ type TeacherProvenance struct {
 	SystemPrompt string `json:"system_prompt,omitempty"`
 }
 
-// ModelShape is the hashnet-v1 tensor sizes.
+// ModelShape is the model's tensor sizes: for encoder-v1, Dim is the
+// encoder's width.
 type ModelShape struct {
-	Buckets     int     `json:"buckets"`
+	Buckets     int     `json:"buckets,omitempty"` // hashnet-v1
 	Dim         int     `json:"dim"`
 	Temperature float64 `json:"temperature"`
 }

@@ -112,6 +112,23 @@ func TestDecodeArtifactRefuses(t *testing.T) {
 		{"bad positive", zipOf(t, [2]string{EntryManifest, manifestJSON(t, func(m *Manifest) { m.Positive = "zzz" })}, [2]string{EntrySpec, "x"}, [2]string{EntryModel, "x"}), "positive label"},
 		{"one label", zipOf(t, [2]string{EntryManifest, manifestJSON(t, func(m *Manifest) { m.Labels = []string{"a"}; m.Positive = "" })}, [2]string{EntrySpec, "x"}, [2]string{EntryModel, "x"}), "want at least 2"},
 		{"too large", make([]byte, MaxArtifactBytes+1), "larger than"},
+		{"encoder-v1 without an encoder", withManifest(t, func(m *Manifest) { m.Interpreter = InterpreterEncoderV1 }), "without an encoder"},
+		{"encoder with hashnet-v1", withManifest(t, func(m *Manifest) { e := validEncoderRef(); m.Encoder = &e }), "hashnet-v1 program with an encoder"},
+		{"encoder digest", withManifest(t, func(m *Manifest) {
+			e := validEncoderRef()
+			e.ModelSHA256 = "abc"
+			m.Interpreter, m.Encoder, m.Model.Dim = InterpreterEncoderV1, &e, e.Dim
+		}), "hex SHA-256"},
+		{"encoder name", withManifest(t, func(m *Manifest) {
+			e := validEncoderRef()
+			e.Name = "../up"
+			m.Interpreter, m.Encoder, m.Model.Dim = InterpreterEncoderV1, &e, e.Dim
+		}), "want a folder name"},
+		{"encoder width", withManifest(t, func(m *Manifest) {
+			e := validEncoderRef()
+			m.Interpreter, m.Encoder, m.Model.Dim = InterpreterEncoderV1, &e, 7
+		}), "model dim 7, encoder 384"},
+		{"unknown interpreter", withManifest(t, func(m *Manifest) { m.Interpreter = "gpt-v9" }), `interpreter "gpt-v9"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -124,6 +141,16 @@ func TestDecodeArtifactRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withManifest is an artifact whose manifest mut changed.
+func withManifest(t testing.TB, mut func(*Manifest)) []byte {
+	return zipOf(t, [2]string{EntryManifest, manifestJSON(t, mut)}, [2]string{EntrySpec, "x"}, [2]string{EntryModel, "x"})
+}
+
+func validEncoderRef() EncoderRef {
+	return EncoderRef{Name: "minilm", ModelSHA256: strings.Repeat("ab", 32), TokenizerSHA256: strings.Repeat("cd", 32),
+		Output: "last_hidden_state", Dim: 384, MaxTokens: 128, Pooling: PoolMean}
 }
 
 // corruptMiddle flips bytes inside the compressed model, leaving the ZIP

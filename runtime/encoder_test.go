@@ -239,19 +239,25 @@ func TestEncoderCompileRunReload(t *testing.T) {
 	if m.Interpreter != runtime.InterpreterEncoderV1 || m.Encoder.Name != "tiny" || m.Metrics.TrainAccuracy < 0.9 {
 		t.Fatalf("manifest %+v", m)
 	}
-	a, err := runtime.DecodeArtifact(res.Artifact)
+	// A pipeline folder with the program, naming the encoders folder
+	// relative to itself.
+	pdir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(pdir, "errs.paw"), res.Artifact, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(pdir, root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{EncoderDir: root})
+	cfgPath := filepath.Join(pdir, "pipeline.yaml")
+	if err := os.WriteFile(cfgPath, []byte("encoders_dir: "+rel+"\nsteps:\n  - tag: {programs: [errs]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := runtime.LoadPipelineConfig(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte("steps:\n  - tag: {programs: [errs]}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl, err := runtime.NewPipeline(cfg, []*runtime.Program{p}, runtime.BatcherConfig{})
+	pl, err := runtime.OpenPipeline(env, cfg, runtime.PipelineOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,21 +270,17 @@ func TestEncoderCompileRunReload(t *testing.T) {
 	if outs[0].Tags[0].Label != "error" || outs[1].Tags[0].Label != "ok" || outs[0].Tags[0].ID != res.ID {
 		t.Fatalf("training examples misread: %+v %+v", outs[0].Tags, outs[1].Tags)
 	}
-	// Hot reload: another seed gives another program on the same encoder.
+	// Hot reload: another seed gives another program on the same encoder,
+	// published into the folder and reloaded from there.
 	other, err := compiler.Compile(context.Background(), encoderSpec(root, 2), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := runtime.DecodeArtifact(other.Artifact)
-	if err != nil {
+	if err := os.WriteFile(filepath.Join(pdir, "errs.paw"), other.Artifact, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p2, err := runtime.NewProgram(env, b, runtime.ProgramOptions{EncoderDir: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pl.Replace(p2); err != nil {
-		t.Fatal(err)
+	if id, changed, err := pl.Reload(context.Background(), "errs"); err != nil || !changed || id != other.ID {
+		t.Fatalf("reload: %s %v %v", id, changed, err)
 	}
 	outs, err = pl.ProcessTexts(context.Background(), texts)
 	if err != nil {
