@@ -41,6 +41,10 @@ func appendLine(buf []byte, ts time.Time, tag string, rec map[interface{}]interf
 			buf = appendFloat(buf, float64(t.Score), 32)
 			buf = append(buf, `,"id":`...)
 			buf = appendString(buf, t.ID)
+			if t.By != "" {
+				buf = append(buf, `,"by":`...)
+				buf = appendString(buf, t.By)
+			}
 			buf = append(buf, '}')
 		}
 		buf = append(buf, '}')

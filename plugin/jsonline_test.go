@@ -18,7 +18,7 @@ func TestAppendLineMatchesEncodingJSON(t *testing.T) {
 		{"kubernetes": map[interface{}]interface{}{"labels": map[interface{}]interface{}{"app": []byte("orders")}, "pod": []byte("api-1")}},
 		{},
 	}
-	tags := []runtime.Tag{{Program: "z", Label: "ok", Score: 0.123456789, ID: "id1"}, {Program: "a", Label: "error", Score: 1e-7, ID: "id2"}}
+	tags := []runtime.Tag{{Program: "z", Label: "ok", Score: 0.123456789, ID: "id1"}, {Program: "a", Label: "error", Score: 1e-7, ID: "id2"}, {Program: "m", Label: "error", Score: 1, ID: "id3", By: runtime.TagByTeacher}}
 	ts := time.Date(2026, 11, 25, 10, 0, 0, 120000000, time.FixedZone("x", 3600))
 	for i, rec := range recs {
 		for _, tg := range [][]runtime.Tag{nil, tags} {

@@ -89,16 +89,26 @@ func withHeaders(in []kafka.Header, ours []kafka.Header) []kafka.Header {
 	return append(out, ours...)
 }
 
-// tagHeaders renders tags as paw-<program>-{label,score,id} headers.
+// tagHeaders renders tags as paw-<program>-{label,score,id,by} headers;
+// by is always written (program or teacher), so a record that passes
+// through twice never keeps a stale one.
 func tagHeaders(tags []runtime.Tag) []kafka.Header {
-	hs := make([]kafka.Header, 0, 3*len(tags))
+	hs := make([]kafka.Header, 0, 4*len(tags))
 	for _, t := range tags {
 		hs = append(hs,
 			kafka.Header{Key: TagHeader(t.Program, "label"), Value: []byte(t.Label)},
 			kafka.Header{Key: TagHeader(t.Program, "score"), Value: strconv.AppendFloat(nil, float64(t.Score), 'f', 4, 32)},
-			kafka.Header{Key: TagHeader(t.Program, "id"), Value: []byte(t.ID)})
+			kafka.Header{Key: TagHeader(t.Program, "id"), Value: []byte(t.ID)},
+			kafka.Header{Key: TagHeader(t.Program, "by"), Value: []byte(by(t))})
 	}
 	return hs
+}
+
+func by(t runtime.Tag) string {
+	if t.By == "" {
+		return "program"
+	}
+	return t.By
 }
 
 // tagJSON adds {"<field>": {"<program>": {label, score, id}}} to a JSON

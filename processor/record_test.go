@@ -39,19 +39,22 @@ func TestTagJSON(t *testing.T) {
 }
 
 func TestWithHeadersReplacesOurs(t *testing.T) {
-	in := []kafka.Header{{Key: "a", Value: []byte("1")}, {Key: "paw-errs-label", Value: []byte("old")}}
+	// An earlier pass's headers, the teacher's decision among them, are
+	// replaced, not kept beside the new ones.
+	in := []kafka.Header{{Key: "a", Value: []byte("1")}, {Key: "paw-errs-label", Value: []byte("old")}, {Key: "paw-errs-by", Value: []byte("teacher")}}
 	got := withHeaders(in, tagHeaders([]runtime.Tag{{Program: "errs", ID: "i", Label: "new", Score: 1}}))
-	labels := 0
+	want := map[string]string{"a": "1", "paw-errs-label": "new", "paw-errs-score": "1.0000", "paw-errs-id": "i", "paw-errs-by": "program"}
+	if len(got) != len(want) || got[0].Key != "a" {
+		t.Fatalf("headers %v", got)
+	}
 	for _, h := range got {
-		if h.Key == "paw-errs-label" {
-			labels++
-			if string(h.Value) != "new" {
-				t.Fatalf("label header %q", h.Value)
-			}
+		if want[h.Key] != string(h.Value) {
+			t.Fatalf("header %s = %q, want %q", h.Key, h.Value, want[h.Key])
 		}
 	}
-	if labels != 1 || got[0].Key != "a" || len(got) != 4 {
-		t.Fatalf("headers %v", got)
+	by := tagHeaders([]runtime.Tag{{Program: "errs", ID: "i", Label: "new", Score: 1, By: runtime.TagByTeacher}})
+	if h := by[len(by)-1]; h.Key != "paw-errs-by" || string(h.Value) != "teacher" {
+		t.Fatalf("teacher tag header %v", h)
 	}
 }
 

@@ -122,7 +122,7 @@ func TestEscalateToTeacher(t *testing.T) {
 				}
 				// The teacher is asked before the steps run, so every step,
 				// tags included, sees its answer.
-				if tag.Label != rule(string(texts[i])) || tag.Score != 1 {
+				if tag.Label != rule(string(texts[i])) || tag.Score != 1 || tag.By != runtime.TagByTeacher {
 					t.Fatalf("tag of %q: %+v, want the teacher's %q", texts[i], tag, rule(string(texts[i])))
 				}
 			}

@@ -339,7 +339,13 @@ type Tag struct {
 	Label   string  `json:"label"`
 	Score   float32 `json:"score"`
 	ID      string  `json:"id"`
+	// By is "teacher" when an escalation's answer replaced the program's
+	// decision; empty for the program's own.
+	By string `json:"by,omitempty"`
 }
+
+// TagByTeacher is Tag.By for decisions the teacher made.
+const TagByTeacher = "teacher"
 
 // TagMap keys tags by program, for JSON outputs.
 func TagMap(tags []Tag) map[string]Tag {
@@ -810,7 +816,11 @@ func (pl *Pipeline) apply(st *pipelineState, r *Result) Outcome {
 		case s.Tag != nil:
 			for _, name := range s.Tag.Programs {
 				d := r.Decisions[st.index[name]]
-				o.Tags = append(o.Tags, Tag{Program: name, ID: d.ID, Label: d.Label, Score: d.Score})
+				t := Tag{Program: name, ID: d.ID, Label: d.Label, Score: d.Score}
+				if d.Teacher {
+					t.By = TagByTeacher
+				}
+				o.Tags = append(o.Tags, t)
 			}
 		case s.Route != nil:
 			d := r.Decisions[st.index[s.Route.Program]]

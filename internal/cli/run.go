@@ -241,6 +241,9 @@ func writeRecord(w *bufio.Writer, rec []byte, o runtime.Outcome, asJSON bool) er
 	for _, t := range o.Tags {
 		obj[t.Program+".label"] = t.Label
 		obj[t.Program+".score"] = round4(t.Score)
+		if t.By != "" {
+			obj[t.Program+".by"] = t.By
+		}
 	}
 	if o.Destination != "" {
 		obj["paw.destination"] = o.Destination
