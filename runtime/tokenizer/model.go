@@ -15,6 +15,10 @@ type wordPiece struct {
 	unkID    int64
 	prefix   string
 	maxChars int
+	// The longest pieces in the vocabulary, in bytes, word-initial and
+	// continuing (prefix excluded): no longer candidate can match, so the
+	// search starts there instead of at the end of the word.
+	maxFirst, maxRest int
 }
 
 func parseWordPiece(raw json.RawMessage) (*wordPiece, error) {
@@ -41,6 +45,12 @@ func parseWordPiece(raw json.RawMessage) (*wordPiece, error) {
 	if w.maxChars <= 0 {
 		w.maxChars = 100
 	}
+	for tok := range w.vocab {
+		if rest, ok := strings.CutPrefix(tok, w.prefix); ok && w.prefix != "" {
+			w.maxRest = max(w.maxRest, len(rest))
+		}
+		w.maxFirst = max(w.maxFirst, len(tok))
+	}
 	return w, nil
 }
 
@@ -53,9 +63,17 @@ func (w *wordPiece) encode(dst []int64, word string) []int64 {
 		return append(dst, w.unkID)
 	}
 	mark := len(dst)
-	var buf []byte
+	var arr [64]byte
+	buf := arr[:0]
 	for start := 0; start < len(word); {
-		end := len(word)
+		longest := w.maxRest
+		if start == 0 {
+			longest = w.maxFirst
+		}
+		end := min(len(word), start+longest)
+		for end < len(word) && end > start && !utf8.RuneStart(word[end]) {
+			end-- // a candidate ends on a character boundary
+		}
 		found := false
 		for end > start {
 			var id int64

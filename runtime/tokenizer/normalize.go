@@ -96,6 +96,7 @@ func cleanText(s string) string {
 		return s
 	}
 	var b strings.Builder
+	b.Grow(len(s))
 	for _, r := range s {
 		switch {
 		case r == 0 || r == unicode.ReplacementChar:
@@ -131,6 +132,7 @@ func spaceCJK(s string) string {
 		return s
 	}
 	var b strings.Builder
+	b.Grow(len(s))
 	for _, r := range s {
 		if isCJK(r) {
 			b.WriteByte(' ')
@@ -149,6 +151,7 @@ func stripAccents(s string) string {
 		return s
 	}
 	var b strings.Builder
+	b.Grow(len(s))
 	for _, r := range norm.NFD.String(s) {
 		if !unicode.Is(unicode.Mn, r) {
 			b.WriteRune(r)

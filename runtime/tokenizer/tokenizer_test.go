@@ -2,9 +2,13 @@ package tokenizer
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pawlogs/paw/runtime/encodertest"
 )
 
 func vocabOf(tokens ...string) map[string]int64 {
@@ -191,4 +195,29 @@ func FuzzParse(f *testing.F) {
 		}
 		tok.Encode(nil, "connection refused 12 times!", 16)
 	})
+}
+
+// BenchmarkEncode tokenizes Loghub lines (or a built-in line) with the
+// tiny test WordPiece tokenizer.
+func BenchmarkEncode(b *testing.B) {
+	data, _ := encodertest.TokenizerJSON(encodertest.DefaultWords)
+	tok, err := Parse(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines := []string{"2026-03-04T09:00:01.123Z ERROR [orders-api] request 77 failed: connection to db-01 refused after 3 retries"}
+	files, _ := filepath.Glob("../../../shared/data/loghub/*/*.log")
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		lines = append(lines, strings.Split(strings.TrimSpace(string(data)), "\n")...)
+	}
+	var buf []int64
+	bytes := 0
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		l := lines[i%len(lines)]
+		buf = tok.Encode(buf[:0], l, 128)
+		bytes += len(l)
+	}
+	b.ReportMetric(float64(bytes)/float64(b.N), "bytes/line")
 }
