@@ -143,9 +143,9 @@ func LoadEncoder(env *Env, dir string, set EncoderSettings, opts ProgramOptions)
 	e := &Encoder{
 		Ref: EncoderRef{Name: filepath.Base(abs), ModelSHA256: sha256Hex(model), TokenizerSHA256: sha256Hex(tokData),
 			MaxTokens: set.MaxTokens, Normalize: set.Normalize},
-		tok: tok, env: env, dev: opts.Device, model: model, max: max(opts.MaxBatch, 1),
+		tok: tok, env: env, dev: opts.Device, model: model, max: opts.MaxBatch,
 	}
-	if opts.MaxBatch <= 0 {
+	if e.max <= 0 {
 		e.max = DefaultMaxBatch
 	}
 	ins, outs, err := ort.GetInputOutputInfoWithONNXData(model)

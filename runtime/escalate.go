@@ -201,10 +201,12 @@ func (e *teacherEscalator) escalate(ctx context.Context, p *Program, pi int, tex
 	e.mu.Lock()
 	client, id := e.client, e.clientID
 	e.mu.Unlock()
-	if id != p.ID || len(order) == 0 {
+	if len(order) == 0 {
 		return escalated
 	}
-	if time.Now().UnixNano() < e.downUntil.Load() {
+	// A batch of a program replaced meanwhile, or a teacher failing
+	// lately: nothing is asked, the local decisions stand.
+	if id != p.ID || time.Now().UnixNano() < e.downUntil.Load() {
 		for _, key := range order {
 			e.failed.Add(int64(len(pending[key])))
 		}
