@@ -45,3 +45,34 @@ func TestEncoderWithTeacher(t *testing.T) {
 		t.Fatalf("fidelity %.3f: a head on even a random encoder should follow a template rule", prov.Fidelity)
 	}
 }
+
+func TestEncoderSpecValidation(t *testing.T) {
+	tests := []struct {
+		name, extra string
+		opts        LoadOptions
+		want        string
+	}{
+		{"unknown interpreter", "interpreter: gpt-v9\n", LoadOptions{}, `unknown interpreter "gpt-v9"`},
+		{"no encoder", "interpreter: encoder-v1\n", LoadOptions{}, "needs an encoder"},
+		{"encoder on hashnet", "encoder: {name: minilm}\n", LoadOptions{}, "encoder is for interpreter: encoder-v1"},
+		{"path as name", "interpreter: encoder-v1\nencoder: {name: ../minilm}\n", LoadOptions{}, "encoder.name"},
+		{"pooling", "interpreter: encoder-v1\nencoder: {name: minilm, pooling: max}\n", LoadOptions{}, `s.yaml:11:34: encoder.pooling "max"`},
+		{"max tokens", "interpreter: encoder-v1\nencoder: {name: minilm, max_tokens: 1}\n", LoadOptions{}, "encoder.max_tokens 1"},
+		{"dir over the network", "interpreter: encoder-v1\nencoder: {name: minilm, dir: /models}\n", LoadOptions{NoFiles: true}, "encoder.dir is not allowed here"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseSpec("s.yaml", []byte(goodSpec+tc.extra), tc.opts)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+	s, err := ParseSpec("specs/s.yaml", []byte(goodSpec+"interpreter: encoder-v1\nencoder: {name: minilm, dir: ../models}\n"), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join("models", "minilm"); s.encoderFolder() != want {
+		t.Fatalf("encoder folder %q, want %q (relative to the spec)", s.encoderFolder(), want)
+	}
+}

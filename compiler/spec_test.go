@@ -116,6 +116,7 @@ func TestExamplesFile(t *testing.T) {
 func FuzzParseSpec(f *testing.F) {
 	f.Add([]byte(goodSpec))
 	f.Add([]byte(goodSpec + "tests:\n  - {text: x, label: ok}\nmin_test_accuracy: 0.5\n"))
+	f.Add([]byte(goodSpec + "interpreter: encoder-v1\nencoder: {name: minilm, max_tokens: 64, pooling: cls, normalize: true}\n"))
 	f.Add([]byte("name: [\n"))
 	f.Add([]byte("- 1\n"))
 	f.Add([]byte("name: t\nexamples: {a: 1}\n"))

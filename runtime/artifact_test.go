@@ -168,6 +168,10 @@ func FuzzDecodeArtifact(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte("PK\x03\x04garbage"))
 	f.Add(zipOf(f, [2]string{EntryManifest, "{}"}, [2]string{EntrySpec, ""}, [2]string{EntryModel, ""}))
+	f.Add(withManifest(f, func(m *Manifest) {
+		e := validEncoderRef()
+		m.Interpreter, m.Encoder, m.Model, m.Featurizer = InterpreterEncoderV1, &e, ModelShape{Dim: e.Dim}, FeaturizerConfig{}
+	}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		a, err := DecodeArtifact(data)
 		if err != nil {

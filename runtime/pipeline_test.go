@@ -142,6 +142,7 @@ func FuzzParsePipeline(f *testing.F) {
 	f.Add([]byte("steps:\n  - filter: {program: x, keep: [a]}\n"))
 	f.Add([]byte("input: log\nsteps:\n  - route: {program: x, routes: {a: b}, default: c}\n"))
 	f.Add([]byte("steps: [{tag: {programs: [a, b]}}]"))
+	f.Add([]byte("encoders_dir: enc\nsteps:\n  - filter: {program: x, keep: [a], escalate: {below: 0.7, to: teacher, teacher: {base_url: 'http://h/v1', model: m, calls_per_second: 2, max_calls: 10}}}\n"))
 	f.Add([]byte("{{"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := runtime.ParsePipelineConfig("p.yaml", data)
