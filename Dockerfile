@@ -24,7 +24,8 @@ RUN useradd --system --uid 10001 --home /var/lib/paw paw \
 COPY --from=ort /ort/libonnxruntime.so.1 /usr/local/lib/paw/libonnxruntime.so.1
 COPY --from=build /out/paw /usr/local/bin/paw
 COPY configs /etc/paw
-ENV PAW_ORT_LIB=/usr/local/lib/paw/libonnxruntime.so.1
+# encoder-v1 programs look for their encoders here: mount them read-only.
+ENV PAW_ORT_LIB=/usr/local/lib/paw/libonnxruntime.so.1 PAW_ENCODERS=/var/lib/paw/encoders
 USER paw
 WORKDIR /var/lib/paw
 ENTRYPOINT ["paw"]
@@ -36,5 +37,5 @@ COPY --from=build /out/out_paw.so /fluent-bit/plugins/out_paw.so
 COPY --from=build /out/paw /usr/local/bin/paw
 COPY configs/pipeline.yaml /etc/paw/pipeline.yaml
 COPY configs/fluent-bit /fluent-bit/etc/paw
-ENV PAW_ORT_LIB=/usr/local/lib/paw/libonnxruntime.so.1
+ENV PAW_ORT_LIB=/usr/local/lib/paw/libonnxruntime.so.1 PAW_ENCODERS=/var/lib/paw/encoders
 CMD ["/fluent-bit/bin/fluent-bit", "-c", "/fluent-bit/etc/paw/fluent-bit.compose.yaml"]
