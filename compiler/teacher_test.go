@@ -70,7 +70,7 @@ func TestTeacherLabelsTemplatesOnceAndRecompilesFromCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, prov := res.Teacher, res.Manifest.Teacher
-	t.Logf("teacher: %+v; fidelity %.4f %v", *st, prov.Fidelity, prov.FidelityLabels)
+	t.Logf("teacher: %+v; fidelity %.4f %v on %d held-out lines", *st, prov.Fidelity, prov.FidelityLabels, prov.Holdout)
 	templates := map[string]bool{}
 	for line := range ts.PerLine() {
 		templates[runtime.Normalize([]byte(line), runtime.DefaultMaxBytes)] = true
