@@ -112,6 +112,16 @@ type Encoder struct {
 	inputs []string // the model's inputs, in its order
 	max    int      // rows per Embed call
 	pool   *sessionPool[*encSession]
+	key    *encoderKey // set when shared by programs (OpenEncoderFor)
+	refs   int         // programs holding a shared encoder; under ortState
+}
+
+// encoderKey is what makes two programs' encoders the same one: the files
+// (by digest, in one folder) run the same way on the same device.
+type encoderKey struct {
+	ref EncoderRef
+	dir string
+	dev Device
 }
 
 type encSession struct {
@@ -222,6 +232,10 @@ func OpenEncoderFor(env *Env, ref *EncoderRef, opts ProgramOptions) (*Encoder, e
 		root = DefaultEncoderDir()
 	}
 	dir := filepath.Join(root, ref.Name)
+	key := encoderKey{ref: *ref, dir: dir, dev: opts.Device}
+	if e := sharedEncoder(key); e != nil {
+		return e, nil
+	}
 	e, err := LoadEncoder(env, dir, EncoderSettings{MaxTokens: ref.MaxTokens, Pooling: ref.Pooling, Normalize: ref.Normalize, Output: ref.Output}, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%w (install the encoder the program was compiled with in %s, or set %s)", err, dir, EnvEncoders)
@@ -239,7 +253,37 @@ func OpenEncoderFor(env *Env, ref *EncoderRef, opts ProgramOptions) (*Encoder, e
 		e.Close()
 		return nil, fmt.Errorf("encoder %s: width %d, the program wants %d", dir, e.Ref.Dim, ref.Dim)
 	}
-	return e, nil
+	return shareEncoder(key, e), nil
+}
+
+// sharedEncoder returns the loaded encoder for key, with one more holder.
+func sharedEncoder(key encoderKey) *Encoder {
+	ortState.Lock()
+	defer ortState.Unlock()
+	e := ortState.encoders[key]
+	if e != nil {
+		e.refs++
+	}
+	return e
+}
+
+// shareEncoder registers e under key, or, if another program loaded the
+// same encoder meanwhile, closes e and returns that one.
+func shareEncoder(key encoderKey, e *Encoder) *Encoder {
+	ortState.Lock()
+	if other := ortState.encoders[key]; other != nil {
+		other.refs++
+		ortState.Unlock()
+		e.Close()
+		return other
+	}
+	if ortState.encoders == nil {
+		ortState.encoders = map[encoderKey]*Encoder{}
+	}
+	e.key, e.refs = &key, 1
+	ortState.encoders[key] = e
+	ortState.Unlock()
+	return e
 }
 
 func sha256Hex(b []byte) string {
@@ -391,8 +435,21 @@ func (e *Encoder) embed(seqs [][]int64, out []float32) (dim int, err error) {
 	return dim, nil
 }
 
-// Close destroys the encoder's sessions.
-func (e *Encoder) Close() error { return e.pool.close() }
+// Close releases the encoder; a shared one is destroyed with its last
+// holder.
+func (e *Encoder) Close() error {
+	if e.key != nil {
+		ortState.Lock()
+		e.refs--
+		if e.refs > 0 {
+			ortState.Unlock()
+			return nil
+		}
+		delete(ortState.encoders, *e.key)
+		ortState.Unlock()
+	}
+	return e.pool.close()
+}
 
 // hashIDs is FNV-1a over token ids, never 0 (0 marks an empty cache slot).
 func hashIDs(ids []int64) uint64 {

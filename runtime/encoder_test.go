@@ -328,3 +328,44 @@ func BenchmarkEncoderInterpreter(b *testing.B) {
 		p.Close()
 	}
 }
+
+func TestProgramsShareTheirEncoder(t *testing.T) {
+	env := openEnv(t)
+	root := t.TempDir()
+	dir := tinyEncoder(t, root, "tiny", encodertest.Options{Seed: 1})
+	enc, err := runtime.LoadEncoder(env, dir, runtime.EncoderSettings{}, runtime.ProgramOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := enc.Ref
+	enc.Close()
+	a1, _ := headArtifact(t, ref, 1)
+	a2, _ := headArtifact(t, ref, 2)
+	open := func(a *runtime.Artifact) *runtime.Program {
+		p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{EncoderDir: root})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p1, p2 := open(a1), open(a2)
+	if p1.Encoder() != p2.Encoder() {
+		t.Fatal("two programs on one encoder loaded it twice")
+	}
+	shared := p1.Encoder()
+	p1.Close()
+	p1.Close() // a second Close must not release the encoder twice
+	emb := make([]float32, ref.Dim)
+	if err := p2.Encoder().Embed([][]int64{p2.Encoder().Tokenize(nil, []byte("disk failed"))}, emb); err != nil {
+		t.Fatalf("the encoder went away with the first program: %v", err)
+	}
+	if err := p2.RunEmbeddings(emb, 1, make([]float32, 3)); err != nil {
+		t.Fatal(err)
+	}
+	p2.Close()
+	p3 := open(a1)
+	defer p3.Close()
+	if p3.Encoder() == shared {
+		t.Fatal("a released encoder was handed out again")
+	}
+}

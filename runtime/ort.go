@@ -52,6 +52,9 @@ var ortState struct {
 	sync.Mutex
 	refs int
 	lib  string
+	// encoders are shared by the encoder-v1 programs that run on them, so
+	// that a reload or a second program does not load the encoder again.
+	encoders map[encoderKey]*Encoder
 }
 
 // Env is a reference to the process's ONNX Runtime environment.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -37,6 +38,7 @@ type Program struct {
 	enc   *Encoder    // encoder-v1
 	pool  *sessionPool[*session]
 	toks  sync.Pool // *Tokens (hashnet-v1) or *[]int64 (encoder-v1) for TemplateKey
+	done  atomic.Bool
 }
 
 // session is one ORT session with its own input and output buffers.
@@ -272,6 +274,9 @@ func (p *Program) runGraph(s *session, n int, a, b ort.Value, out []float32) err
 // Close destroys the program's sessions (and its encoder's). Runs in flight
 // finish first.
 func (p *Program) Close() error {
+	if p.done.Swap(true) {
+		return nil // a shared encoder must lose this holder once
+	}
 	err := p.pool.close()
 	if p.enc != nil {
 		err = errors.Join(err, p.enc.Close())
