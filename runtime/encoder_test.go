@@ -145,16 +145,22 @@ func TestEncoderHeadMatchesGoReference(t *testing.T) {
 	}
 }
 
-func TestEncoderRefusesADifferentEncoder(t *testing.T) {
-	env := openEnv(t)
+// installedEncoder writes the tiny encoder "tiny" into a fresh encoders
+// folder and returns the folder and the encoder's reference.
+func installedEncoder(t *testing.T, env *runtime.Env) (string, runtime.EncoderRef) {
+	t.Helper()
 	root := t.TempDir()
-	dir := tinyEncoder(t, root, "tiny", encodertest.Options{Seed: 1})
-	enc, err := runtime.LoadEncoder(env, dir, runtime.EncoderSettings{}, runtime.ProgramOptions{})
+	enc, err := runtime.LoadEncoder(env, tinyEncoder(t, root, "tiny", encodertest.Options{Seed: 1}), runtime.EncoderSettings{}, runtime.ProgramOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref := enc.Ref
-	enc.Close()
+	defer enc.Close()
+	return root, enc.Ref
+}
+
+func TestEncoderRefusesADifferentEncoder(t *testing.T) {
+	env := openEnv(t)
+	root, ref := installedEncoder(t, env)
 	a, _ := headArtifact(t, ref, 1)
 	tests := []struct {
 		name  string
@@ -331,14 +337,7 @@ func BenchmarkEncoderInterpreter(b *testing.B) {
 
 func TestProgramsShareTheirEncoder(t *testing.T) {
 	env := openEnv(t)
-	root := t.TempDir()
-	dir := tinyEncoder(t, root, "tiny", encodertest.Options{Seed: 1})
-	enc, err := runtime.LoadEncoder(env, dir, runtime.EncoderSettings{}, runtime.ProgramOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := enc.Ref
-	enc.Close()
+	root, ref := installedEncoder(t, env)
 	a1, _ := headArtifact(t, ref, 1)
 	a2, _ := headArtifact(t, ref, 2)
 	open := func(a *runtime.Artifact) *runtime.Program {
