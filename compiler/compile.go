@@ -87,19 +87,7 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 	progress("evaluate", 0, 1)
 	res := &Result{Weights: m.hashnet}
 	probs := make([]float32, len(spec.Labels))
-	correct := 0
-	for _, e := range train {
-		if err := m.predict(e.Text, probs); err != nil {
-			return nil, err
-		}
-		if best, _ := runtime.Decide(probs); spec.Labels[best] == e.Label {
-			correct++
-		}
-	}
-	metrics := runtime.CompileMetrics{Examples: len(train), Tests: len(spec.Tests)}
-	if len(train) > 0 {
-		metrics.TrainAccuracy = float64(correct) / float64(len(train))
-	}
+	metrics := runtime.CompileMetrics{Examples: len(train), Tests: len(spec.Tests), TrainAccuracy: m.trainAccuracy}
 	if len(spec.Tests) > 0 {
 		conf := evaluate.NewConfusion(spec.Labels)
 		for _, t := range spec.Tests {
@@ -163,13 +151,16 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 // trained is a compiled model, whichever the interpreter: how it predicts
 // (for the metrics) and what goes into the artifact.
 type trained struct {
-	predict    func(text string, probs []float32) error
-	model      []byte // model.onnx
-	shape      runtime.ModelShape
-	featurizer runtime.FeaturizerConfig // hashnet-v1
-	encoder    *runtime.EncoderRef      // encoder-v1
-	hashnet    *runtime.HashnetWeights  // hashnet-v1
-	close      func()
+	predict func(text string, probs []float32) error
+	// trainAccuracy is measured on the training data as the trainer
+	// featurized (or embedded) it, not by predicting each text again.
+	trainAccuracy float64
+	model         []byte // model.onnx
+	shape         runtime.ModelShape
+	featurizer    runtime.FeaturizerConfig // hashnet-v1
+	encoder       *runtime.EncoderRef      // encoder-v1
+	hashnet       *runtime.HashnetWeights  // hashnet-v1
+	close         func()
 }
 
 // trainHashnet trains hashed n-gram embeddings and a head, with a
@@ -240,13 +231,15 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 		return nil, fmt.Errorf("build onnx: %w", err)
 	}
 	f := feat.NewFeatures()
+	probs := make([]float32, len(counts))
+	acc := accuracy(labelOf, func(i int) []float32 { w.Forward(&data[i].feat, probs); return probs })
 	return &trained{
 		predict: func(text string, probs []float32) error {
 			feat.Featurize([]byte(text), &f)
 			w.Forward(&f, probs)
 			return nil
 		},
-		model: model, featurizer: fcfg, hashnet: &w, close: func() {},
+		model: model, featurizer: fcfg, hashnet: &w, close: func() {}, trainAccuracy: acc,
 		shape: runtime.ModelShape{Buckets: w.Buckets, Dim: w.Dim, Temperature: round6(temperature)},
 	}, nil
 }
@@ -257,6 +250,21 @@ func (s *Spec) interpreter() string {
 		return runtime.InterpreterHashnetV1
 	}
 	return s.Interpreter
+}
+
+// accuracy is the share of records i whose most probable label,
+// probs(i), is labels[i]; 0 without records.
+func accuracy(labels []int, probs func(i int) []float32) float64 {
+	if len(labels) == 0 {
+		return 0
+	}
+	correct := 0
+	for i, l := range labels {
+		if best, _ := runtime.Decide(probs(i)); best == l {
+			correct++
+		}
+	}
+	return float64(correct) / float64(len(labels))
 }
 
 // calibrationFolds is the spec's fold count, capped so that every fold
@@ -400,9 +408,8 @@ func calibrate(labels, counts []int, folds int, seed uint64, outOfFold func(k in
 
 // fitTemperature minimizes the class-weighted log loss of logits/T.
 func fitTemperature(logits [][]float32, labels, counts []int) float64 {
-	data := labels
 	// Class-weighted NLL, matching the balanced training objective.
-	total := float64(len(data))
+	total := float64(len(labels))
 	weight := make([]float64, len(counts))
 	for k, c := range counts {
 		if c > 0 {
@@ -420,7 +427,7 @@ func fitTemperature(logits [][]float32, labels, counts []int) float64 {
 			for _, v := range z {
 				lse += math.Exp(float64(v)/t - m)
 			}
-			y := data[i]
+			y := labels[i]
 			sum += weight[y] * (m + math.Log(lse) - float64(z[y])/t)
 		}
 		return sum

@@ -113,6 +113,8 @@ func trainEncoderHead(ctx context.Context, spec *Spec, train []Example, progress
 	}
 	ref := enc.Ref
 	ref.Name = es.Name
+	probs := make([]float32, len(counts))
+	acc := accuracy(labels, func(i int) []float32 { w.Forward(x[i*dim:(i+1)*dim], probs); return probs })
 	v := make([]float32, dim)
 	return &trained{
 		predict: func(text string, probs []float32) error {
@@ -122,7 +124,7 @@ func trainEncoderHead(ctx context.Context, spec *Spec, train []Example, progress
 			w.Forward(v, probs)
 			return nil
 		},
-		model: model, encoder: &ref, close: closeAll,
+		model: model, encoder: &ref, close: closeAll, trainAccuracy: acc,
 		shape: runtime.ModelShape{Dim: dim, Temperature: round6(temperature)},
 	}, nil
 }
