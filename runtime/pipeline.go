@@ -233,23 +233,15 @@ func (s Step) program() string {
 func (c *PipelineConfig) ProgramNames() []string {
 	set := map[string]bool{}
 	for _, s := range c.Steps {
-		switch {
-		case s.Filter != nil:
-			set[s.Filter.Program] = true
-		case s.Tag != nil:
+		if s.Tag != nil {
 			for _, p := range s.Tag.Programs {
 				set[p] = true
 			}
-		case s.Route != nil:
-			set[s.Route.Program] = true
+		} else if p := s.program(); p != "" {
+			set[p] = true
 		}
 	}
-	names := make([]string, 0, len(set))
-	for n := range set {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return sortedKeys(set)
 }
 
 // Destinations lists every destination the route step can choose, sorted;
