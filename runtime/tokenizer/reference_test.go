@@ -68,20 +68,25 @@ var trickyTexts = []string{
 // referenceTexts are the tricky texts and, when ../shared is there, every
 // Loghub line.
 func referenceTexts(t *testing.T) []string {
-	texts := slices.Clone(trickyTexts)
+	return append(slices.Clone(trickyTexts), loghubLines(t)...)
+}
+
+// loghubLines are the Loghub sample lines of ../shared; none without it.
+func loghubLines(tb testing.TB) []string {
+	var lines []string
 	files, _ := filepath.Glob("../../../shared/data/loghub/*/*.log")
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 		sc := bufio.NewScanner(bytes.NewReader(data))
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
-			texts = append(texts, sc.Text())
+			lines = append(lines, sc.Text())
 		}
 	}
-	return texts
+	return lines
 }
 
 func runNode(t *testing.T, kit, node string, args ...string) {

@@ -2,8 +2,6 @@ package tokenizer
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -205,12 +203,7 @@ func BenchmarkEncode(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	lines := []string{"2026-03-04T09:00:01.123Z ERROR [orders-api] request 77 failed: connection to db-01 refused after 3 retries"}
-	files, _ := filepath.Glob("../../../shared/data/loghub/*/*.log")
-	for _, f := range files {
-		data, _ := os.ReadFile(f)
-		lines = append(lines, strings.Split(strings.TrimSpace(string(data)), "\n")...)
-	}
+	lines := append([]string{"2026-03-04T09:00:01.123Z ERROR [orders-api] request 77 failed: connection to db-01 refused after 3 retries"}, loghubLines(b)...)
 	var buf []int64
 	bytes := 0
 	b.ReportAllocs()
