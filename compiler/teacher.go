@@ -43,8 +43,6 @@ type TeacherConfig struct {
 	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	// CacheDir keeps answers. Default: the user cache folder, paw/teacher.
 	CacheDir string `yaml:"cache_dir,omitempty" json:"cache_dir,omitempty"`
-
-	budget *teacher.Budget
 }
 
 func (t TeacherConfig) withDefaults() TeacherConfig {
@@ -66,14 +64,12 @@ func (t TeacherConfig) withDefaults() TeacherConfig {
 	if t.CacheDir == "" {
 		t.CacheDir = teacher.DefaultCacheDir()
 	}
-	t.budget = teacher.NewBudget(t.MaxCalls, t.RatePerSecond, true)
 	return t
 }
 
-// client is the endpoint part of the configuration; compile-time labelling
-// waits for the rate rather than skipping lines.
-func (t TeacherConfig) client() teacher.Config {
-	return teacher.Config{BaseURL: t.BaseURL, Model: t.Model, APIKeyEnv: t.APIKeyEnv, Timeout: t.Timeout, CacheDir: t.CacheDir, Budget: t.budget}
+// client is the endpoint part of the configuration, calling within b.
+func (t TeacherConfig) client(b *teacher.Budget) teacher.Config {
+	return teacher.Config{BaseURL: t.BaseURL, Model: t.Model, APIKeyEnv: t.APIKeyEnv, Timeout: t.Timeout, CacheDir: t.CacheDir, Budget: b}
 }
 
 // task is what the teacher is asked, the examples serving as few-shot
@@ -155,7 +151,9 @@ func (s *Spec) teach(ctx context.Context, progress Progress) (*teaching, error) 
 			exampleLabel[k] = e.Label
 		}
 	}
-	t, err := teacher.New(cfg.client(), s.task())
+	// Compile-time labelling waits for the rate rather than skipping lines.
+	budget := teacher.NewBudget(cfg.MaxCalls, cfg.RatePerSecond, true)
+	t, err := teacher.New(cfg.client(budget), s.task())
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +226,7 @@ feed:
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	st.Calls = int(cfg.budget.Used())
+	st.Calls = int(budget.Used())
 	out := &teaching{stats: st}
 	for _, c := range clusters {
 		if c.label == "" {
