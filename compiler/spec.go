@@ -88,9 +88,13 @@ const DefaultCalibrationFolds = 5
 // Limits on spec size, so a spec cannot make the compiler allocate without
 // bound.
 const (
-	MaxSpecBytes     = 8 << 20
-	MaxExamples      = 200000
-	maxExampleLength = 64 << 10
+	MaxSpecBytes = 8 << 20
+	// MaxEmbeddingValues caps a hashnet's table (2^bucket_bits × dim
+	// float32s, 64 MiB): the compiler holds it dense, with Adam's moments
+	// for the touched rows only, and every interpreter loads it.
+	MaxEmbeddingValues = 1 << 24
+	MaxExamples        = 200000
+	maxExampleLength   = 64 << 10
 )
 
 // LoadOptions control how a spec may reach other files.
@@ -280,6 +284,16 @@ func (o *Options) validate(v *yamlconf.Doc) {
 	check("max_features", o.MaxFeatures, 1, 4096)
 	check("word_ngrams", o.WordNgrams, 1, 4)
 	check("char_ngrams", o.CharNgrams, -1, 8)
+	bits, dim := o.BucketBits, o.Dim
+	if bits == 0 {
+		bits = runtime.DefaultBucketBits
+	}
+	if dim == 0 {
+		dim = DefaultDim
+	}
+	if bits >= 8 && bits <= 22 && dim >= 1 && dim <= 256 && (1<<bits)*dim > MaxEmbeddingValues {
+		v.At("$.options", "options: 2^bucket_bits × dim = %d embedding values, more than the %d allowed (%d MiB); lower bucket_bits or dim", (1<<bits)*dim, MaxEmbeddingValues, MaxEmbeddingValues*4>>20)
+	}
 	if o.LearningRate < 0 || o.LearningRate > 10 {
 		v.At("$.options.learning_rate", "options.learning_rate %v: want 0..10", o.LearningRate)
 	}

@@ -43,6 +43,8 @@ func TestParseSpecErrors(t *testing.T) {
 		{"min accuracy range", goodSpec + "tests:\n  - {text: x, label: ok}\nmin_test_accuracy: 1.5\n", "s.yaml:12:20: min_test_accuracy 1.5"},
 		{"unknown interpreter", goodSpec + "interpreter: gpt\n", `s.yaml:10:14: unknown interpreter "gpt"`},
 		{"option range", goodSpec + "options: {dim: 100000}\n", "s.yaml:10:16: options.dim 100000"},
+		{"model too large", goodSpec + "options: {dim: 256, bucket_bits: 22}\n", "s.yaml:10:11: options: 2^bucket_bits × dim = 1073741824 embedding values"},
+		{"model too large at default dim", goodSpec + "options: {bucket_bits: 21}\n", "more than the 16777216 allowed"},
 		{"bad input", goodSpec + "input: 'a..b'\n", "s.yaml:10:8: input:"},
 		{"no examples", "name: t\ndescription: d\nlabels: [a, b]\n", "no examples"},
 		{"not a mapping", "- a\n- b\n", "want a mapping"},

@@ -65,12 +65,13 @@ type sample struct {
 
 // trainer holds parameters and Adam state. Embedding rows start at zero and
 // only rows that occur in training ever change, which keeps the artifact
-// small after compression.
+// small after compression; so Adam's moments are kept for those rows only
+// (rowState), not as two more dense tables.
 type trainer struct {
 	opt     TrainOptions
 	w       runtime.HashnetWeights
 	classW  []float32
-	mE, vE  []float32
+	rowMV   map[int64][]float32 // per touched row: m then v, 2*Dim values
 	mH, vH  []float32
 	mB, vB  []float32
 	step    int
@@ -95,8 +96,8 @@ func newTrainer(buckets, labels int, counts []int, opt TrainOptions) *trainer {
 			Head:      make([]float32, d*labels),
 			Bias:      make([]float32, labels),
 		},
-		mE: make([]float32, buckets*d), vE: make([]float32, buckets*d),
-		mH: make([]float32, d*labels), vH: make([]float32, d*labels),
+		rowMV: map[int64][]float32{},
+		mH:    make([]float32, d*labels), vH: make([]float32, d*labels),
 		mB: make([]float32, labels), vB: make([]float32, labels),
 		rng: rand.New(rand.NewPCG(opt.Seed, 0x70617721)),
 	}
@@ -200,8 +201,13 @@ func (t *trainer) batch(data []sample, idx []int) {
 	adam(w.Head, sc.gH, t.mH, t.vH, inv, l2, lr, t.step)
 	adam(w.Bias, sc.gB, t.mB, t.vB, inv, 0, lr, t.step)
 	for id, g := range sc.gE {
+		mv, ok := t.rowMV[id]
+		if !ok {
+			mv = make([]float32, 2*w.Dim)
+			t.rowMV[id] = mv
+		}
 		lo, hi := int(id)*w.Dim, int(id+1)*w.Dim
-		adam(w.Embedding[lo:hi], g, t.mE[lo:hi], t.vE[lo:hi], inv, l2, lr, t.step)
+		adam(w.Embedding[lo:hi], g, mv[:w.Dim], mv[w.Dim:], inv, l2, lr, t.step)
 	}
 }
 

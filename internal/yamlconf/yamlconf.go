@@ -10,6 +10,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
 )
@@ -55,7 +56,14 @@ func Decode(file string, data []byte, v any) (doc *Doc, err error) {
 			doc, err = nil, Errors{{File: file, Line: 1, Column: 1, Msg: fmt.Sprintf("malformed YAML (parser failed: %v)", r)}}
 		}
 	}()
-	f, err := parser.ParseBytes(data, 0)
+	if e := checkSize(file, data); e != nil {
+		return nil, Errors{e}
+	}
+	tokens := lexer.Tokenize(string(data))
+	if e := checkDepth(file, tokens); e != nil {
+		return nil, Errors{e}
+	}
+	f, err := parser.Parse(tokens, 0)
 	if err != nil {
 		return nil, Errors{fromYAML(file, err)}
 	}

@@ -1,6 +1,7 @@
 package yamlconf
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -27,5 +28,56 @@ func TestDecodeLocatesErrors(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// Hostile nesting is refused before go-yaml's parser, whose cost grows
+// with the square of the depth, and with bounded allocation.
+func TestDecodeRefusesHostileDocuments(t *testing.T) {
+	type conf struct {
+		Extra any `yaml:"extra"`
+	}
+	deep := func(open, close string, d int) string {
+		return "extra: " + strings.Repeat(open, d) + "1" + strings.Repeat(close, d) + "\n"
+	}
+	var block strings.Builder
+	block.WriteString("extra:\n")
+	for i := 0; i < 200; i++ {
+		block.WriteString(strings.Repeat(" ", i+1) + "k:\n")
+	}
+	tests := []struct{ name, yaml, want string }{
+		{"flow sequences 50k deep", deep("[", "]", 50000), "nested more than 64 levels deep"},
+		{"flow mappings 20k deep", deep("{a: ", "}", 20000), "nested more than 64 levels deep"},
+		{"compact block sequences", "extra: " + strings.Repeat("- ", 5000) + "x\n", "nested more than 64 levels deep"},
+		{"indented block mappings", block.String(), "f.yaml:65:"},
+		{"too many tokens", "extra: [" + strings.Repeat("1,", 300000) + "1]\n", "structural tokens"},
+		{"too large", "extra: " + strings.Repeat("x", MaxBytes) + "\n", "more than the 4194304 allowed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			var c conf
+			_, err := Decode("f.yaml", []byte(tc.yaml), &c)
+			runtime.ReadMemStats(&after)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+			// Lexing is linear; the parser must never have run on these.
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 256<<20 {
+				t.Errorf("allocated %d MiB refusing a %d-byte document", alloc>>20, len(tc.yaml))
+			}
+		})
+	}
+}
+
+// Nesting up to the limit is still accepted.
+func TestDecodeAcceptsNestingToTheLimit(t *testing.T) {
+	var c struct {
+		Extra any `yaml:"extra"`
+	}
+	doc := "extra: " + strings.Repeat("[", MaxDepth-1) + "1" + strings.Repeat("]", MaxDepth-1) + "\n"
+	if _, err := Decode("f.yaml", []byte(doc), &c); err != nil {
+		t.Fatal(err)
 	}
 }
