@@ -165,6 +165,9 @@ func (s *Spec) validate(v *yamlconf.Doc, opts LoadOptions) {
 	if len(s.Labels) < 2 {
 		v.At("$", "labels needs at least 2 entries")
 	}
+	if len(s.Labels) > runtime.MaxLabels {
+		v.At("$.labels", "%d labels: at most %d", len(s.Labels), runtime.MaxLabels)
+	}
 	declared := map[string]bool{}
 	for i, l := range s.Labels {
 		p := fmt.Sprintf("$.labels[%d]", i)

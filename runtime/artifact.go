@@ -37,6 +37,10 @@ const (
 	maxEntries       = 3
 )
 
+// MaxLabels bounds a program's labels: each costs a row of every cache
+// entry and an output per record.
+const MaxLabels = 256
+
 // ErrCorrupt marks an artifact that is refused; the message gives the reason.
 var ErrCorrupt = errors.New("invalid artifact")
 
@@ -104,8 +108,8 @@ func (m *Manifest) Validate() error {
 		return fmt.Errorf("format_version %d is newer than this paw reads (%d): upgrade paw", m.FormatVersion, FormatVersion)
 	case m.Name == "":
 		return errors.New("name is empty")
-	case len(m.Labels) < 2:
-		return fmt.Errorf("%d labels: want at least 2", len(m.Labels))
+	case len(m.Labels) < 2 || len(m.Labels) > MaxLabels:
+		return fmt.Errorf("%d labels: want 2..%d", len(m.Labels), MaxLabels)
 	case m.Interpreter != InterpreterHashnetV1 && m.Interpreter != InterpreterEncoderV1:
 		return fmt.Errorf("interpreter %q: this paw runs %q and %q", m.Interpreter, InterpreterHashnetV1, InterpreterEncoderV1)
 	case m.Positive != "" && !slices.Contains(m.Labels, m.Positive):
@@ -249,6 +253,9 @@ func DecodeArtifact(data []byte) (*Artifact, error) {
 	}
 	if err := a.Manifest.Validate(); err != nil {
 		return nil, bad("manifest.json: %v", err)
+	}
+	if err := checkModel(&a.Manifest, a.Model); err != nil {
+		return nil, bad("model.onnx: %v", err)
 	}
 	return a, nil
 }

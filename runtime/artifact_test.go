@@ -110,7 +110,7 @@ func TestDecodeArtifactRefuses(t *testing.T) {
 		{"newer format", zipOf(t, [2]string{EntryManifest, manifestJSON(t, func(m *Manifest) { m.FormatVersion = FormatVersion + 1 })}, [2]string{EntrySpec, "x"}, [2]string{EntryModel, "x"}), "newer than this paw reads"},
 		{"unknown manifest key", zipOf(t, [2]string{EntryManifest, `{"format_version":1,"surprise":1}`}, [2]string{EntrySpec, "x"}, [2]string{EntryModel, "x"}), "unknown field"},
 		{"bad positive", zipOf(t, [2]string{EntryManifest, manifestJSON(t, func(m *Manifest) { m.Positive = "zzz" })}, [2]string{EntrySpec, "x"}, [2]string{EntryModel, "x"}), "positive label"},
-		{"one label", zipOf(t, [2]string{EntryManifest, manifestJSON(t, func(m *Manifest) { m.Labels = []string{"a"}; m.Positive = "" })}, [2]string{EntrySpec, "x"}, [2]string{EntryModel, "x"}), "want at least 2"},
+		{"one label", zipOf(t, [2]string{EntryManifest, manifestJSON(t, func(m *Manifest) { m.Labels = []string{"a"}; m.Positive = "" })}, [2]string{EntrySpec, "x"}, [2]string{EntryModel, "x"}), "want 2..256"},
 		{"too large", make([]byte, MaxArtifactBytes+1), "larger than"},
 		{"encoder-v1 without an encoder", withManifest(t, func(m *Manifest) { m.Interpreter = InterpreterEncoderV1 }), "without an encoder"},
 		{"encoder with hashnet-v1", withManifest(t, func(m *Manifest) { e := validEncoderRef(); m.Encoder = &e }), "hashnet-v1 program with an encoder"},

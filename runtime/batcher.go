@@ -531,9 +531,13 @@ type templateCache struct {
 	mask  uint64
 }
 
+// maxTemplateCacheBytes bounds one cache's rows whatever the programs'
+// label count: 60,000 labels once made a cache of 3.9 GB.
+const maxTemplateCacheBytes = 16 << 20
+
 func newTemplateCache(size, width int) *templateCache {
 	n := 1
-	for n < size {
+	for n < size && 2*n*width*4 <= maxTemplateCacheBytes {
 		n <<= 1
 	}
 	return &templateCache{keys: make([]uint64, n), rows: make([]float32, n*width), width: width, mask: uint64(n - 1)}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pawlogs/paw/internal/yamlconf"
 )
@@ -856,10 +858,26 @@ func (pl *Pipeline) Close() error {
 		return nil
 	}
 	st := pl.state.Load()
-	st.retire()
+	retired := make(chan struct{})
+	go func() { st.retire(); close(retired) }()
+	select {
+	case <-retired:
+	case <-time.After(closeGrace):
+		// A batch still runs: abort it rather than let shutdown wait on
+		// inference (its records fail, and their callers see the error).
+		slog.Warn("inference still running at close; aborting it", "after", closeGrace)
+		for _, p := range st.progs {
+			p.Abort()
+		}
+		<-retired
+	}
 	var errs []error
 	for _, p := range st.progs {
 		errs = append(errs, p.Close())
 	}
 	return errors.Join(errs...)
 }
+
+// closeGrace is how long Close lets batches in flight finish. paw's graphs
+// score a batch in milliseconds.
+const closeGrace = 5 * time.Second

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -23,7 +24,16 @@ type ProgramOptions struct {
 	// EncoderDir holds the encoders encoder-v1 programs reference, one
 	// folder each. Default: DefaultEncoderDir().
 	EncoderDir string
+	// TrialTimeout bounds the trial inference every program runs before
+	// it can go live. Default: DefaultTrialTimeout.
+	TrialTimeout time.Duration
+
+	noTrial bool // tests load graphs that are meant to hang
 }
+
+// DefaultTrialTimeout is ample for paw's graphs, which score a record in
+// microseconds.
+const DefaultTrialTimeout = 5 * time.Second
 
 // Program is a loaded artifact ready to run. Run is safe for concurrent use.
 type Program struct {
@@ -39,6 +49,14 @@ type Program struct {
 	pool  *sessionPool[*session]
 	toks  sync.Pool // *Tokens (hashnet-v1) or *[]int64 (encoder-v1) for TemplateKey
 	done  atomic.Bool
+
+	// Runs share one RunOptions, so Abort can stop them all. runMu is held
+	// shared by each run, so Close destroys it only once none is in flight;
+	// optsMu lets Abort reach it without waiting for those runs.
+	runMu   sync.RWMutex
+	optsMu  sync.Mutex
+	runOpts *ort.RunOptions
+	aborted atomic.Bool
 }
 
 // session is one ORT session with its own input and output buffers.
@@ -77,6 +95,9 @@ func NewProgram(env *Env, a *Artifact, opts ProgramOptions) (*Program, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = DefaultMaxBatch
 	}
+	if opts.TrialTimeout <= 0 {
+		opts.TrialTimeout = DefaultTrialTimeout
+	}
 	p := &Program{ID: a.ID, Manifest: a.Manifest, Spec: a.Spec, env: env, opts: opts, model: a.Model}
 	var err error
 	switch a.Manifest.Interpreter {
@@ -89,13 +110,75 @@ func NewProgram(env *Env, a *Artifact, opts ProgramOptions) (*Program, error) {
 			return nil, err
 		}
 	}
+	if p.runOpts, err = ort.NewRunOptions(); err != nil {
+		if p.enc != nil {
+			p.enc.Close()
+		}
+		return nil, fmt.Errorf("run options: %w", err)
+	}
 	if p.pool, err = newSessionPool(opts.Sessions, p.newSession, func(s *session) error { return s.s.Destroy() }); err != nil {
+		p.runOpts.Destroy()
 		if p.enc != nil {
 			p.enc.Close()
 		}
 		return nil, err
 	}
+	if !opts.noTrial {
+		if err := p.trial(); err != nil {
+			p.Close()
+			return nil, fmt.Errorf("%w: trial inference: %v", ErrCorrupt, err)
+		}
+	}
 	return p, nil
+}
+
+// trial scores one record before the program can go live, within
+// TrialTimeout, and checks that the output is a probability per label: a
+// program that cannot run, runs too long or answers nonsense is refused
+// here, while the program it would replace keeps running.
+func (p *Program) trial() error {
+	out := make([]float32, len(p.Manifest.Labels))
+	timer := time.AfterFunc(p.opts.TrialTimeout, func() {
+		p.optsMu.Lock()
+		p.runOpts.Terminate() // not yet shared: nothing else can close it
+		p.optsMu.Unlock()
+	})
+	var err error
+	if p.enc != nil {
+		err = p.RunEmbeddings(make([]float32, p.enc.Ref.Dim), 1, out)
+	} else {
+		f := p.feat.NewFeatures()
+		p.feat.Featurize([]byte("paw trial: connection to 10.0.0.7:5432 refused after 3 retries"), &f)
+		err = p.Run([]*Features{&f}, out)
+	}
+	if !timer.Stop() {
+		return fmt.Errorf("did not finish within %s", p.opts.TrialTimeout)
+	}
+	if err != nil {
+		return err
+	}
+	var sum float64
+	for i, v := range out {
+		if !(v >= 0 && v <= 1) {
+			return fmt.Errorf("label %s scored %v, not a probability", p.Manifest.Labels[i], v)
+		}
+		sum += float64(v)
+	}
+	if math.Abs(sum-1) > 1e-3 {
+		return fmt.Errorf("probabilities sum to %v, not 1", sum)
+	}
+	return nil
+}
+
+// Abort stops the runs in flight and fails every later one, so a shutdown
+// cannot wait on inference. The program is unusable afterwards.
+func (p *Program) Abort() {
+	p.aborted.Store(true)
+	p.optsMu.Lock()
+	if p.runOpts != nil {
+		p.runOpts.Terminate()
+	}
+	p.optsMu.Unlock()
 }
 
 // TemplateKey identifies text's template: records with equal keys get the
@@ -264,7 +347,15 @@ func (p *Program) runGraph(s *session, n int, a, b ort.Value, out []float32) err
 	if b != nil {
 		inputs = append(inputs, b)
 	}
-	if err := s.s.Run(inputs, []ort.Value{outT}); err != nil {
+	p.runMu.RLock()
+	defer p.runMu.RUnlock()
+	if p.runOpts == nil || p.aborted.Load() {
+		return fmt.Errorf("run %s: %w", p.Manifest.Name, ErrAborted)
+	}
+	if err := s.s.RunWithOptions(inputs, []ort.Value{outT}, p.runOpts); err != nil {
+		if p.aborted.Load() {
+			return fmt.Errorf("run %s: %w", p.Manifest.Name, ErrAborted)
+		}
 		return fmt.Errorf("run %s: %w", p.Manifest.Name, err)
 	}
 	copy(out[:n*k], s.probs[:n*k])
@@ -278,11 +369,22 @@ func (p *Program) Close() error {
 		return nil // a shared encoder must lose this holder once
 	}
 	err := p.pool.close()
+	p.runMu.Lock()
+	p.optsMu.Lock()
+	if p.runOpts != nil {
+		err = errors.Join(err, p.runOpts.Destroy())
+		p.runOpts = nil
+	}
+	p.optsMu.Unlock()
+	p.runMu.Unlock()
 	if p.enc != nil {
 		err = errors.Join(err, p.enc.Close())
 	}
 	return err
 }
+
+// ErrAborted is returned by runs of a program that was aborted or closed.
+var ErrAborted = errors.New("inference aborted")
 
 // Decide returns the argmax label index and its probability.
 func Decide(probs []float32) (int, float32) {
