@@ -133,6 +133,10 @@ func TestCLIBadInput(t *testing.T) {
 	if code, _, errs := paw(t, "", "compile", spec, "-o", filepath.Join(t.TempDir(), "x.paw")); code != 1 || !strings.Contains(errs, spec+":") {
 		t.Fatalf("bad spec: exit %d: %s", code, errs)
 	}
+	// A label the program lacks, given as a flag: an error, not a panic.
+	if code, _, errs := paw(t, "ERROR x\n", "run", prog, "--keep", "nope"); code != 1 || !strings.Contains(errs, `program real-error has no label "nope"`) {
+		t.Fatalf("--keep nope: exit %d: %s", code, errs)
+	}
 	if code, _, _ := paw(t, "", "frobnicate"); code != 2 {
 		t.Fatalf("unknown command: exit %d, want 2", code)
 	}

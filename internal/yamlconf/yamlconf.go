@@ -24,7 +24,13 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
+	switch {
+	case e.Line > 0:
+		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
+	case e.File != "":
+		return e.File + ": " + e.Msg
+	}
+	return e.Msg
 }
 
 // Errors is every problem found, in file order.
@@ -135,8 +141,13 @@ func firstLine(s string) string {
 }
 
 // At records an error at the node a YAML path ("$.steps[2].filter") names,
-// or at the nearest position known.
+// or at the nearest position known. A Doc that was not parsed (a config
+// built in code, from flags say) records the error without a position.
 func (d *Doc) At(path, format string, args ...any) {
+	if d.ast == nil {
+		d.Errs = append(d.Errs, &Error{File: d.File, Msg: fmt.Sprintf(format, args...)})
+		return
+	}
 	line, col := 1, 1
 	if p, err := yaml.PathString(path); err == nil {
 		if n, err := p.FilterFile(d.ast); err == nil && n != nil {

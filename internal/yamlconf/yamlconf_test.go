@@ -81,3 +81,19 @@ func TestDecodeAcceptsNestingToTheLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A config built in code has no document to locate errors in; At must
+// still record them (it once dereferenced the missing syntax tree).
+func TestAtWithoutADocument(t *testing.T) {
+	tests := []struct{ file, want string }{
+		{"", `program p has no label "nope"`},
+		{"flags", `flags: program p has no label "nope"`},
+	}
+	for _, tc := range tests {
+		d := &Doc{File: tc.file}
+		d.At("$.steps[0].filter.keep[0]", "program p has no label %q", "nope")
+		if err := d.Err(); err == nil || err.Error() != tc.want {
+			t.Errorf("error %v, want %q", err, tc.want)
+		}
+	}
+}
