@@ -88,7 +88,7 @@ func TestReportsAreStoredQueriedAndShownInTheFleet(t *testing.T) {
 		{"negative", `{"reporter":"x","kind":"plugin","time":"2026-11-25T10:00:00Z","records":-1}`, 422},
 		{"too large", `{"reporter":"` + strings.Repeat("x", 70<<10) + `"}`, 413},
 	} {
-		resp, data := s.request("POST", "/v1/report", strings.NewReader(bad.body), nil)
+		resp, data := s.request("POST", "/v1/report", strings.NewReader(bad.body), map[string]string{"Content-Type": "application/json"})
 		if resp.StatusCode != bad.code {
 			t.Errorf("%s: %d %s, want %d", bad.name, resp.StatusCode, data, bad.code)
 		}

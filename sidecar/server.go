@@ -33,11 +33,23 @@ type Config struct {
 	Token string
 	// Debounce waits for a spec to stop changing. Default: 300ms.
 	Debounce time.Duration
-	// Concurrency bounds compiles running at once. Default: 2.
+	// Concurrency bounds spec-folder compiles running at once. Default: 2.
 	Concurrency int
-	// MaxBodyBytes caps POST /v1/compile and /v1/report bodies.
-	// Default: 1 MiB.
+	// HTTPCompiles bounds POST /v1/compile requests running at once, apart
+	// from the spec folder's compiles, which they can then never starve;
+	// one more is answered 503 with Retry-After. Default: 1.
+	HTTPCompiles int
+	// HTTPCompileTimeout cancels a POST /v1/compile that runs longer.
+	// Default: 60s.
+	HTTPCompileTimeout time.Duration
+	// MaxSpecBytes caps a POST /v1/compile body. Default: 256 KiB.
+	MaxSpecBytes int64
+	// MaxBodyBytes caps POST /v1/report bodies. Default: 1 MiB.
 	MaxBodyBytes int64
+	// AllowedHosts are the host names (besides IP literals and localhost)
+	// the API answers to when no Token is set, against DNS rebinding; list
+	// the name other containers reach the sidecar by.
+	AllowedHosts []string
 	// MetricsDir keeps the reported decision metrics (tstorage); "" keeps
 	// them in memory. Retention drops older points. Default: 14 days.
 	MetricsDir string
@@ -60,6 +72,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 1 << 20
+	}
+	if c.HTTPCompiles <= 0 {
+		c.HTTPCompiles = 1
+	}
+	if c.HTTPCompileTimeout <= 0 {
+		c.HTTPCompileTimeout = 60 * time.Second
+	}
+	if c.MaxSpecBytes <= 0 {
+		c.MaxSpecBytes = 256 << 10
 	}
 	if c.DriftInterval <= 0 {
 		c.DriftInterval = 30 * time.Second
@@ -105,7 +126,7 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 		Handler:           newHandler(cfg, b, reg, store, metrics.NewFleet()),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      2 * time.Minute, // POST /v1/compile trains a program
+		WriteTimeout:      cfg.HTTPCompileTimeout + 30*time.Second, // POST /v1/compile trains a program
 		IdleTimeout:       2 * time.Minute,
 	}
 	opts.Logger.Info("paw serve", "specs", cfg.SpecsDir, "programs", cfg.ProgramsDir, "listen", "http://"+ln.Addr().String(), "token", cfg.Token != "")
@@ -167,8 +188,9 @@ func newHandler(cfg Config, b *builder, reg *prometheus.Registry, store *metrics
 		}
 		serveArtifact(w, r, data, id)
 	})
+	httpSem := make(chan struct{}, cfg.HTTPCompiles)
 	api.HandleFunc("POST /v1/compile", func(w http.ResponseWriter, r *http.Request) {
-		compileRequest(w, r, cfg, b)
+		compileRequest(w, r, cfg, httpSem)
 	})
 	api.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	api.HandleFunc("POST /v1/report", reportHandler(cfg, store, f))
@@ -176,7 +198,7 @@ func newHandler(cfg Config, b *builder, reg *prometheus.Registry, store *metrics
 	api.Handle("GET /{$}", metrics.DashboardHandler())
 	api.Handle("GET /v1/fleet", metrics.FleetHandler(f, b.publishedIDs))
 	mux.Handle("/", requireToken(cfg.Token, api))
-	return mux
+	return guard(cfg, mux)
 }
 
 func requireToken(token string, next http.Handler) http.Handler {
@@ -218,13 +240,13 @@ func serveArtifact(w http.ResponseWriter, r *http.Request, data []byte, id strin
 }
 
 // compileRequest compiles a spec sent in the body. Such a spec may not read
-// files: examples_file is refused.
-func compileRequest(w http.ResponseWriter, r *http.Request, cfg Config, b *builder) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes))
+// files: examples_file is refused. sem holds the HTTP compiles running.
+func compileRequest(w http.ResponseWriter, r *http.Request, cfg Config, sem chan struct{}) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, cfg.MaxSpecBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, APIError{Error: fmt.Sprintf("spec larger than %d bytes", cfg.MaxBodyBytes)})
+			writeError(w, http.StatusRequestEntityTooLarge, APIError{Error: fmt.Sprintf("spec larger than %d bytes (larger example sets belong in a spec folder's examples_file)", cfg.MaxSpecBytes)})
 			return
 		}
 		writeError(w, http.StatusBadRequest, APIError{Error: err.Error()})
@@ -236,12 +258,20 @@ func compileRequest(w http.ResponseWriter, r *http.Request, cfg Config, b *build
 		return
 	}
 	select {
-	case b.sem <- struct{}{}:
-	case <-r.Context().Done():
+	case sem <- struct{}{}:
+	default:
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, APIError{Error: fmt.Sprintf("%d HTTP compiles are running already; retry later", cap(sem))})
 		return
 	}
-	res, err := compiler.Compile(r.Context(), spec, nil)
-	<-b.sem
+	ctx, cancel := context.WithTimeout(r.Context(), cfg.HTTPCompileTimeout)
+	res, err := compiler.Compile(ctx, spec, nil)
+	cancel()
+	<-sem
+	if errors.Is(err, context.DeadlineExceeded) {
+		writeError(w, http.StatusUnprocessableEntity, APIError{Error: fmt.Sprintf("compile stopped after %s, the limit for HTTP compiles: lower options.epochs or the examples, or compile it from the spec folder", cfg.HTTPCompileTimeout)})
+		return
+	}
 	if err != nil {
 		writeErrors(w, http.StatusUnprocessableEntity, apiErrors(err))
 		return

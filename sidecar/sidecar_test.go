@@ -46,6 +46,14 @@ type server struct {
 
 func startServer(t *testing.T, token string, specs map[string]string) *server {
 	t.Helper()
+	return startServerWith(t, Config{Token: token}, specs)
+}
+
+// startServerWith starts a sidecar with cfg's settings over the tests'
+// defaults.
+func startServerWith(t *testing.T, cfg Config, specs map[string]string) *server {
+	t.Helper()
+	token := cfg.Token
 	s := &server{t: t, specs: t.TempDir(), programs: t.TempDir(), token: token, active: map[string]int{}, maxActive: map[string]int{}}
 	for file, content := range specs {
 		if err := os.WriteFile(filepath.Join(s.specs, file), []byte(content), 0o644); err != nil {
@@ -56,8 +64,14 @@ func startServer(t *testing.T, token string, specs map[string]string) *server {
 	s.stop, s.done = cancel, make(chan error, 1)
 	addr := make(chan string, 1)
 	go func() {
-		s.done <- Run(ctx, Config{SpecsDir: s.specs, ProgramsDir: s.programs, Listen: "127.0.0.1:0", Token: token, Debounce: 50 * time.Millisecond, MaxBodyBytes: 64 << 10, DriftInterval: 100 * time.Millisecond},
-			Options{Logger: testLogger(), OnListen: func(a string) { addr <- a }, compileHook: s.hook})
+		cfg.SpecsDir, cfg.ProgramsDir, cfg.Listen, cfg.Debounce, cfg.DriftInterval = s.specs, s.programs, "127.0.0.1:0", 50*time.Millisecond, 100*time.Millisecond
+		if cfg.MaxBodyBytes == 0 {
+			cfg.MaxBodyBytes = 64 << 10
+		}
+		if cfg.MaxSpecBytes == 0 {
+			cfg.MaxSpecBytes = 64 << 10
+		}
+		s.done <- Run(ctx, cfg, Options{Logger: testLogger(), OnListen: func(a string) { addr <- a }, compileHook: s.hook})
 	}()
 	select {
 	case s.addr = <-addr:
@@ -224,6 +238,8 @@ func TestConcurrentEditsCompileOnceAtATime(t *testing.T) {
 	}
 }
 
+var yamlType = map[string]string{"Content-Type": "application/yaml"}
+
 func TestAPI(t *testing.T) {
 	s := startServer(t, "s3cret", map[string]string{"a.yaml": specYAML("a", 1)})
 	s.waitFor("published", func(ps map[string]Program) bool { return ps["a.yaml"].Status == "ok" })
@@ -244,11 +260,13 @@ func TestAPI(t *testing.T) {
 		{"artifact with ETag", "GET", "/v1/programs/a", "", nil, 200, ""},
 		{"not modified", "GET", "/v1/programs/a", "", map[string]string{"If-None-Match": `"` + id + `"`}, 304, ""},
 		{"unknown program", "GET", "/v1/programs/zzz", "", nil, 404, "no published program"},
-		{"compile", "POST", "/v1/compile", specYAML("c", 4), nil, 200, ""},
-		{"bad yaml", "POST", "/v1/compile", "name: c\nlabels: [a\n", nil, 422, `"line": 2`},
-		{"invalid spec", "POST", "/v1/compile", "name: c\ndescription: x\nlabels: [a]\n", nil, 422, `"error"`},
-		{"files refused", "POST", "/v1/compile", "name: c\ndescription: x\nlabels: [a, b]\nexamples_file: /etc/passwd\n", nil, 422, "examples_file"},
-		{"oversized", "POST", "/v1/compile", big, nil, 413, "larger than"},
+		{"compile", "POST", "/v1/compile", specYAML("c", 4), yamlType, 200, ""},
+		{"bad yaml", "POST", "/v1/compile", "name: c\nlabels: [a\n", yamlType, 422, `"line": 2`},
+		{"invalid spec", "POST", "/v1/compile", "name: c\ndescription: x\nlabels: [a]\n", yamlType, 422, `"error"`},
+		{"files refused", "POST", "/v1/compile", "name: c\ndescription: x\nlabels: [a, b]\nexamples_file: /etc/passwd\n", yamlType, 422, "examples_file"},
+		{"oversized", "POST", "/v1/compile", big, yamlType, 413, "larger than"},
+		{"text/plain refused", "POST", "/v1/compile", specYAML("c", 4), map[string]string{"Content-Type": "text/plain"}, 415, "application/yaml"},
+		{"no content type", "POST", "/v1/report", "{}", nil, 415, "application/json"},
 		{"metrics behind the token", "GET", "/metrics", "", map[string]string{"Authorization": ""}, 401, ""},
 	}
 	for _, tc := range tests {
@@ -263,5 +281,100 @@ func TestAPI(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Without a token, the API refuses what a hostile web page can make a
+// browser send: cross-origin POSTs and DNS-rebound Host names.
+func TestNoTokenRefusesBrowserAttacks(t *testing.T) {
+	s := startServerWith(t, Config{AllowedHosts: []string{"sidecar"}}, nil)
+	tests := []struct {
+		name   string
+		method string
+		header map[string]string
+		host   string
+		code   int
+		want   string
+	}{
+		{"same origin", "GET", map[string]string{"Origin": "http://" + "HOST"}, "", 200, ""},
+		{"cross origin post", "POST", map[string]string{"Origin": "http://evil.example", "Content-Type": "application/yaml"}, "", 403, "cross-origin"},
+		{"cross origin get", "GET", map[string]string{"Origin": "http://evil.example"}, "", 403, "cross-origin"},
+		{"rebound host", "GET", nil, "evil.example:8080", 403, "is not allowed without a token"},
+		{"allowed name", "GET", nil, "sidecar:8080", 200, ""},
+		{"localhost", "GET", nil, "localhost:8080", 200, ""},
+		{"healthz for any host", "GET", nil, "evil.example", 200, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path, body := "/v1/programs", ""
+			if tc.method == "POST" {
+				path, body = "/v1/compile", specYAML("c", 1)
+			}
+			if tc.name == "healthz for any host" {
+				path = "/healthz"
+			}
+			req, _ := http.NewRequest(tc.method, "http://"+s.addr+path, strings.NewReader(body))
+			for k, v := range tc.header {
+				req.Header.Set(k, strings.ReplaceAll(v, "HOST", s.addr))
+			}
+			if tc.host != "" {
+				req.Host = tc.host
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.code || !strings.Contains(string(data), tc.want) {
+				t.Fatalf("%d %s; want %d containing %q", resp.StatusCode, data, tc.code, tc.want)
+			}
+		})
+	}
+}
+
+// HTTP compiles have a slot of their own and a time limit: a heavy one
+// neither blocks the spec folder's recompiles nor runs forever, and one
+// more is told to come back.
+func TestHTTPCompilesAreBounded(t *testing.T) {
+	s := startServerWith(t, Config{HTTPCompiles: 1, HTTPCompileTimeout: 3 * time.Second, MaxSpecBytes: 1 << 20}, map[string]string{"a.yaml": specYAML("a", 1)})
+	s.waitFor("published", func(ps map[string]Program) bool { return ps["a.yaml"].Status == "ok" })
+	heavy := strings.Replace(specYAML("h", 1), "epochs: 20", "epochs: 10000", 1)
+	var b strings.Builder
+	b.WriteString(heavy)
+	for i := 0; i < 3000; i++ {
+		fmt.Fprintf(&b, "  - {label: ok, text: \"INFO job %d step %d finished\"}\n", i, i*3)
+	}
+	heavy = b.String()
+	type answer struct {
+		code  int
+		retry string
+		body  string
+		at    time.Time
+	}
+	answers := make(chan answer, 2)
+	for range 2 {
+		go func() {
+			resp, data := s.request("POST", "/v1/compile", strings.NewReader(heavy), yamlType)
+			answers <- answer{resp.StatusCode, resp.Header.Get("Retry-After"), string(data), time.Now()}
+		}()
+	}
+	// The spec folder still compiles while the HTTP slot is held.
+	old := s.programsList()["a.yaml"].ID
+	os.WriteFile(filepath.Join(s.specs, "a.yaml"), []byte(specYAML("a", 2)), 0o644)
+	s.waitFor("recompiled", func(ps map[string]Program) bool { return ps["a.yaml"].ID != old })
+	recompiled := time.Now()
+	a, b2 := <-answers, <-answers
+	if a.code == 503 {
+		a, b2 = b2, a
+	}
+	if b2.code != 503 || b2.retry == "" || !strings.Contains(b2.body, "retry later") {
+		t.Fatalf("second HTTP compile: %d Retry-After %q %s", b2.code, b2.retry, b2.body)
+	}
+	if a.code != 422 || !strings.Contains(a.body, "compile stopped after 3s") {
+		t.Fatalf("heavy compile: %d %s", a.code, a.body)
+	}
+	if !recompiled.Before(a.at) {
+		t.Fatalf("the spec folder recompiled only after the HTTP compile ended")
 	}
 }

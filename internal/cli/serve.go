@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/pawlogs/paw/metrics"
@@ -17,7 +18,10 @@ func runServe(e *env, args []string) error {
 	specs := fs.String("specs", "configs/filters", "folder of specs to watch and compile")
 	programs := fs.String("programs", "build/programs", "folder to publish <name>.paw programs into")
 	listen := fs.String("listen", "127.0.0.1:8080", "HTTP address (loopback by default)")
-	concurrency := fs.Int("concurrency", 2, "compiles running at once")
+	concurrency := fs.Int("concurrency", 2, "spec-folder compiles running at once")
+	httpCompiles := fs.Int("http-compiles", 1, "POST /v1/compile requests running at once (more get 503)")
+	httpTimeout := fs.Duration("http-compile-timeout", time.Minute, "cancel a POST /v1/compile that runs longer")
+	allowedHosts := fs.String("allowed-hosts", "", "comma-separated host names the API answers to without a token, besides IP addresses and localhost")
 	metricsDir := fs.String("metrics-dir", "", "keep reported decision metrics here (default: in memory)")
 	retention := fs.Duration("retention", 14*24*time.Hour, "drop metrics older than this")
 	var drift metrics.DriftConfig
@@ -40,8 +44,20 @@ func runServe(e *env, args []string) error {
 	return sidecar.Run(e.ctx, sidecar.Config{
 		SpecsDir: *specs, ProgramsDir: *programs, Listen: *listen, Concurrency: *concurrency,
 		MetricsDir: *metricsDir, Retention: *retention, Drift: drift,
+		HTTPCompiles: *httpCompiles, HTTPCompileTimeout: *httpTimeout, AllowedHosts: splitList(*allowedHosts),
 		Token: os.Getenv("PAW_TOKEN"),
 	}, sidecar.Options{Logger: log})
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // runHealth is for container healthchecks in images without curl: GET the
