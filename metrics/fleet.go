@@ -31,10 +31,23 @@ type Member struct {
 	Current bool `json:"current"`
 }
 
-// Seen records a report.
+// maxMembers bounds the fleet view; reporter names come from the network.
+const maxMembers = 10_000
+
+// Seen records a report. A new reporter beyond maxMembers replaces the one
+// heard from least recently.
 func (f *Fleet) Seen(r *Report) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if _, ok := f.members[r.Reporter]; !ok && len(f.members) >= maxMembers {
+		var oldest *Member
+		for _, m := range f.members {
+			if oldest == nil || m.LastSeen.Before(oldest.LastSeen) {
+				oldest = m
+			}
+		}
+		delete(f.members, oldest.Name)
+	}
 	f.members[r.Reporter] = &Member{Name: r.Reporter, Kind: r.Kind, Programs: r.Programs, LastSeen: f.clock().UTC(), Interval: r.IntervalSeconds}
 }
 

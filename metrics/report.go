@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -39,27 +40,55 @@ type Report struct {
 	InferenceP99Ms  float64 `json:"inference_p99_ms"`
 }
 
-// Validate reports a report the sidecar must refuse.
-func (r *Report) Validate() error {
+// Limits on one report: a real one carries a few programs with a few
+// labels each.
+const (
+	// MaxReportSeries bounds the decision and escalation series of a report.
+	MaxReportSeries = 1024
+	maxNameLen      = 200
+	// maxClockSkew is how far in the future a report's time may be.
+	maxClockSkew = 5 * time.Minute
+)
+
+// Validate reports a report the sidecar must refuse, at time now.
+func (r *Report) Validate(now time.Time) error {
 	switch {
-	case r.Reporter == "" || len(r.Reporter) > 200:
+	case r.Reporter == "" || len(r.Reporter) > maxNameLen:
 		return errors.New("reporter: 1 to 200 characters")
 	case r.Kind != "processor" && r.Kind != "plugin":
 		return fmt.Errorf("kind %q: want processor or plugin", r.Kind)
 	case r.Time.IsZero():
 		return errors.New("time is required")
+	case r.Time.After(now.Add(maxClockSkew)):
+		return fmt.Errorf("time %s is more than %s ahead of the sidecar's clock", r.Time.Format(time.RFC3339), maxClockSkew)
 	case r.Records < 0 || r.DeadLetters < 0 || r.Retries < 0:
 		return errors.New("counts must not be negative")
+	case len(r.Programs) > MaxReportSeries:
+		return fmt.Errorf("%d programs: at most %d", len(r.Programs), MaxReportSeries)
 	}
+	for name, v := range map[string]float64{"latency_p50_ms": r.LatencyP50Ms, "latency_p99_ms": r.LatencyP99Ms, "mean_batch": r.MeanBatch,
+		"inference_mean_ms": r.InferenceMeanMs, "inference_p99_ms": r.InferenceP99Ms, "interval_seconds": r.IntervalSeconds} {
+		if !(v >= 0 && v <= math.MaxFloat32) {
+			return fmt.Errorf("%s %v: want a finite value >= 0", name, v)
+		}
+	}
+	series := len(r.Escalations)
+	for _, byLabel := range r.Decisions {
+		series += len(byLabel)
+	}
+	if series > MaxReportSeries {
+		return fmt.Errorf("%d decision and escalation series: at most %d per report", series, MaxReportSeries)
+	}
+	name := func(s string) bool { return s != "" && len(s) <= maxNameLen }
 	for p, n := range r.Escalations {
-		if n < 0 || p == "" {
-			return fmt.Errorf("escalations[%q] = %d: want a name and a count >= 0", p, n)
+		if n < 0 || !name(p) {
+			return fmt.Errorf("escalations[%q] = %d: want a name of 1 to %d characters and a count >= 0", p, n, maxNameLen)
 		}
 	}
 	for p, byLabel := range r.Decisions {
 		for l, n := range byLabel {
-			if n < 0 || p == "" || l == "" {
-				return fmt.Errorf("decisions[%q][%q] = %d: want names and a count >= 0", p, l, n)
+			if n < 0 || !name(p) || !name(l) {
+				return fmt.Errorf("decisions[%q][%q] = %d: want names of 1 to %d characters and a count >= 0", p, l, n, maxNameLen)
 			}
 		}
 	}

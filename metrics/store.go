@@ -4,9 +4,11 @@
 package metrics
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,8 +17,6 @@ import (
 	"time"
 
 	"github.com/nakabonne/tstorage"
-
-	"github.com/pawlogs/paw/internal/atomicfile"
 )
 
 // Point is one value of one series at one time.
@@ -58,9 +58,32 @@ type Store struct {
 	retention time.Duration
 	now       func() time.Time
 
-	mu     sync.Mutex
-	series map[string]seriesKey
+	// MaxSeries bounds the series the store keeps, and
+	// MaxSeriesPerReporter those of one reporter; a report that would pass
+	// either is refused whole with ErrSeriesLimit. Defaults:
+	// DefaultMaxSeries, DefaultMaxSeriesPerReporter.
+	MaxSeries            int
+	MaxSeriesPerReporter int
+	// Quarantined lists what Open moved aside because tstorage could not
+	// read it (a partition truncated by a full disk, say), for the caller
+	// to log.
+	Quarantined []string
+
+	mu          sync.Mutex
+	series      map[string]seriesKey // by id
+	perReporter map[string]int
+	index       *os.File // series.jsonl, appended to as series appear
 }
+
+// Series limits: each series costs an index line and a tstorage series.
+const (
+	DefaultMaxSeries            = 100_000
+	DefaultMaxSeriesPerReporter = 10_000
+)
+
+// ErrSeriesLimit is returned by Add for a report with more new series than
+// the store may keep.
+var ErrSeriesLimit = errors.New("series limit reached")
 
 type seriesKey struct {
 	Metric string            `json:"metric"`
@@ -105,73 +128,195 @@ func Open(dir string, retention time.Duration) (*Store, error) {
 		tstorage.WithPartitionDuration(time.Hour),
 		tstorage.WithLogger(nopLogger{}),
 	}
-	s := &Store{dir: dir, retention: retention, now: time.Now, series: map[string]seriesKey{}}
-	if dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+	s := &Store{dir: dir, retention: retention, now: time.Now, series: map[string]seriesKey{}, perReporter: map[string]int{},
+		MaxSeries: DefaultMaxSeries, MaxSeriesPerReporter: DefaultMaxSeriesPerReporter}
+	if dir == "" {
+		ts, err := tstorage.NewStorage(opts...)
+		if err != nil {
 			return nil, fmt.Errorf("metrics store: %w", err)
 		}
-		opts = append(opts, tstorage.WithDataPath(filepath.Join(dir, "data")))
-		if err := s.loadIndex(); err != nil {
-			return nil, err
-		}
+		s.ts = ts
+		return s, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("metrics store: %w", err)
+	}
+	opts = append(opts, tstorage.WithDataPath(s.dataPath()))
+	if err := s.loadIndex(); err != nil {
+		return nil, err
 	}
 	ts, err := tstorage.NewStorage(opts...)
+	// What tstorage cannot read is moved aside, a step at a time, so that
+	// one damaged file never keeps the sidecar from starting.
+	for step := 0; err != nil && step < len(quarantineSteps); step++ {
+		moved, qerr := quarantineSteps[step](s)
+		if qerr != nil {
+			s.index.Close()
+			return nil, fmt.Errorf("metrics store %s: %w (and quarantine failed: %v)", dir, err, qerr)
+		}
+		if len(moved) > 0 {
+			s.Quarantined = append(s.Quarantined, moved...)
+			ts, err = tstorage.NewStorage(opts...)
+		}
+	}
 	if err != nil {
+		s.index.Close()
 		return nil, fmt.Errorf("metrics store %s: %w", dir, err)
 	}
 	s.ts = ts
 	return s, nil
 }
 
+func (s *Store) dataPath() string { return filepath.Join(s.dir, "data") }
+
+// quarantineSteps move ever more of the data aside: partitions whose
+// metadata does not decode, then the write-ahead log, then everything.
+var quarantineSteps = []func(s *Store) ([]string, error){
+	func(s *Store) ([]string, error) {
+		dirs, err := os.ReadDir(s.dataPath())
+		if err != nil {
+			return nil, err
+		}
+		var moved []string
+		for _, d := range dirs {
+			if !d.IsDir() || !strings.HasPrefix(d.Name(), "p-") {
+				continue
+			}
+			meta, err := os.ReadFile(filepath.Join(s.dataPath(), d.Name(), "meta.json"))
+			if err == nil && json.Valid(meta) {
+				continue
+			}
+			m, err := s.quarantine(filepath.Join(s.dataPath(), d.Name()))
+			if err != nil {
+				return moved, err
+			}
+			moved = append(moved, m)
+		}
+		return moved, nil
+	},
+	func(s *Store) ([]string, error) { return s.quarantineIfExists(filepath.Join(s.dataPath(), "wal")) },
+	func(s *Store) ([]string, error) { return s.quarantineIfExists(s.dataPath()) },
+}
+
+func (s *Store) quarantineIfExists(path string) ([]string, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	m, err := s.quarantine(path)
+	if err != nil {
+		return nil, err
+	}
+	return []string{m}, nil
+}
+
+// quarantine moves path under <dir>/quarantine, keeping it for a person to
+// look at, and returns where it went.
+func (s *Store) quarantine(path string) (string, error) {
+	q := filepath.Join(s.dir, "quarantine")
+	if err := os.MkdirAll(q, 0o755); err != nil {
+		return "", err
+	}
+	dst := filepath.Join(q, fmt.Sprintf("%s-%d", filepath.Base(path), time.Now().UnixNano()))
+	if err := os.Rename(path, dst); err != nil {
+		return "", err
+	}
+	return dst, nil
+}
+
 type nopLogger struct{}
 
 func (nopLogger) Printf(string, ...interface{}) {}
 
-func (s *Store) indexPath() string { return filepath.Join(s.dir, "series.json") }
+// The series index is series.jsonl: one JSON line per series, appended
+// when it first appears (series.json, the whole index rewritten on every
+// new series, is still read).
+func (s *Store) indexPath() string   { return filepath.Join(s.dir, "series.jsonl") }
+func (s *Store) legacyIndex() string { return filepath.Join(s.dir, "series.json") }
 
 func (s *Store) loadIndex() error {
-	data, err := os.ReadFile(s.indexPath())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
+	if data, err := os.ReadFile(s.legacyIndex()); err == nil {
+		var keys []seriesKey
+		if json.Unmarshal(data, &keys) == nil {
+			for _, k := range keys {
+				s.remember(k)
+			}
+		}
 	}
+	f, err := os.OpenFile(s.indexPath(), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return fmt.Errorf("metrics store: %w", err)
 	}
-	var keys []seriesKey
-	if err := json.Unmarshal(data, &keys); err != nil {
+	data, err := io.ReadAll(f)
+	if err != nil {
+		f.Close()
 		return fmt.Errorf("metrics store %s: %w", s.indexPath(), err)
 	}
-	for _, k := range keys {
-		s.series[k.id()] = k
+	// A line torn by a crash or a full disk is dropped: its series' points
+	// stay in tstorage, only label matching loses it.
+	good := 0
+	for len(data[good:]) > 0 {
+		line := data[good:]
+		end := bytes.IndexByte(line, '\n')
+		if end < 0 {
+			break
+		}
+		var k seriesKey
+		if json.Unmarshal(line[:end], &k) == nil && k.Metric != "" {
+			s.remember(k)
+		}
+		good += end + 1
 	}
+	if good < len(data) {
+		if err := f.Truncate(int64(good)); err != nil {
+			f.Close()
+			return fmt.Errorf("metrics store %s: %w", s.indexPath(), err)
+		}
+	}
+	if _, err := f.Seek(int64(good), io.SeekStart); err != nil {
+		f.Close()
+		return fmt.Errorf("metrics store %s: %w", s.indexPath(), err)
+	}
+	s.index = f
 	return nil
 }
 
-// Add stores points; points older than the retention are dropped.
+// remember adds k to the in-memory index.
+func (s *Store) remember(k seriesKey) {
+	id := k.id()
+	if _, ok := s.series[id]; ok {
+		return
+	}
+	s.series[id] = k
+	s.perReporter[k.Labels["reporter"]]++
+}
+
+// Add stores points; points older than the retention are dropped. It
+// stores all of them or none: a report refused for its series, or for an
+// index that cannot be written, can be sent again whole.
 func (s *Store) Add(points []Point) error {
 	cutoff := s.now().Add(-s.retention)
 	rows := make([]tstorage.Row, 0, len(points))
-	newSeries := false
+	var fresh []seriesKey
+	newPer := map[string]int{}
 	s.mu.Lock()
+	seen := map[string]bool{}
 	for _, p := range points {
 		if p.Time.Before(cutoff) {
 			continue
 		}
 		k := seriesKey{Metric: p.Metric, Labels: p.Labels}
-		if _, ok := s.series[k.id()]; !ok {
-			s.series[k.id()] = k
-			newSeries = true
+		if id := k.id(); s.series[id].Metric == "" && !seen[id] {
+			seen[id] = true
+			fresh = append(fresh, k)
+			newPer[k.Labels["reporter"]]++
 		}
 		rows = append(rows, tstorage.Row{Metric: p.Metric, Labels: k.labels(), DataPoint: tstorage.DataPoint{Value: p.Value, Timestamp: p.Time.UnixMilli()}})
 	}
-	var err error
-	if newSeries && s.dir != "" {
-		err = s.saveIndexLocked()
-	}
-	s.mu.Unlock()
-	if err != nil {
+	if err := s.admitLocked(fresh, newPer); err != nil {
+		s.mu.Unlock()
 		return err
 	}
+	s.mu.Unlock()
 	if len(rows) == 0 {
 		return nil
 	}
@@ -184,17 +329,41 @@ func (s *Store) Add(points []Point) error {
 	return nil
 }
 
-func (s *Store) saveIndexLocked() error {
-	keys := make([]seriesKey, 0, len(s.series))
-	for _, k := range s.series {
-		keys = append(keys, k)
+// admitLocked checks new series against the limits and appends them to the
+// index (synced) before any point is stored.
+func (s *Store) admitLocked(fresh []seriesKey, newPer map[string]int) error {
+	if len(fresh) == 0 {
+		return nil
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].id() < keys[j].id() })
-	data, err := json.Marshal(keys)
-	if err != nil {
-		return err
+	if n := len(s.series) + len(fresh); n > s.MaxSeries {
+		return fmt.Errorf("%w: %d new series would make %d, more than the store's %d", ErrSeriesLimit, len(fresh), n, s.MaxSeries)
 	}
-	return atomicfile.WriteFile(s.indexPath(), data)
+	for r, n := range newPer {
+		if have := s.perReporter[r]; have+n > s.MaxSeriesPerReporter {
+			return fmt.Errorf("%w: reporter %q has %d series and sends %d new, more than %d per reporter", ErrSeriesLimit, r, have, n, s.MaxSeriesPerReporter)
+		}
+	}
+	if s.index != nil {
+		var buf bytes.Buffer
+		for _, k := range fresh {
+			line, err := json.Marshal(k)
+			if err != nil {
+				return err
+			}
+			buf.Write(line)
+			buf.WriteByte('\n')
+		}
+		if _, err := s.index.Write(buf.Bytes()); err != nil {
+			return fmt.Errorf("metrics index: %w", err)
+		}
+		if err := s.index.Sync(); err != nil {
+			return fmt.Errorf("metrics index: %w", err)
+		}
+	}
+	for _, k := range fresh {
+		s.remember(k)
+	}
+	return nil
 }
 
 // Query returns the matching series, sorted by labels.
@@ -213,7 +382,11 @@ func (s *Store) Query(q Query) ([]Series, error) {
 		}
 	}
 	s.mu.Unlock()
-	sort.Slice(keys, func(i, j int) bool { return keys[i].id() < keys[j].id() })
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.id()
+	}
+	sort.Sort(byID{keys, ids})
 	out := make([]Series, 0, len(keys))
 	for _, k := range keys {
 		pts, err := s.ts.Select(k.Metric, k.labels(), q.From.UnixMilli(), q.To.UnixMilli()+1)
@@ -257,9 +430,26 @@ func bucket(pts []*tstorage.DataPoint, from time.Time, step time.Duration) []Sam
 	return out
 }
 
+// byID sorts keys by their precomputed ids.
+type byID struct {
+	keys []seriesKey
+	ids  []string
+}
+
+func (b byID) Len() int           { return len(b.keys) }
+func (b byID) Less(i, j int) bool { return b.ids[i] < b.ids[j] }
+func (b byID) Swap(i, j int) {
+	b.keys[i], b.keys[j] = b.keys[j], b.keys[i]
+	b.ids[i], b.ids[j] = b.ids[j], b.ids[i]
+}
+
 // Close flushes the store to disk.
 func (s *Store) Close() error {
-	if err := s.ts.Close(); err != nil {
+	err := s.ts.Close()
+	if s.index != nil {
+		err = errors.Join(err, s.index.Close())
+	}
+	if err != nil {
 		return fmt.Errorf("metrics store: %w", err)
 	}
 	return nil

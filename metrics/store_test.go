@@ -116,7 +116,7 @@ func TestReporterPushesDeltasAndKeepsFailedCounts(t *testing.T) {
 	defer mu.Unlock()
 	var records, errs int64
 	for _, r := range got {
-		if err := r.Validate(); err != nil {
+		if err := r.Validate(time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		records += r.Records

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -87,12 +88,29 @@ func TestReportsAreStoredQueriedAndShownInTheFleet(t *testing.T) {
 		{"bad kind", `{"reporter":"x","kind":"robot","time":"2026-11-25T10:00:00Z"}`, 422},
 		{"negative", `{"reporter":"x","kind":"plugin","time":"2026-11-25T10:00:00Z","records":-1}`, 422},
 		{"too large", `{"reporter":"` + strings.Repeat("x", 70<<10) + `"}`, 413},
+		{"too many series", manyLabels(2000), 422},
+		{"from the future", `{"reporter":"x","kind":"plugin","time":"2999-01-01T00:00:00Z"}`, 422},
+		{"negative latency", `{"reporter":"x","kind":"plugin","time":"2026-11-25T10:00:00Z","latency_p99_ms":-5}`, 422},
 	} {
 		resp, data := s.request("POST", "/v1/report", strings.NewReader(bad.body), map[string]string{"Content-Type": "application/json"})
 		if resp.StatusCode != bad.code {
 			t.Errorf("%s: %d %s, want %d", bad.name, resp.StatusCode, data, bad.code)
 		}
 	}
+}
+
+// manyLabels is a report with n label values of one program.
+func manyLabels(n int) string {
+	var b strings.Builder
+	b.WriteString(`{"reporter":"x","kind":"plugin","time":"2026-11-25T10:00:00Z","decisions":{"p":{`)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"l%d":1`, i)
+	}
+	b.WriteString("}}}")
+	return b.String()
 }
 
 func TestFleetMarksSilentReportersStale(t *testing.T) {

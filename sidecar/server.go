@@ -112,7 +112,14 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	b.hook = opts.compileHook
 	store, err := metrics.Open(cfg.MetricsDir, cfg.Retention)
 	if err != nil {
-		return err
+		// The metrics store must never keep paw from serving programs.
+		opts.Logger.Error("metrics store unusable; keeping metrics in memory", "dir", cfg.MetricsDir, "err", err)
+		if store, err = metrics.Open("", cfg.Retention); err != nil {
+			return err
+		}
+	}
+	for _, q := range store.Quarantined {
+		opts.Logger.Warn("metrics data tstorage could not read was moved aside", "to", q)
 	}
 	defer store.Close()
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -193,7 +200,7 @@ func newHandler(cfg Config, b *builder, reg *prometheus.Registry, store *metrics
 		compileRequest(w, r, cfg, httpSem)
 	})
 	api.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	api.HandleFunc("POST /v1/report", reportHandler(cfg, store, f))
+	api.HandleFunc("POST /v1/report", reportHandler(cfg, store, f, newRefusedCounter(reg)))
 	api.Handle("GET /v1/metrics/query", metrics.QueryHandler(store))
 	api.Handle("GET /{$}", metrics.DashboardHandler())
 	api.Handle("GET /v1/fleet", metrics.FleetHandler(f, b.publishedIDs))

@@ -378,3 +378,12 @@ func TestHTTPCompilesAreBounded(t *testing.T) {
 		t.Fatalf("the spec folder recompiled only after the HTTP compile ended")
 	}
 }
+
+// An unusable metrics folder costs the metrics' history, never the
+// programs: the sidecar starts with metrics in memory.
+func TestUnusableMetricsDirStillServesPrograms(t *testing.T) {
+	notADir := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(notADir, []byte("x"), 0o644)
+	s := startServerWith(t, Config{MetricsDir: notADir}, map[string]string{"a.yaml": specYAML("a", 1)})
+	s.waitFor("published", func(ps map[string]Program) bool { return ps["a.yaml"].Status == "ok" })
+}
