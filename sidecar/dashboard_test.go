@@ -63,12 +63,22 @@ func TestDashboardInChromium(t *testing.T) {
 			t.Fatalf("%d %s", code, body)
 		}
 	}
+	// A program named like an Object.prototype member, reported once a
+	// minute ago: its chart must exist and show its single point.
+	want["constructor"] = map[string]float64{"hit": 7, "miss": 3}
+	if code, body := s.report(metrics.Report{Reporter: "proc-b", Kind: "processor", Time: now.Add(-time.Minute), IntervalSeconds: 60,
+		Programs: map[string]string{"constructor": "fedcba9876543210"}, Decisions: map[string]map[string]int64{"constructor": {"hit": 7, "miss": 3}}}); code != 204 {
+		t.Fatalf("%d %s", code, body)
+	}
 	url := fmt.Sprintf("http://%s/?access_token=tok&range_minutes=60", s.addr)
 	dom := chromium(t, "--dump-dom", url)
 	if !strings.Contains(dom, `data-rendered="true"`) {
 		t.Fatalf("the dashboard did not render:\n%s", dom)
 	}
 	lines := regexp.MustCompile(`<path class="line"[^>]*data-label="([^"]+)"[^>]*data-points="(\d+)"[^>]*data-total="([\d.]+)"`)
+	marks := regexp.MustCompile(`<circle class="pt" cx="([\d.]+)" cy="([\d.]+)" r="3" fill="[^"]+" data-label="([^"]+)"`)
+	totals := regexp.MustCompile(`<tr class="total" data-label="([^"]+)" data-total="([\d.]+)"`)
+	points := map[string]int{"errs": 30, "noise": 30, "constructor": 1}
 	for program, labels := range want {
 		i := strings.Index(dom, `data-program="`+program+`"`)
 		if i < 0 {
@@ -81,14 +91,32 @@ func TestDashboardInChromium(t *testing.T) {
 		got := map[string]float64{}
 		for _, m := range lines.FindAllStringSubmatch(section, -1) {
 			total, _ := strconv.ParseFloat(m[3], 64)
-			if n, _ := strconv.Atoi(m[2]); n < 29 {
-				t.Errorf("%s/%s: %d points drawn, want 30 minutes' worth", program, m[1], n)
+			if n, _ := strconv.Atoi(m[2]); n < points[program]-1 {
+				t.Errorf("%s/%s: %d points in the line, want %d", program, m[1], n, points[program])
 			}
 			got[m[1]] = total
 		}
+		// What is drawn: one visible mark per point, inside the plot area
+		// (x 48..888, y 10..192 of the 900x220 view box).
+		drawn := map[string]int{}
+		for _, m := range marks.FindAllStringSubmatch(section, -1) {
+			x, _ := strconv.ParseFloat(m[1], 64)
+			y, _ := strconv.ParseFloat(m[2], 64)
+			if x < 48 || x > 888 || y < 10 || y > 192 {
+				t.Errorf("%s/%s: mark at (%v, %v) is outside the plot", program, m[3], x, y)
+			}
+			drawn[m[3]]++
+		}
+		shown := map[string]float64{}
+		for _, m := range totals.FindAllStringSubmatch(section, -1) {
+			shown[m[1]], _ = strconv.ParseFloat(m[2], 64)
+		}
 		for label, total := range labels {
-			if got[label] != total {
-				t.Errorf("%s/%s: chart sums to %v, fed %v", program, label, got[label], total)
+			if got[label] != total || shown[label] != total {
+				t.Errorf("%s/%s: chart sums to %v and the table shows %v, fed %v", program, label, got[label], shown[label], total)
+			}
+			if n := drawn[label]; n < points[program]-1 || n > points[program] {
+				t.Errorf("%s/%s: %d marks drawn, want %d", program, label, n, points[program])
 			}
 		}
 	}
