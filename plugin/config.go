@@ -51,10 +51,21 @@ type Config struct {
 	ORTLib string
 	// LogLevel: debug, info, warn or error. Default: info.
 	LogLevel string
+	// Alias is Fluent Bit's name for the instance; every log line carries
+	// it (or, without one, the pipeline path) as instance.
+	Alias string
+}
+
+// Name is how the instance's log lines name it.
+func (c Config) Name() string {
+	if c.Alias != "" {
+		return c.Alias
+	}
+	return c.Pipeline
 }
 
 // Properties lists every property out_paw reads.
-var Properties = []string{"pipeline", "programs_dir", "programs_url", "programs_token", "programs_poll", "report_url", "report_token", "report_interval", "report_name", "field", "output", "max_batch", "device", "dead_letter", "template_cache", "ort_lib", "log_level"}
+var Properties = []string{"pipeline", "programs_dir", "programs_url", "programs_token", "programs_poll", "report_url", "report_token", "report_interval", "report_name", "field", "output", "max_batch", "device", "dead_letter", "template_cache", "ort_lib", "log_level", "alias"}
 
 // ParseConfig reads the properties through get (Fluent Bit's property
 // lookup; "" when unset) and validates them. Errors name the property.
@@ -62,7 +73,7 @@ func ParseConfig(get func(key string) string) (Config, error) {
 	c := Config{
 		Pipeline: get("pipeline"), ProgramsDir: get("programs_dir"), ProgramsURL: get("programs_url"), ProgramsToken: get("programs_token"),
 		ReportURL: get("report_url"), ReportToken: get("report_token"), ReportName: get("report_name"), Field: get("field"), Output: get("output"),
-		Device: get("device"), DeadLetter: get("dead_letter"), ORTLib: get("ort_lib"), LogLevel: get("log_level"),
+		Device: get("device"), DeadLetter: get("dead_letter"), ORTLib: get("ort_lib"), LogLevel: get("log_level"), Alias: get("alias"),
 	}
 	if c.Pipeline == "" {
 		return c, fmt.Errorf("property pipeline is required: the pipeline YAML to apply")

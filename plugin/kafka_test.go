@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func TestKafkaOutputRetries(t *testing.T) {
 	}
 	addr := b.Addr()
 	h := startHarness(t)
-	if got := h.instance(1, map[string]string{"pipeline": pipe, "programs_dir": build.programs, "output": "kafka://" + addr + "/app-logs"}); got != "init 1 1" {
+	if got := h.instance(1, map[string]string{"pipeline": pipe, "programs_dir": build.programs, "output": "kafka://" + addr + "/app-logs", "alias": "to-kafka"}); got != "init 1 1" {
 		t.Fatalf("init: %s\n%s", got, h.stderr.String())
 	}
 	chunk := func(name string) string {
@@ -82,6 +83,18 @@ func TestKafkaOutputRetries(t *testing.T) {
 		t.Fatalf("after the broker came back: %s\n%s", got, h.stderr.String())
 	}
 	h.do("exit 1")
+	// Counted once per chunk delivered, whatever the retries; every line
+	// names the instance; the delivery failure is one short line.
+	stopped := h.stderrContains(`instance=to-kafka chunks=2 records=600`)
+	logs := h.stderr.String()
+	if !stopped || !strings.Contains(logs, "retries=1") {
+		t.Errorf("totals or instance missing from the logs:\n%s", logs)
+	}
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, "chunk will be retried") && (len(line) > 1000 || !strings.Contains(line, "instance=to-kafka") || !strings.Contains(line, "records not delivered; first error:")) {
+			t.Errorf("retry log line (%d bytes): %.300s", len(line), line)
+		}
+	}
 
 	texts := make([][]byte, 2*per)
 	for seq := range texts {

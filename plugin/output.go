@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/pawlogs/paw/internal/dataplane"
 )
 
 // Line is one output record: a JSON object, and for Kafka the topic the
@@ -133,11 +134,14 @@ const kafkaWriteTimeout = 10 * time.Second
 
 func newKafkaOutput(spec outputSpec) *kafkaOutput {
 	return &kafkaOutput{topic: spec.topic, w: &kafka.Writer{
-		Addr:            kafka.TCP(spec.brokers...),
-		RequiredAcks:    kafka.RequireAll,
-		BatchSize:       10000,
-		BatchTimeout:    time.Millisecond, // a chunk is written at once; do not wait for more
-		MaxAttempts:     3,
+		Addr:         kafka.TCP(spec.brokers...),
+		RequiredAcks: kafka.RequireAll,
+		BatchSize:    10000,
+		BatchTimeout: time.Millisecond, // a chunk is written at once; do not wait for more
+		// Fluent Bit owns retries (FLB_RETRY re-sends the chunk): a writer
+		// attempt of its own would multiply them, each able to duplicate
+		// the chunk.
+		MaxAttempts:     1,
 		WriteBackoffMin: 100 * time.Millisecond,
 		WriteBackoffMax: time.Second,
 		Balancer:        &kafka.RoundRobin{},
@@ -155,11 +159,7 @@ func (o *kafkaOutput) Write(ctx context.Context, lines []Line) error {
 	ctx, cancel := context.WithTimeout(ctx, kafkaWriteTimeout)
 	defer cancel()
 	if err := o.w.WriteMessages(ctx, msgs...); err != nil {
-		var we kafka.WriteErrors
-		if errors.As(err, &we) {
-			return fmt.Errorf("kafka: %d of %d records not delivered: %w", we.Count(), len(msgs), err)
-		}
-		return fmt.Errorf("kafka: %w", err)
+		return dataplane.DeliveryError(err, len(msgs))
 	}
 	return nil
 }

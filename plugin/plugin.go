@@ -14,7 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
+	"github.com/pawlogs/paw/internal/dataplane"
 	"github.com/pawlogs/paw/metrics"
 	"github.com/pawlogs/paw/runtime"
 )
@@ -59,14 +61,16 @@ type counters struct {
 // Stats are an instance's totals.
 type Stats struct {
 	Chunks       int64 // chunks flushed with FLB_OK
-	Records      int64 // records decoded
+	Records      int64 // records decoded (of chunks flushed with FLB_OK)
 	Tagged       int64 // records the pipeline kept, sent with their tags
 	Dropped      int64 // records a filter dropped
 	Poison       int64 // records without the field or with a non-string one
 	DeadLettered int64 // poison records written to dead_letter
 	Retries      int64 // flushes answered FLB_RETRY
 	BadChunks    int64 // chunks that were not valid Fluent Bit msgpack
-	Escalated    int64 // records written to review destinations
+	// Every count but Retries is of chunks flushed with FLB_OK: a chunk
+	// retried twice and then delivered counts once.
+	Escalated int64 // records written to review destinations
 }
 
 // New loads ONNX Runtime, the pipeline and its programs, opens the outputs
@@ -75,6 +79,7 @@ func New(cfg Config, opts Options) (*Instance, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	opts.Logger = opts.Logger.With("instance", cfg.Name())
 	if opts.Stdout == nil {
 		opts.Stdout = io.Discard
 	}
@@ -237,13 +242,15 @@ type deadLine struct {
 
 // Flush handles one chunk. It is safe for concurrent use (Fluent Bit's
 // output workers). Bad records never fail a chunk; only an output that
-// cannot take the records does, with StatusRetry.
+// cannot take the records does, with StatusRetry. A chunk's records are
+// counted once, when it succeeds: a retried chunk is not counted again.
 func (in *Instance) Flush(ctx context.Context, tag string, data []byte) Status {
 	events, decErr := DecodeChunk(data)
-	in.stats.records.Add(int64(len(events)))
+	var n counts
+	n.records = int64(len(events))
 	var lines, dead []Line
 	if decErr != nil {
-		in.stats.badChunks.Add(1)
+		n.badChunks = 1
 		in.log.Error("malformed chunk; records before the damage are processed", "tag", tag, "bytes", len(data), "err", decErr)
 		dl, _ := json.Marshal(deadLine{Tag: tag, Reason: "malformed_chunk", Error: decErr.Error(), Chunk: base64.StdEncoding.EncodeToString(data)})
 		dead = append(dead, Line{Data: dl})
@@ -253,9 +260,9 @@ func (in *Instance) Flush(ctx context.Context, tag string, data []byte) Status {
 	for i := range events {
 		text, err := in.text(events[i].Record)
 		if err != nil {
-			in.stats.poison.Add(1)
+			n.poison++
 			if in.dead != nil {
-				dl, _ := json.Marshal(deadLine{Timestamp: stamp(events[i].Time), Tag: tag, Reason: reasonOf(err), Error: err.Error(), Record: jsonMap(events[i].Record)})
+				dl, _ := json.Marshal(deadLine{Timestamp: stamp(events[i].Time), Tag: tag, Reason: dataplane.Reason(err), Error: err.Error(), Record: jsonMap(events[i].Record)})
 				dead = append(dead, Line{Data: dl})
 			} else {
 				lines = append(lines, in.line(tag, &events[i], nil))
@@ -267,9 +274,7 @@ func (in *Instance) Flush(ctx context.Context, tag string, data []byte) Status {
 	}
 	outs, err := in.pl.ProcessTexts(ctx, texts)
 	if err != nil {
-		in.stats.retries.Add(1)
-		in.log.Warn("pipeline unavailable; chunk will be retried", "tag", tag, "err", err)
-		return StatusRetry
+		return in.retry("pipeline unavailable; chunk will be retried", tag, err)
 	}
 	var reviews map[string][]Line
 	for j, o := range outs {
@@ -283,47 +288,64 @@ func (in *Instance) Flush(ctx context.Context, tag string, data []byte) Status {
 			reviews[e.To] = append(reviews[e.To], in.line(tag, &events[idx[j]], &o))
 		}
 		if !o.Keep {
-			in.stats.dropped.Add(1)
+			n.dropped++
 			continue
 		}
+		n.tagged++
 		lines = append(lines, in.line(tag, &events[idx[j]], &o))
 	}
-	for to, ls := range reviews {
+	for _, to := range sortedKeys(reviews) {
+		ls := reviews[to]
 		if err := in.review[to].Write(ctx, ls); err != nil {
-			in.stats.retries.Add(1)
-			in.log.Warn("review destination refused the records; chunk will be retried", "tag", tag, "to", to, "err", err)
-			return StatusRetry
+			return in.retry("review destination refused the records; chunk will be retried", tag, err, "to", to)
 		}
-		in.stats.escalated.Add(int64(len(ls)))
+		n.escalated += int64(len(ls))
 	}
 	if in.dead != nil && len(dead) > 0 {
 		if err := in.dead.Write(ctx, dead); err != nil {
-			in.stats.retries.Add(1)
-			in.log.Warn("dead_letter refused the records; chunk will be retried", "tag", tag, "err", err)
-			return StatusRetry
+			return in.retry("dead_letter refused the records; chunk will be retried", tag, err)
 		}
-		in.stats.deadLettered.Add(int64(len(dead)))
+		n.deadLettered = int64(len(dead))
 	}
 	if len(lines) > 0 {
 		if err := in.out.Write(ctx, lines); err != nil {
-			in.stats.retries.Add(1)
-			in.log.Warn("output refused the records; chunk will be retried", "tag", tag, "output", in.cfg.Output, "err", err)
-			return StatusRetry
+			return in.retry("output refused the records; chunk will be retried", tag, err, "output", in.cfg.Output)
 		}
 	}
-	in.stats.tagged.Add(int64(len(outs)) - countDropped(outs))
-	in.stats.chunks.Add(1)
+	in.stats.add(n)
 	return StatusOK
 }
 
-func countDropped(outs []runtime.Outcome) int64 {
-	n := int64(0)
-	for _, o := range outs {
-		if !o.Keep {
-			n++
-		}
+// counts are one chunk's, added to the totals when it succeeds.
+type counts struct {
+	records, tagged, dropped, poison, deadLettered, badChunks, escalated int64
+}
+
+func (c *counters) add(n counts) {
+	c.chunks.Add(1)
+	c.records.Add(n.records)
+	c.tagged.Add(n.tagged)
+	c.dropped.Add(n.dropped)
+	c.poison.Add(n.poison)
+	c.deadLettered.Add(n.deadLettered)
+	c.badChunks.Add(n.badChunks)
+	c.escalated.Add(n.escalated)
+}
+
+// retry counts and logs a flush answered FLB_RETRY.
+func (in *Instance) retry(msg, tag string, err error, attrs ...any) Status {
+	in.stats.retries.Add(1)
+	in.log.Warn(msg, append([]any{"tag", tag, "err", err}, attrs...)...)
+	return StatusRetry
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
-	return n
+	slices.Sort(keys)
+	return keys
 }
 
 // line renders a record, tagged when o is set.
@@ -344,23 +366,46 @@ func (in *Instance) text(rec map[interface{}]interface{}) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	var text []byte
 	switch s := v.(type) {
 	case []byte:
-		return s, nil
+		text = s
 	case string:
-		return []byte(s), nil
+		text = []byte(s)
+	default:
+		return nil, fmt.Errorf("%w: %s is %T", runtime.ErrNotString, in.cfg.Field, v)
 	}
-	return nil, fmt.Errorf("%w: %s is %T", runtime.ErrNotString, in.cfg.Field, v)
+	// As in the processor, whose JSON records must be UTF-8: a record with
+	// bad bytes anywhere is set aside as invalid_utf8 rather than sent on
+	// with U+FFFD in their place.
+	if !validUTF8(rec) {
+		return nil, runtime.ErrInvalidUTF8
+	}
+	return text, nil
 }
 
-func reasonOf(err error) string {
-	switch {
-	case errors.Is(err, runtime.ErrFieldMissing):
-		return "field_missing"
-	case errors.Is(err, runtime.ErrNotString):
-		return "not_string"
+// validUTF8 reports whether every string key and value of a record is
+// UTF-8. The decoder bounds the nesting.
+func validUTF8(v interface{}) bool {
+	switch t := v.(type) {
+	case []byte:
+		return utf8.Valid(t)
+	case string:
+		return utf8.ValidString(t)
+	case map[interface{}]interface{}:
+		for k, x := range t {
+			if !validUTF8(k) || !validUTF8(x) {
+				return false
+			}
+		}
+	case []interface{}:
+		for _, x := range t {
+			if !validUTF8(x) {
+				return false
+			}
+		}
 	}
-	return "rejected"
+	return true
 }
 
 // jsonMap converts a decoded record for encoding/json: byte strings become

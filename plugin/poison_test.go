@@ -170,3 +170,50 @@ func readRaw(t *testing.T, path string) [][]byte {
 	}
 	return out
 }
+
+// Invalid UTF-8 in the text or anywhere in a record is set aside as
+// invalid_utf8, as the processor does with such JSON records, and counted;
+// it was written on with U+FFFD in place of the bytes.
+func TestInvalidUTF8IsDeadLettered(t *testing.T) {
+	dir := t.TempDir()
+	pipe := writePipeline(t, dir, "tag.yaml", tagPipeline)
+	recs := []map[string]interface{}{
+		{"log": "ERROR disk \xff\xfe failed", "seq": 0},
+		{"log": "INFO fine", "seq": 1, "host": "web-\xc3\x28"},
+		{"log": "INFO fine", "seq": 2, "kubernetes": map[string]interface{}{"pod": "a\xffb"}},
+		{"log": "INFO all good", "seq": 3},
+	}
+	h := plugin.EncodeHandle()
+	var buf []byte
+	for i, r := range recs {
+		if err := plugin.EncodeEvent(h, &buf, eventTime(i), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chunk := filepath.Join(dir, "chunk")
+	os.WriteFile(chunk, buf, 0o644)
+	out, dl := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "dead.jsonl")
+	hs := startHarness(t)
+	if got := hs.instance(1, map[string]string{"pipeline": pipe, "programs_dir": build.programs, "output": "file://" + out, "dead_letter": dl}); got != "init 1 1" {
+		t.Fatalf("init: %s", got)
+	}
+	if got := hs.do("flush 1 app " + chunk); got != "flush 1 1" {
+		t.Fatalf("flush: %s", got)
+	}
+	hs.do("exit 1")
+	if lines := readLines(t, out); len(lines) != 1 || seqOf(t, lines[0]) != 3 {
+		t.Fatalf("output %+v, want record 3 only", lines)
+	}
+	dead := readRaw(t, dl)
+	if len(dead) != 3 {
+		t.Fatalf("%d dead letters, want 3", len(dead))
+	}
+	for _, raw := range dead {
+		if !strings.Contains(string(raw), `"reason":"invalid_utf8"`) {
+			t.Errorf("dead letter %s", raw)
+		}
+	}
+	if !hs.stderrContains("poison=3 dead_lettered=3") {
+		t.Errorf("not counted: %s", hs.stderr.String())
+	}
+}

@@ -146,7 +146,8 @@ type ProducerConfig struct {
 	// Default: 1048576.
 	MaxMessageBytes int `yaml:"max_message_bytes,omitempty"`
 	// MaxAttempts per produce batch before the processor rewinds to its last
-	// commit and starts over. Default: 10.
+	// commit and starts over. Each attempt after the first may duplicate
+	// the batch (kafka-go's writer is not idempotent). Default: 3.
 	MaxAttempts int `yaml:"max_attempts,omitempty"`
 	// MaxInFlight bounds records handed to the writer but not yet
 	// acknowledged; it bounds memory under any backlog. Default: 20000.
@@ -250,7 +251,7 @@ func (c *Config) applyDefaults() {
 	defInt(&c.MaxRecordBytes, DefaultMaxRecordBytes)
 	defInt(&c.Batch.MaxRecords, 1024)
 	defInt(&c.Producer.BatchSize, 1000)
-	defInt(&c.Producer.MaxAttempts, 10)
+	defInt(&c.Producer.MaxAttempts, 3)
 	defInt(&c.Producer.MaxMessageBytes, 1<<20)
 	defDur(&c.Group.SessionTimeout, 30*time.Second)
 	defDur(&c.Group.HeartbeatInterval, 3*time.Second)

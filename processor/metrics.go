@@ -18,7 +18,9 @@ type collectors struct {
 	uncommitted prometheus.Gauge
 	rewinds     prometheus.Counter
 	reloads     *prometheus.CounterVec // by program and result
-	programInfo *prometheus.GaugeVec   // program, id -> 1 for the running one
+	// produceRetries are the writer's own retries (kafka-go MaxAttempts).
+	produceRetries prometheus.Counter
+	programInfo    *prometheus.GaugeVec // program, id -> 1 for the running one
 }
 
 func newCollectors(reg prometheus.Registerer, pl *runtime.Pipeline) *collectors {
@@ -40,6 +42,8 @@ func newCollectors(reg prometheus.Registerer, pl *runtime.Pipeline) *collectors 
 			Help: "Records fetched but not yet committed, summed over partitions: what a crash would replay."}),
 		rewinds: prometheus.NewCounter(prometheus.CounterOpts{Name: "paw_processor_rewinds_total",
 			Help: "Sessions restarted from the last commit after a broker or produce failure."}),
+		produceRetries: prometheus.NewCounter(prometheus.CounterOpts{Name: "paw_processor_produce_retries_total",
+			Help: "Produce requests the writer sent again; each may duplicate its batch if the first attempt landed."}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_program_reloads_total",
 			Help: "Program reloads, by program and result (ok, rejected)."}, []string{"program", "result"}),
 		programInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "paw_program_info",
@@ -47,6 +51,7 @@ func newCollectors(reg prometheus.Registerer, pl *runtime.Pipeline) *collectors 
 	}
 	if reg != nil {
 		reg.MustRegister(pipelineCollector{pl})
+		reg.MustRegister(m.produceRetries)
 		reg.MustRegister(m.fetched, m.produced, m.dropped, m.deadLetters, m.latency, m.batchSize,
 			m.backlog, m.uncommitted, m.rewinds, m.reloads, m.programInfo)
 	}

@@ -55,6 +55,7 @@ type Processor struct {
 // counters are totals since the processor started.
 type counters struct {
 	fetched, output, audited, deadLettered, dropped, rewinds, commits, batches, escalated atomic.Int64
+	produceRetries                                                                        atomic.Int64
 	backlog, uncommitted, maxUncommitted                                                  atomic.Int64
 	firstFetch, lastAck                                                                   atomic.Int64 // unix ns
 }
@@ -68,7 +69,9 @@ type Stats struct {
 	Dropped      int64 // dropped records with no audit topic
 	Escalated    int64 // review copies acknowledged on escalation topics
 	Rewinds      int64 // sessions restarted from the last commit
-	Commits      int64 // successful offset commits
+	// ProduceRetries are produce requests the writer sent again.
+	ProduceRetries int64
+	Commits        int64 // successful offset commits
 	// At the last commit, summed over partitions: records between the
 	// commit and the high-water mark (Backlog), and between the commit and
 	// the last fetch (Uncommitted: what a crash would replay).
@@ -130,7 +133,7 @@ func (p *Processor) Stats() Stats {
 	bc := p.pl.Stats()
 	return Stats{
 		Fetched: p.stats.fetched.Load(), Output: p.stats.output.Load(), Audited: p.stats.audited.Load(),
-		DeadLettered: p.stats.deadLettered.Load(), Dropped: p.stats.dropped.Load(), Rewinds: p.stats.rewinds.Load(), Escalated: p.stats.escalated.Load(),
+		DeadLettered: p.stats.deadLettered.Load(), Dropped: p.stats.dropped.Load(), Rewinds: p.stats.rewinds.Load(), Escalated: p.stats.escalated.Load(), ProduceRetries: p.stats.produceRetries.Load(),
 		Commits: p.stats.commits.Load(), Backlog: p.stats.backlog.Load(), Uncommitted: p.stats.uncommitted.Load(),
 		MaxUncommitted: p.stats.maxUncommitted.Load(),
 		LatencyP50:     p.lat.Quantile(0.50), LatencyP99: p.lat.Quantile(0.99),
@@ -221,7 +224,7 @@ func (p *Processor) Run(ctx context.Context) error {
 // totals are the processor's counts for metrics reports.
 func (p *Processor) totals() metrics.Totals {
 	t := metrics.Totals{
-		Decisions: p.pl.Decisions(), Escalations: p.pl.Escalations(), Records: p.stats.fetched.Load(), DeadLetters: p.stats.deadLettered.Load(), Retries: p.stats.rewinds.Load(),
+		Decisions: p.pl.Decisions(), Escalations: p.pl.Escalations(), Records: p.stats.fetched.Load(), DeadLetters: p.stats.deadLettered.Load(), Retries: p.stats.rewinds.Load() + p.stats.produceRetries.Load(),
 		LatencyP50Ms: float64(p.lat.Quantile(0.5)) / 1e6, LatencyP99Ms: float64(p.lat.Quantile(0.99)) / 1e6,
 	}
 	bc := p.pl.Stats()
@@ -285,7 +288,7 @@ func (p *Processor) session(ctx context.Context) error {
 	commitsDone := make(chan struct{})
 	go func() {
 		defer close(commitsDone)
-		p.commitLoop(commitCtx, r, tr)
+		p.commitLoop(commitCtx, r, tr, w)
 	}()
 
 	loopErr := p.loop(ctx, drainCtx, msgs, tr, w)
@@ -296,6 +299,7 @@ func (p *Processor) session(ctx context.Context) error {
 	drainErr := closeWriter(drainCtx, w)
 	stopCommits()
 	<-commitsDone
+	p.countRetries(w)
 	commitErr := p.commit(drainCtx, r, tr)
 	if n := tr.pending(); n > 0 {
 		p.log.Info("records left uncommitted; they will be read again", "records", n)
@@ -529,7 +533,7 @@ func (p *Processor) observe(d time.Duration) {
 }
 
 // commitLoop commits acknowledged offsets every commit interval.
-func (p *Processor) commitLoop(ctx context.Context, r *kafka.Reader, tr *tracker) {
+func (p *Processor) commitLoop(ctx context.Context, r *kafka.Reader, tr *tracker, w *kafka.Writer) {
 	t := time.NewTicker(p.cfg.CommitInterval)
 	defer t.Stop()
 	for {
@@ -537,10 +541,20 @@ func (p *Processor) commitLoop(ctx context.Context, r *kafka.Reader, tr *tracker
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			p.countRetries(w)
 			if err := p.commit(ctx, r, tr); err != nil && ctx.Err() == nil {
 				p.log.Warn("commit failed; will retry", "err", err)
 			}
 		}
+	}
+}
+
+// countRetries adds the writer's retries since the last call (kafka-go's
+// Stats resets its counters on every call).
+func (p *Processor) countRetries(w *kafka.Writer) {
+	if n := w.Stats().Retries; n > 0 {
+		p.stats.produceRetries.Add(n)
+		p.m.produceRetries.Add(float64(n))
 	}
 }
 

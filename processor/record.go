@@ -3,23 +3,24 @@ package processor
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/pawlogs/paw/internal/dataplane"
 	"github.com/pawlogs/paw/runtime"
 )
 
-// Dead-letter reasons, sent in the paw-dlq-reason header.
+// Dead-letter reasons, sent in the paw-dlq-reason header; the plugin
+// uses the same.
 const (
-	ReasonTooLarge     = "too_large"
-	ReasonNotJSON      = "not_json"
-	ReasonFieldMissing = "field_missing"
-	ReasonNotString    = "not_string"
-	ReasonInvalidUTF8  = "invalid_utf8"
-	ReasonRejected     = "rejected"
+	ReasonTooLarge     = dataplane.ReasonTooLarge
+	ReasonNotJSON      = dataplane.ReasonNotJSON
+	ReasonFieldMissing = dataplane.ReasonFieldMissing
+	ReasonNotString    = dataplane.ReasonNotString
+	ReasonInvalidUTF8  = dataplane.ReasonInvalidUTF8
+	ReasonRejected     = dataplane.ReasonRejected
 )
 
 // Header names the processor writes.
@@ -37,25 +38,10 @@ const (
 )
 
 // errTooLarge marks a record over max_record_bytes.
-var errTooLarge = errors.New("record too large")
+var errTooLarge = dataplane.ErrTooLarge
 
 // reasonOf classifies why a record could not be processed.
-func reasonOf(err error) string {
-	switch {
-	case errors.Is(err, errTooLarge):
-		return ReasonTooLarge
-	case errors.Is(err, runtime.ErrNotJSON):
-		return ReasonNotJSON
-	case errors.Is(err, runtime.ErrFieldMissing):
-		return ReasonFieldMissing
-	case errors.Is(err, runtime.ErrNotString):
-		return ReasonNotString
-	case errors.Is(err, runtime.ErrInvalidUTF8):
-		return ReasonInvalidUTF8
-	default:
-		return ReasonRejected
-	}
-}
+func reasonOf(err error) string { return dataplane.Reason(err) }
 
 // TagHeader is the header carrying a program's label, score or id on
 // text records: paw-<program>-<what>.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/pawlogs/paw/internal/dataplane"
 )
 
 // entry is one fetched input record until its output is acknowledged.
@@ -138,7 +140,7 @@ func (t *tracker) complete(msgs []kafka.Message, err error) {
 	defer t.signal()
 	if err != nil {
 		if t.failed == nil {
-			t.failed = err
+			t.failed = dataplane.DeliveryError(err, len(msgs))
 			close(t.failedCh)
 		}
 		return

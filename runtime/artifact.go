@@ -151,8 +151,10 @@ type Artifact struct {
 }
 
 // EncodeArtifact writes the ZIP. Entries are stored in a fixed order with
-// zeroed times, so equal inputs give equal bytes.
+// zeroed times, so equal inputs give equal bytes. It sets m.SpecSHA256 to
+// the digest of spec.
 func EncodeArtifact(m *Manifest, spec, model []byte) ([]byte, error) {
+	m.SpecSHA256 = sha256Hex(spec)
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}
@@ -253,6 +255,9 @@ func DecodeArtifact(data []byte) (*Artifact, error) {
 	}
 	if err := a.Manifest.Validate(); err != nil {
 		return nil, bad("manifest.json: %v", err)
+	}
+	if got := sha256Hex(a.Spec); a.Manifest.SpecSHA256 != got {
+		return nil, bad("manifest.json: spec_sha256 %q is not the digest of spec.yaml (%s)", a.Manifest.SpecSHA256, got)
 	}
 	if err := checkModel(&a.Manifest, a.Model); err != nil {
 		return nil, bad("model.onnx: %v", err)

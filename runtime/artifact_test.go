@@ -129,6 +129,7 @@ func TestDecodeArtifactRefuses(t *testing.T) {
 			m.Interpreter, m.Encoder, m.Model.Dim = InterpreterEncoderV1, &e, 7
 		}), "model dim 7, encoder 384"},
 		{"unknown interpreter", withManifest(t, func(m *Manifest) { m.Interpreter = "gpt-v9" }), `interpreter "gpt-v9"`},
+		{"spec digest", withManifest(t, func(m *Manifest) { m.SpecSHA256 = strings.Repeat("0", 64) }), "spec_sha256 \"000"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

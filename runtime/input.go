@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"text/template"
 	"unicode/utf8"
@@ -73,9 +74,17 @@ func (in *Input) Extract(record []byte) ([]byte, error) {
 	if !utf8.Valid(record) {
 		return nil, ErrInvalidUTF8
 	}
+	// Numbers stay as their text: a 100,000-digit number is a valid JSON
+	// object, not a float64 overflow. Of a key given twice, the last value
+	// is read (as encoding/json and the plugin's decoder both do).
+	dec := json.NewDecoder(bytes.NewReader(record))
+	dec.UseNumber()
 	var obj map[string]any
-	if err := json.Unmarshal(record, &obj); err != nil || obj == nil {
+	if err := dec.Decode(&obj); err != nil || obj == nil {
 		return nil, ErrNotJSON
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, ErrNotJSON // trailing data after the object
 	}
 	return in.ExtractFrom(obj)
 }

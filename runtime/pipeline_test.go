@@ -120,6 +120,10 @@ func TestInputExtract(t *testing.T) {
 		{"log", `{"other":1}`, "", runtime.ErrFieldMissing},
 		{"log", `{"log":{"a":1}}`, "", runtime.ErrNotString},
 		{"log", `[1,2]`, "", runtime.ErrNotJSON},
+		{"log", `{"log":"big","n":1` + strings.Repeat("0", 100000) + `}`, "big", nil},
+		{"{{.n}}", `{"n":1.50}`, "1.50", nil},
+		{"log", `{"log":"first","log":"last"}`, "last", nil},
+		{"log", `{"log":"x"} trailing`, "", runtime.ErrNotJSON},
 	}
 	for _, tc := range tests {
 		in, err := runtime.ParseInput(tc.expr)
@@ -144,6 +148,7 @@ func FuzzParsePipeline(f *testing.F) {
 	f.Add([]byte("steps: [{tag: {programs: [a, b]}}]"))
 	f.Add([]byte("encoders_dir: enc\nsteps:\n  - filter: {program: x, keep: [a], escalate: {below: 0.7, to: teacher, teacher: {base_url: 'http://h/v1', model: m, calls_per_second: 2, max_calls: 10}}}\n"))
 	f.Add([]byte("{{"))
+	f.Add([]byte("steps: []\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := runtime.ParsePipelineConfig("p.yaml", data)
 		if err != nil {
@@ -152,8 +157,10 @@ func FuzzParsePipeline(f *testing.F) {
 			}
 			return
 		}
-		if len(cfg.Steps) == 0 {
-			t.Fatal("accepted a pipeline without steps")
+		// `steps: []` is the documented pass-through; no steps key at all
+		// is refused.
+		if cfg.Steps == nil {
+			t.Fatal("accepted a pipeline without a steps key")
 		}
 		cfg.ProgramNames()
 	})

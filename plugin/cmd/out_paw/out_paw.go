@@ -42,7 +42,7 @@ func FLBPluginInit(p unsafe.Pointer) int {
 	}
 	in, err := plugin.New(cfg, plugin.Options{Stdout: os.Stdout, Logger: log})
 	if err != nil {
-		log.Error("out_paw: cannot start", "err", err)
+		log.Error("out_paw: cannot start", "instance", cfg.Name(), "err", err)
 		return output.FLB_ERROR
 	}
 	instances.Lock()

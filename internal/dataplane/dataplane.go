@@ -1,0 +1,73 @@
+// Package dataplane holds what the Kafka processor and the Fluent Bit
+// plugin must do alike: the dead-letter reasons they attach and the way
+// they report a failed delivery.
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/pawlogs/paw/runtime"
+)
+
+// Dead-letter reasons, attached to every record set aside.
+const (
+	ReasonTooLarge     = "too_large"
+	ReasonNotJSON      = "not_json"
+	ReasonFieldMissing = "field_missing"
+	ReasonNotString    = "not_string"
+	ReasonInvalidUTF8  = "invalid_utf8"
+	ReasonRejected     = "rejected"
+)
+
+// ErrTooLarge marks a record over a data plane's size limit.
+var ErrTooLarge = errors.New("record too large")
+
+// Reason classifies why a record could not be processed.
+func Reason(err error) string {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return ReasonTooLarge
+	case errors.Is(err, runtime.ErrNotJSON):
+		return ReasonNotJSON
+	case errors.Is(err, runtime.ErrFieldMissing):
+		return ReasonFieldMissing
+	case errors.Is(err, runtime.ErrNotString):
+		return ReasonNotString
+	case errors.Is(err, runtime.ErrInvalidUTF8):
+		return ReasonInvalidUTF8
+	default:
+		return ReasonRejected
+	}
+}
+
+// DeliveryError summarises a failed Kafka write: kafka-go's WriteErrors
+// repeats the cause once per message (a 79 KB log line for 976 records),
+// so it becomes a count and the first cause.
+func DeliveryError(err error, sent int) error {
+	var we kafka.WriteErrors
+	if !errors.As(err, &we) {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	var first error
+	for _, e := range we {
+		if e != nil {
+			first = e
+			break
+		}
+	}
+	return &deliveryError{failed: we.Count(), sent: sent, first: first}
+}
+
+type deliveryError struct {
+	failed, sent int
+	first        error
+}
+
+func (e *deliveryError) Error() string {
+	return fmt.Sprintf("kafka: %d of %d records not delivered; first error: %v", e.failed, e.sent, e.first)
+}
+
+func (e *deliveryError) Unwrap() error { return e.first }
