@@ -208,11 +208,13 @@ func (s *Spec) validate(v *yamlconf.Doc, opts LoadOptions) {
 		path, what string
 	}
 	var all []located
+	fileErrs := 0
 	for i, e := range s.Examples {
 		all = append(all, located{Example: e, file: v.File, path: fmt.Sprintf("$.examples[%d]", i), what: "example"})
 	}
 	if s.ExamplesFile != "" {
 		exs, errs := s.readExamplesFile(v, opts)
+		fileErrs = len(errs)
 		for _, e := range errs {
 			v.Add(e)
 		}
@@ -222,7 +224,7 @@ func (s *Spec) validate(v *yamlconf.Doc, opts LoadOptions) {
 		s.Examples = append(s.Examples, exampleValues(exs)...)
 		s.ExamplesFile = ""
 	}
-	if len(all) == 0 {
+	if len(all) == 0 && fileErrs == 0 { // an unreadable examples_file says so already
 		v.At("$", "no examples: give examples or examples_file")
 	}
 	if len(all) > MaxExamples {
@@ -267,7 +269,7 @@ func (s *Spec) validate(v *yamlconf.Doc, opts LoadOptions) {
 	}
 	for i, l := range s.Labels {
 		if declared[l] && len(all) > 0 && counts[l] < 2 {
-			v.At(fmt.Sprintf("$.labels[%d]", i), "label %q has %d examples, needs at least 2", l, counts[l])
+			v.At(fmt.Sprintf("$.labels[%d]", i), "label %q has %d example%s, needs at least 2", l, counts[l], plural(counts[l]))
 		}
 	}
 }
@@ -480,4 +482,12 @@ func (s *Spec) readExamplesFile(v *yamlconf.Doc, opts LoadOptions) ([]fileExampl
 		errs = append(errs, &yamlconf.Error{File: path, Line: line + 1, Column: 1, Msg: "examples_file: " + err.Error()})
 	}
 	return out, errs
+}
+
+// plural is "s" unless n is 1.
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

@@ -30,7 +30,7 @@ func TestParseSpecErrors(t *testing.T) {
 		{"wrong type", strings.Replace(goodSpec, "labels: [error, ok]", "labels: 5", 1), "s.yaml:3:9:"},
 		{"duplicate key", goodSpec + "name: u\n", "s.yaml:10:1:"},
 		{"undeclared label", goodSpec + "  - {text: x, label: maybe}\n", `s.yaml:10:22: label "maybe" is not declared`},
-		{"too few examples", strings.Replace(goodSpec, "  - {text: \"request done\", label: ok}\n", "", 1), `s.yaml:3:17: label "ok" has 1 examples, needs at least 2`},
+		{"too few examples", strings.Replace(goodSpec, "  - {text: \"request done\", label: ok}\n", "", 1), `s.yaml:3:17: label "ok" has 1 example, needs at least 2`},
 		{"empty text", goodSpec + "  - {text: \"  \", label: ok}\n", "s.yaml:10:12: example text is empty"},
 		{"bad name", strings.Replace(goodSpec, "name: t", "name: Bad Name", 1), `s.yaml:1:7: name "Bad Name" must be a slug`},
 		{"no description", strings.Replace(goodSpec, "description: is it an error\n", "", 1), "description is required"},
@@ -52,6 +52,7 @@ func TestParseSpecErrors(t *testing.T) {
 		{"escape examples_file", goodSpec + "examples_file: ../secret.jsonl\n", "leaves the spec's folder"},
 		{"absolute examples_file", goodSpec + "examples_file: /etc/passwd\n", "is absolute"},
 		{"missing examples_file", goodSpec + "examples_file: nope.jsonl\n", "cannot be read"},
+		{"misspelt key", strings.Replace(goodSpec, "labels:", "lables:", 1), `unknown field "lables" (did you mean "labels"?)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -51,7 +51,7 @@ type Query struct {
 
 // Store is the embedded store. tstorage finds a series only by its exact
 // labels, so the store keeps an index of the series it has seen
-// (series.json beside the data) to answer label-matching queries.
+// (series.jsonl beside the data) to answer label-matching queries.
 type Store struct {
 	ts        tstorage.Storage
 	dir       string

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/pawlogs/paw/evaluate"
@@ -204,6 +205,9 @@ func ReadArtifactFile(path string) (*Artifact, error) {
 	}
 	a, err := DecodeArtifact(data)
 	if err != nil {
+		if ext := filepath.Ext(path); ext == ".yaml" || ext == ".yml" {
+			return nil, fmt.Errorf("program %s: %w (this is a spec: compile it first, paw compile %s)", path, err, path)
+		}
 		return nil, fmt.Errorf("program %s: %w", path, err)
 	}
 	return a, nil

@@ -88,6 +88,10 @@ func OpenEnv(lib string) (*Env, error) {
 	}
 	ort.SetSharedLibraryPath(lib)
 	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+		if strings.Contains(err.Error(), "OrtGetApiBase") {
+			// dlsym's reason is empty here: say what it means.
+			return nil, fmt.Errorf("initialize onnx runtime from %s: not an ONNX Runtime library (it has no OrtGetApiBase); run make ort, or point --ort-lib at libonnxruntime.so", lib)
+		}
 		return nil, fmt.Errorf("initialize onnx runtime from %s: %w", lib, err)
 	}
 	ortState.refs, ortState.lib = 1, lib

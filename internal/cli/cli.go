@@ -55,6 +55,7 @@ func commands() []command {
 		{"health", "health URL", "exit 0 if URL answers 2xx (container healthchecks)", runHealth},
 		{"broker", "broker [--listen 127.0.0.1:9092] [--data-dir DIR] [--topics logs:3,...]", "embedded Kafka-protocol broker for demos and tests (not for production)", runBroker},
 		{"version", "version", "print the compiler version", runVersion},
+		{"completion", "completion bash|zsh|fish", "print a shell completion script", runCompletion},
 	}
 }
 
@@ -69,12 +70,20 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr,
 		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	switch {
+	case len(args) == 0:
 		printUsage(stderr)
-		if len(args) == 0 {
-			return exitUsage
+		return exitUsage
+	case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
+		if len(args) > 1 {
+			if c, ok := findCommand(args[1]); ok {
+				return Main(ctx, []string{c.name, "--help"}, stdin, stdout, stderr)
+			}
 		}
+		printUsage(stdout)
 		return exitOK
+	case args[0] == "-v" || args[0] == "--version":
+		args = []string{"version"}
 	}
 	for _, c := range commands() {
 		if c.name != args[0] {
@@ -95,22 +104,37 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 			return exitError
 		}
 	}
-	fmt.Fprintf(stderr, "paw: unknown command %q\n", args[0])
+	fmt.Fprintf(stderr, "paw: unknown command %q%s\n", args[0], didYouMean(args[0], commandNames()))
 	printUsage(stderr)
 	return exitUsage
 }
 
-func printUsage(w io.Writer) {
-	fmt.Fprintln(w, "paw: fuzzy log filters, compiled to programs and run by a local interpreter\n\ncommands:")
+func commandNames() []string {
+	var names []string
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n           paw %s\n", c.name, c.help, c.usage)
+		names = append(names, c.name)
 	}
+	return names
 }
 
-// newFlags makes a FlagSet that reports errors instead of exiting.
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "paw: fuzzy log filters, compiled to programs and run by a local interpreter\n\nusage: paw COMMAND [ARGS] [FLAGS]   (paw COMMAND --help for more)\n\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.help)
+	}
+	fmt.Fprintln(w, "\nflags:\n  -h, --help     this help\n  -v, --version  print the version")
+}
+
+// newFlags makes a FlagSet that reports errors instead of exiting; its
+// --help prints the command's help to stdout.
 func newFlags(e *env, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("paw "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs.SetOutput(io.Discard) // errors are printed once, by Main, with the usage line
+	fs.Usage = func() {
+		if c, ok := findCommand(name); ok {
+			printCommandHelp(e.stdout, c, fs)
+		}
+	}
 	return fs
 }
 
@@ -118,11 +142,17 @@ func newFlags(e *env, name string) *flag.FlagSet {
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		// flag calls Usage on every error; only --help prints the help.
+		help := fs.Usage
+		fs.Usage = func() {}
+		err := fs.Parse(args)
+		fs.Usage = help
+		if err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				help()
 				return nil, err
 			}
-			return nil, usageError{err.Error()}
+			return nil, usageError{flagError(fs, err)}
 		}
 		args = fs.Args()
 		if len(args) == 0 {

@@ -79,7 +79,7 @@ func compileOne(e *env, path, dest string, spec *compiler.Spec, quiet bool) erro
 		return err
 	}
 	if !quiet {
-		writeReport(e.stdout, path, dest, res, time.Since(start))
+		writeReport(e.stdout, path, dest, res, time.Since(start), acc == nil)
 	}
 	if acc != nil {
 		return err // the artifact is not written: it failed its own tests
@@ -93,12 +93,18 @@ func compileOne(e *env, path, dest string, spec *compiler.Spec, quiet bool) erro
 	return nil
 }
 
-func writeReport(w io.Writer, path, dest string, res *compiler.Result, took time.Duration) {
+// writeReport prints what a compile made; written says whether the
+// artifact is saved (a program that fails its tests is not).
+func writeReport(w io.Writer, path, dest string, res *compiler.Result, took time.Duration, written bool) {
 	m := res.Manifest
 	fmt.Fprintf(w, "program %s\n", m.Name)
 	fmt.Fprintf(w, "  id        %s\n", res.ID)
 	fmt.Fprintf(w, "  spec      %s\n", path)
-	fmt.Fprintf(w, "  artifact  %s (%s)\n", dest, humanBytes(len(res.Artifact)))
+	if written {
+		fmt.Fprintf(w, "  artifact  %s (%s)\n", dest, humanBytes(len(res.Artifact)))
+	} else {
+		fmt.Fprintf(w, "  artifact  not written: the program fails its tests (%s would have been %s)\n", dest, humanBytes(len(res.Artifact)))
+	}
 	fmt.Fprintf(w, "  labels    %s\n", joinLabels(m.Labels))
 	if e := m.Encoder; e != nil {
 		fmt.Fprintf(w, "  encoder   %s on %s: dim %d, %s pooling, %d tokens, model.onnx sha256 %s\n", m.Interpreter, e.Name, e.Dim, e.Pooling, e.MaxTokens, e.ModelSHA256[:16])

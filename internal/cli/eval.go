@@ -35,8 +35,8 @@ func readLabelled(path, textField, labelField string) ([]labelled, error) {
 			continue
 		}
 		var obj map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &obj); err != nil {
-			return nil, fmt.Errorf("%s:%d: %v", path, line, err)
+		if err := json.Unmarshal(sc.Bytes(), &obj); err != nil || obj == nil {
+			return nil, fmt.Errorf("%s:%d: not a JSON object: --data takes JSON lines such as {%q: \"disk failed\", %q: \"error\"}", path, line, textField, labelField)
 		}
 		text, ok1 := obj[textField].(string)
 		label, ok2 := obj[labelField].(string)

@@ -83,7 +83,7 @@ func TestProcessStandaloneServesMetrics(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Fatalf("paw process exited %d", code)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "metrics", "series.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "metrics", "series.jsonl")); err != nil {
 		t.Fatalf("metrics_dir not written: %v", err)
 	}
 }

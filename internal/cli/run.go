@@ -23,6 +23,7 @@ func runRun(e *env, args []string) error {
 	keep := fs.String("keep", "", "keep records with this label (default: the program's positive label)")
 	asJSON := fs.Bool("json", false, "write every kept record as JSON with its tags")
 	inputExpr := fs.String("input", "", "override the input selector: a field path, a template, or - for the whole line")
+	strict := fs.Bool("strict", false, "exit 1 when any record is unreadable (default: only when all are)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -87,10 +88,18 @@ func runRun(e *env, args []string) error {
 	defer ort.Close()
 	defer pl.Close()
 	stats, err := streamRecords(e.ctx, pl, e.stdin, e.stdout, rf.maxBatch, *asJSON, func(line int, err error) {
-		fmt.Fprintf(e.stderr, "paw run: line %d: %v (not classified, passed to stderr)\n", line, err)
+		fmt.Fprintf(e.stderr, "paw run: line %d: %v (skipped: not classified, not written)\n", line, err)
 	})
-	fmt.Fprintf(e.stderr, "paw run: %d records, %d kept, %d dropped, %d unreadable\n", stats.records, stats.kept, stats.dropped, stats.unreadable)
-	return err
+	fmt.Fprintf(e.stderr, "paw run: %d records, %d kept, %d dropped, %d unreadable (skipped)\n", stats.records, stats.kept, stats.dropped, stats.unreadable)
+	switch {
+	case err != nil:
+		return err
+	case stats.unreadable > 0 && stats.unreadable == stats.records:
+		return fmt.Errorf("every record was unreadable: check the input selector (--input, or the pipeline's input) against the records")
+	case *strict && stats.unreadable > 0:
+		return fmt.Errorf("%d unreadable records (--strict)", stats.unreadable)
+	}
+	return nil
 }
 
 func selector(expr string) string {

@@ -83,6 +83,7 @@ func Decode(file string, data []byte, v any) (doc *Doc, err error) {
 	}
 	if err := yaml.NodeToValue(body, v, yaml.Strict()); err != nil {
 		e := fromYAML(file, err)
+		e.Msg = suggestField(e.Msg, v)
 		if !hasToken(err) {
 			e.Line, e.Column = locateQuoted(body, e.Msg)
 		}

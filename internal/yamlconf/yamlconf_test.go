@@ -97,3 +97,19 @@ func TestAtWithoutADocument(t *testing.T) {
 		}
 	}
 }
+
+func TestClosest(t *testing.T) {
+	known := []string{"labels", "examples", "examples_file", "description", "positive"}
+	tests := []struct{ got, want string }{
+		{"lables", "labels"},
+		{"exmaples", "examples"},
+		{"examples_fil", "examples_file"},
+		{"colour", ""},
+		{"x", ""},
+	}
+	for _, tc := range tests {
+		if got := Closest(tc.got, known); got != tc.want {
+			t.Errorf("Closest(%q) = %q, want %q", tc.got, got, tc.want)
+		}
+	}
+}
