@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PAW=${PAW:-build/paw}
-BROKER=127.0.0.1:9092
+# A free port unless PAW_BROKER names one: 9092 may be taken.
+BROKER=${PAW_BROKER:-127.0.0.1:0}
 TOPICS=logs:3,app-logs:3,security-events:3,logs-dropped:1,logs-dlq:1
 work=$(mktemp -d)
 broker= processor=
@@ -20,9 +21,10 @@ trap stop EXIT
 broker=$!
 for _ in $(seq 50); do grep -q listening "$work/broker.log" && break; sleep 0.1; done
 grep -q listening "$work/broker.log" || { cat "$work/broker.log"; exit 1; }
+BROKER=$(sed -n 's/^listening on \([^ ]*\).*/\1/p' "$work/broker.log")
 echo "== broker on $BROKER (paw broker: embedded, not for production)"
 
-"$PAW" process --config configs/processor.yaml --log-level warn &
+"$PAW" process --config configs/processor.yaml --brokers "$BROKER" --metrics-listen 127.0.0.1:0 --log-level warn &
 processor=$!
 echo "== processor started (configs/processor.yaml)"
 

@@ -32,6 +32,8 @@ func runProcess(e *env, args []string) error {
 	statsFile := fs.String("stats", "", "write the final totals as JSON to this file on exit")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file (for go tool pprof)")
 	metricsDir := fs.String("metrics-dir", "", "keep this processor's metrics here when it reports to no sidecar (overrides metrics_dir)")
+	brokers := fs.String("brokers", "", "comma-separated bootstrap brokers (overrides brokers)")
+	metricsListen := fs.String("metrics-listen", "", "address of /metrics (overrides metrics_listen)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -63,6 +65,12 @@ func runProcess(e *env, args []string) error {
 	}
 	if *metricsDir != "" {
 		cfg.MetricsDir = *metricsDir
+	}
+	if *brokers != "" {
+		cfg.Brokers = splitList(*brokers)
+	}
+	if *metricsListen != "" {
+		cfg.MetricsListen = *metricsListen
 	}
 	opts := processor.Options{Logger: log, Registerer: reg}
 	if cfg.Report.URL == "" && cfg.MetricsListen != "" {
