@@ -150,3 +150,26 @@ func TestTemplateCacheIsBoundedInBytes(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheckModel: arbitrary model bytes are refused with a reason or are
+// exactly paw's own graph; the reader never panics.
+func FuzzCheckModel(f *testing.F) {
+	m := testManifest()
+	w := &HashnetWeights{Buckets: 256, Dim: 2, Labels: 2, Embedding: make([]float32, 512), Head: make([]float32, 4), Bias: make([]float32, 2)}
+	model, err := BuildHashnetONNX(w, "seed")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(model)
+	f.Add(hostileModel(f, func(g *onnxpb.Graph, w *HashnetWeights) { softmaxNode(g); plainTables(g, w) }))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := checkModel(&m, data); err == nil {
+			// Accepted: it must parse back to the expected graph.
+			g, err := parseONNX(data)
+			if err != nil || len(g.nodes) == 0 {
+				t.Fatalf("accepted a model it cannot parse: %v", err)
+			}
+		}
+	})
+}
