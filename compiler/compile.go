@@ -34,6 +34,8 @@ type Result struct {
 	Teacher *TeacherStats
 	// Failing lists the tests the program gets wrong.
 	Failing []TestFailure
+	// Warnings are what the user should know of the compile.
+	Warnings []string
 }
 
 // TestFailure is one test the compiled program gets wrong.
@@ -85,7 +87,7 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 	defer m.close()
 
 	progress("evaluate", 0, 1)
-	res := &Result{Weights: m.hashnet}
+	res := &Result{Weights: m.hashnet, Warnings: m.warnings}
 	probs := make([]float32, len(spec.Labels))
 	metrics := runtime.CompileMetrics{Examples: len(train), Tests: len(spec.Tests), TrainAccuracy: m.trainAccuracy}
 	if len(spec.Tests) > 0 {
@@ -136,6 +138,8 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 		Metrics:         metrics,
 		Teacher:         provenance,
 		Encoder:         m.encoder,
+		BaseRates:       m.rates.byLabel(spec.Labels),
+		BaseRatesSource: m.rates.describe(),
 	}
 	art, err := runtime.EncodeArtifact(&man, norm, m.model)
 	if err != nil {
@@ -161,6 +165,8 @@ type trained struct {
 	encoder       *runtime.EncoderRef      // encoder-v1
 	hashnet       *runtime.HashnetWeights  // hashnet-v1
 	close         func()
+	rates         BaseRates // the base rates folded into the bias
+	warnings      []string
 }
 
 // trainHashnet trains hashed n-gram embeddings and a head, with a
@@ -226,6 +232,18 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 	for i := range w.Bias {
 		w.Bias[i] *= inv
 	}
+	pf := feat.NewFeatures()
+	p32 := make([]float32, len(counts))
+	rates, warnings, err := spec.applyBaseRates(w.Bias, func(text string, probs []float64) {
+		feat.Featurize([]byte(text), &pf)
+		w.Forward(&pf, p32)
+		for k, v := range p32 {
+			probs[k] = float64(v)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
 	model, err := runtime.BuildHashnetONNX(&w, Version)
 	if err != nil {
 		return nil, fmt.Errorf("build onnx: %w", err)
@@ -239,7 +257,7 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 			w.Forward(&f, probs)
 			return nil
 		},
-		model: model, featurizer: fcfg, hashnet: &w, close: func() {}, trainAccuracy: acc,
+		model: model, featurizer: fcfg, hashnet: &w, close: func() {}, trainAccuracy: acc, rates: rates, warnings: warnings,
 		shape: runtime.ModelShape{Buckets: w.Buckets, Dim: w.Dim, Temperature: round6(temperature)},
 	}, nil
 }

@@ -106,6 +106,25 @@ func trainEncoderHead(ctx context.Context, spec *Spec, train []Example, progress
 	}
 	h := fitHead(x, labels, all, dim, len(counts), opt)
 	w := h.weights(1 / temperature)
+	ev := make([]float32, dim)
+	p32 := make([]float32, len(counts))
+	var embedErr error
+	rates, warnings, err := spec.applyBaseRates(w.Bias, func(text string, probs []float64) {
+		if err := embed([]string{text}, ev); err != nil {
+			embedErr = err
+		}
+		w.Forward(ev, p32)
+		for k, v := range p32 {
+			probs[k] = float64(v)
+		}
+	})
+	if err == nil {
+		err = embedErr
+	}
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
 	model, err := runtime.BuildHeadONNX(w, Version)
 	if err != nil {
 		closeAll()
@@ -124,7 +143,7 @@ func trainEncoderHead(ctx context.Context, spec *Spec, train []Example, progress
 			w.Forward(v, probs)
 			return nil
 		},
-		model: model, encoder: &ref, close: closeAll, trainAccuracy: acc,
+		model: model, encoder: &ref, close: closeAll, trainAccuracy: acc, rates: rates, warnings: warnings,
 		shape: runtime.ModelShape{Dim: dim, Temperature: round6(temperature)},
 	}, nil
 }

@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/pawlogs/paw/internal/yamlconf"
@@ -40,8 +42,17 @@ type Spec struct {
 	// its labels and the examples, examples winning where they disagree.
 	Teacher *TeacherConfig `yaml:"teacher,omitempty" json:"teacher,omitempty"`
 	// SamplesFile holds unlabelled lines (JSONL or plain text), relative to
-	// the spec; it needs a teacher.
+	// the spec, from where the program will run: a teacher labels them, and
+	// without a teacher (or base_rates) they estimate the base rates.
 	SamplesFile string `yaml:"samples_file,omitempty" json:"samples_file,omitempty"`
+	// BaseRates are each label's share where the program runs. Scores and
+	// decisions use them instead of the balanced training mix. Default:
+	// estimated from samples_file (without a teacher), else the training
+	// mix.
+	BaseRates map[string]float64 `yaml:"base_rates,omitempty" json:"base_rates,omitempty"`
+	// Samples are unlabelled lines given in code, as samples_file's are
+	// (samples_file wins).
+	Samples []string `yaml:"-" json:"-"`
 	// Tests are never trained on.
 	Tests []Example `yaml:"tests,omitempty" json:"tests,omitempty"`
 	// MinTestAccuracy fails compilation when tests score below it.
@@ -198,6 +209,7 @@ func (s *Spec) validate(v *yamlconf.Doc, opts LoadOptions) {
 	}
 	s.Options.validate(v)
 	s.validateTeacher(v, opts)
+	s.validateBaseRates(v)
 
 	// Inline examples, then the file's; every one gets a location for
 	// later messages.
@@ -356,7 +368,7 @@ func (s *Spec) validateTeacher(v *yamlconf.Doc, opts LoadOptions) {
 	t := s.Teacher
 	switch {
 	case t == nil && s.SamplesFile != "":
-		v.At("$.samples_file", "samples_file needs a teacher to label it")
+		s.resolveSamples(v, opts) // for base-rate estimation
 		return
 	case t == nil:
 		return
@@ -385,17 +397,59 @@ func (s *Spec) validateTeacher(v *yamlconf.Doc, opts LoadOptions) {
 			v.At("$.teacher."+c.key, "teacher.%s is out of range", c.key)
 		}
 	}
-	if s.SamplesFile != "" {
-		path, msg := resolveSpecFile(v.File, "samples_file", s.SamplesFile, opts)
-		if msg != "" {
-			v.At("$.samples_file", "%s", msg)
-			return
-		}
-		if _, err := os.Stat(path); err != nil {
-			v.At("$.samples_file", "samples_file %q cannot be read: %v", s.SamplesFile, err)
-		}
-		s.samplesPath = path
+	s.resolveSamples(v, opts)
+}
+
+// resolveSamples checks samples_file and records its path.
+func (s *Spec) resolveSamples(v *yamlconf.Doc, opts LoadOptions) {
+	if s.SamplesFile == "" {
+		return
 	}
+	path, msg := resolveSpecFile(v.File, "samples_file", s.SamplesFile, opts)
+	if msg != "" {
+		v.At("$.samples_file", "%s", msg)
+		return
+	}
+	if _, err := os.Stat(path); err != nil {
+		v.At("$.samples_file", "samples_file %q cannot be read: %v", s.SamplesFile, err)
+	}
+	s.samplesPath = path
+}
+
+// validateBaseRates: every label once, each in (0, 1), summing to 1.
+func (s *Spec) validateBaseRates(v *yamlconf.Doc) {
+	if s.BaseRates == nil {
+		return
+	}
+	sum := 0.0
+	for _, l := range sortedKeys(s.BaseRates) {
+		r := s.BaseRates[l]
+		if !slices.Contains(s.Labels, l) {
+			v.At("$.base_rates."+l, "base_rates names %q, which is not one of the labels %v", l, s.Labels)
+			continue
+		}
+		if !(r > 0 && r < 1) {
+			v.At("$.base_rates."+l, "base_rates.%s %v: want a share between 0 and 1 (exclusive)", l, r)
+		}
+		sum += r
+	}
+	for _, l := range s.Labels {
+		if _, ok := s.BaseRates[l]; !ok {
+			v.At("$.base_rates", "base_rates has no rate for label %q: give every label one", l)
+		}
+	}
+	if math.Abs(sum-1) > 1e-3 {
+		v.At("$.base_rates", "base_rates sum to %.4g: they are shares and must sum to 1", sum)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 func (s *Spec) validateEncoder(v *yamlconf.Doc, opts LoadOptions) {

@@ -64,6 +64,12 @@ type Manifest struct {
 	Teacher *TeacherProvenance `json:"teacher,omitempty"`
 	// Encoder is the frozen encoder an encoder-v1 program runs on.
 	Encoder *EncoderRef `json:"encoder,omitempty"`
+	// BaseRates are the label shares the program's scores assume, folded
+	// into its bias; none: the balanced training mix.
+	BaseRates map[string]float64 `json:"base_rates,omitempty"`
+	// BaseRatesSource says where they came from: spec, or estimated from
+	// N samples.
+	BaseRatesSource string `json:"base_rates_source,omitempty"`
 }
 
 // TeacherProvenance says which model labelled which sample, so a program's
@@ -115,6 +121,11 @@ func (m *Manifest) Validate() error {
 		return fmt.Errorf("interpreter %q: this paw runs %q and %q", m.Interpreter, InterpreterHashnetV1, InterpreterEncoderV1)
 	case m.Positive != "" && !slices.Contains(m.Labels, m.Positive):
 		return fmt.Errorf("positive label %q is not one of %v", m.Positive, m.Labels)
+	}
+	for l, r := range m.BaseRates {
+		if !slices.Contains(m.Labels, l) || !(r > 0 && r < 1) {
+			return fmt.Errorf("base_rates[%q] = %v: want a label's share in (0, 1)", l, r)
+		}
 	}
 	seen := map[string]bool{}
 	for _, l := range m.Labels {

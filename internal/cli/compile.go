@@ -74,6 +74,11 @@ func compileOne(e *env, path, dest string, spec *compiler.Spec, quiet bool) erro
 	prog := newProgress(e.stderr, spec.Name)
 	res, err := compiler.Compile(e.ctx, spec, prog.update)
 	prog.done()
+	if res != nil {
+		for _, w := range res.Warnings {
+			fmt.Fprintf(e.stderr, "%s: warning: %s\n", path, w)
+		}
+	}
 	var acc *compiler.ErrTestAccuracy
 	if err != nil && !errors.As(err, &acc) {
 		return err
@@ -110,6 +115,15 @@ func writeReport(w io.Writer, path, dest string, res *compiler.Result, took time
 		fmt.Fprintf(w, "  encoder   %s on %s: dim %d, %s pooling, %d tokens, model.onnx sha256 %s\n", m.Interpreter, e.Name, e.Dim, e.Pooling, e.MaxTokens, e.ModelSHA256[:16])
 	}
 	fmt.Fprintf(w, "  compiled  in %.2fs: %d examples, temperature %.3f\n", took.Seconds(), m.Metrics.Examples, m.Model.Temperature)
+	if len(m.BaseRates) > 0 {
+		var parts []string
+		for _, l := range m.Labels {
+			parts = append(parts, fmt.Sprintf("%s %.4f", l, m.BaseRates[l]))
+		}
+		fmt.Fprintf(w, "  base rates %s (%s)\n", strings.Join(parts, ", "), m.BaseRatesSource)
+	} else {
+		fmt.Fprintf(w, "  base rates the training mix (balanced): give base_rates or samples_file\n")
+	}
 	fmt.Fprintf(w, "  train accuracy %.4f\n", m.Metrics.TrainAccuracy)
 	if tp, st := m.Teacher, res.Teacher; tp != nil && st != nil {
 		fmt.Fprintf(w, "  teacher   %s at %s: %d sampled lines in %d templates, %d labelled\n", tp.Model, tp.BaseURL, st.Sampled, st.Clusters, st.Labelled)

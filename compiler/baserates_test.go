@@ -1,0 +1,103 @@
+package compiler
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// EM recovers the label shares of unlabelled data from posteriors that
+// assume a uniform prior (Saerens et al., 2002).
+func TestEstimatePriorRecoversShares(t *testing.T) {
+	for _, want := range []float64{0.05, 0.2, 0.5} {
+		rng := rand.New(rand.NewPCG(1, 2))
+		var post [][]float64
+		for i := 0; i < 20000; i++ {
+			y := 1
+			if rng.Float64() < want {
+				y = 0
+			}
+			// A score z ~ N(±mu, 1) by label; the exact posterior of label
+			// 0 under a uniform prior is then sigmoid(2·mu·z): a calibrated,
+			// imperfect classifier.
+			const mu = 1.2
+			z := rng.NormFloat64() + mu
+			if y == 1 {
+				z -= 2 * mu
+			}
+			p0 := 1 / (1 + math.Exp(-2*mu*z))
+			post = append(post, []float64{p0, 1 - p0})
+		}
+		got := estimatePrior(post)
+		if math.Abs(got[0]-want) > 0.02 {
+			t.Errorf("share %v estimated as %v", want, got[0])
+		}
+	}
+}
+
+func rateSpec(extra string) string {
+	return strings.Replace(goodSpec, "examples:", extra+"examples:", 1)
+}
+
+func TestBaseRatesValidation(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"not summing to 1", rateSpec("base_rates: {error: 0.2, ok: 0.7}\n"), "s.yaml:5:14: base_rates sum to 0.9: they are shares"},
+		{"unknown label", rateSpec("base_rates: {error: 0.2, ok: 0.7, maybe: 0.1}\n"), `base_rates names "maybe", which is not one of the labels`},
+		{"missing label", rateSpec("base_rates: {error: 1}\n"), `base_rates has no rate for label "ok"`},
+		{"zero", rateSpec("base_rates: {error: 0, ok: 1}\n"), "base_rates.error 0: want a share between 0 and 1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseSpec("s.yaml", []byte(tc.yaml), LoadOptions{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// Stated rates are folded into the bias and recorded; an estimate needs
+// enough samples, and says so when it has too few.
+func TestCompileWithBaseRates(t *testing.T) {
+	compile := func(t *testing.T, yaml string, samples []string) *Result {
+		t.Helper()
+		s, err := ParseSpec("s.yaml", []byte(yaml), LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Samples = samples
+		res, err := Compile(context.Background(), s, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	plain := compile(t, goodSpec, nil)
+	stated := compile(t, rateSpec("base_rates: {error: 0.05, ok: 0.95}\n"), nil)
+	if got := stated.Manifest.BaseRates; got["error"] != 0.05 || stated.Manifest.BaseRatesSource != "spec" {
+		t.Fatalf("manifest base rates %v (%s)", got, stated.Manifest.BaseRatesSource)
+	}
+	shift := float64(stated.Weights.Bias[0]-plain.Weights.Bias[0]) - float64(stated.Weights.Bias[1]-plain.Weights.Bias[1])
+	if want := math.Log(0.05 / 0.95); math.Abs(shift-want) > 1e-4 {
+		t.Fatalf("bias shifted by %v between the labels, want %v", shift, want)
+	}
+	few := compile(t, goodSpec, []string{"disk failed", "all good"})
+	if few.Manifest.BaseRates != nil || len(few.Warnings) != 1 || !strings.Contains(few.Warnings[0], "fewer than the 200 needed") {
+		t.Fatalf("2 samples: rates %v, warnings %v", few.Manifest.BaseRates, few.Warnings)
+	}
+	var samples []string
+	for i := 0; i < 300; i++ {
+		if i%10 == 0 {
+			samples = append(samples, fmt.Sprintf("write %d failed", i))
+		} else {
+			samples = append(samples, fmt.Sprintf("request %d done, all good", i))
+		}
+	}
+	est := compile(t, goodSpec, samples)
+	if r := est.Manifest.BaseRates["error"]; r < 0.02 || r > 0.3 || est.Manifest.BaseRatesSource != "estimated from 300 samples" {
+		t.Fatalf("estimated %v (%s) for 10%% errors", est.Manifest.BaseRates, est.Manifest.BaseRatesSource)
+	}
+}
