@@ -336,6 +336,9 @@ type Tag struct {
 	// By is "teacher" when an escalation's answer replaced the program's
 	// decision; empty for the program's own.
 	By string `json:"by,omitempty"`
+	// Probs are the program's probabilities, in label order (not
+	// written out; for evaluation).
+	Probs []float32 `json:"-"`
 }
 
 // TagByTeacher is Tag.By for decisions the teacher made.
@@ -810,7 +813,7 @@ func (pl *Pipeline) apply(st *pipelineState, r *Result) Outcome {
 		case s.Tag != nil:
 			for _, name := range s.Tag.Programs {
 				d := r.Decisions[st.index[name]]
-				t := Tag{Program: name, ID: d.ID, Label: d.Label, Score: d.Score}
+				t := Tag{Program: name, ID: d.ID, Label: d.Label, Score: d.Score, Probs: d.Probs}
 				if d.Teacher {
 					t.By = TagByTeacher
 				}

@@ -4,7 +4,12 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/pawlogs/paw/compiler"
+	"math"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/pawlogs/paw/evaluate"
 	"github.com/pawlogs/paw/runtime"
@@ -58,6 +63,7 @@ func runEval(e *env, args []string) error {
 	textField := fs.String("text-field", "text", "JSON field holding the text")
 	labelField := fs.String("label-field", "label", "JSON field holding the gold label")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	rates := fs.String("base-rates", "program", "score at the program's base rates (program), at the file's own, estimated by EM (estimate), or at given ones (error=0.05,benign=0.95)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -84,17 +90,95 @@ func runEval(e *env, args []string) error {
 		return err
 	}
 	p := pl.Programs()[0]
-	conf := evaluate.NewConfusion(p.Labels())
+	labels := p.Labels()
+	decided, used, err := decideAtRates(outs, labels, p.Manifest.BaseRates, *rates)
+	if err != nil {
+		return err
+	}
+	conf := evaluate.NewConfusion(labels)
 	for i, r := range rows {
-		if err := conf.Add(r.label, outs[i].Tags[0].Label); err != nil {
+		if err := conf.Add(r.label, decided[i]); err != nil {
 			return fmt.Errorf("%s record %d: %w", *data, i+1, err)
 		}
 	}
 	rep := conf.Report()
 	if *asJSON {
-		return writeJSON(e.stdout, rep)
+		return writeJSON(e.stdout, struct {
+			evaluate.Report
+			BaseRates map[string]float64 `json:"base_rates,omitempty"`
+		}{rep, used})
 	}
 	fmt.Fprintf(e.stdout, "program %s (%s) on %s\n", p.Name(), runtime.ShortID(p.ID), *data)
-	rep.WriteText(e.stdout, p.Labels())
+	if used != nil {
+		var parts []string
+		for _, l := range labels {
+			parts = append(parts, fmt.Sprintf("%s %.4f", l, used[l]))
+		}
+		fmt.Fprintf(e.stdout, "base rates (%s): %s\n", *rates, strings.Join(parts, ", "))
+	}
+	rep.WriteText(e.stdout, labels)
 	return nil
+}
+
+// decideAtRates re-decides each record at other base rates than the
+// program's own (compiled: the manifest's, nil for the training mix):
+// "program" keeps the decisions, "estimate" estimates the file's rates by
+// EM, and "a=0.1,b=0.9" states them. It returns the labels and the rates
+// used (nil for "program").
+func decideAtRates(outs []runtime.Outcome, labels []string, compiled map[string]float64, mode string) ([]string, map[string]float64, error) {
+	decided := make([]string, len(outs))
+	if mode == "program" {
+		for i, o := range outs {
+			decided[i] = o.Tags[0].Label
+		}
+		return decided, nil, nil
+	}
+	var from []float64
+	if compiled != nil {
+		from = make([]float64, len(labels))
+		for i, l := range labels {
+			from[i] = compiled[l]
+		}
+	}
+	post := make([][]float64, len(outs))
+	for i, o := range outs {
+		post[i] = make([]float64, len(labels))
+		for j, v := range o.Tags[0].Probs {
+			post[i][j] = float64(v)
+		}
+	}
+	var to []float64
+	if mode == "estimate" {
+		to = compiler.EstimatePrior(post, from)
+	} else {
+		to = make([]float64, len(labels))
+		for _, kv := range strings.Split(mode, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			j := slices.Index(labels, strings.TrimSpace(k))
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if !ok || j < 0 || err != nil || !(f > 0 && f < 1) {
+				return nil, nil, usagef("--base-rates %q: want program, estimate, or label=share,... over the labels %v", mode, labels)
+			}
+			to[j] = f
+		}
+		for j, f := range to {
+			if f == 0 {
+				return nil, nil, usagef("--base-rates %q: no share for label %q", mode, labels[j])
+			}
+		}
+	}
+	used := map[string]float64{}
+	for j, l := range labels {
+		used[l] = math.Round(to[j]*1e4) / 1e4
+	}
+	for i, q := range compiler.Reweight(post, from, to) {
+		best := 0
+		for j := range q {
+			if q[j] > q[best] {
+				best = j
+			}
+		}
+		decided[i] = labels[best]
+	}
+	return decided, used, nil
 }

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -109,35 +110,45 @@ func runQuality(e *env, args []string) error {
 	q := &quality{e: e, ort: ort, opts: opts, perLabel: *perLabel, chunk: rf.maxBatch}
 
 	fmt.Fprintf(e.stdout, "few-shot real-error: %d examples per label, %d seeds, F1 of \"error\" on the rest of each system (ONNX Runtime)\n", *perLabel, *seeds)
-	fmt.Fprintf(e.stdout, "%-10s %6s %6s  %-15s %8s %8s %7s %9s\n", "system", "train", "eval", "paw F1 (sd)", "level", "keyword", "ECE", "compile")
-	var sumPaw, sumLevel, sumKw, sumECE float64
+	fmt.Fprintf(e.stdout, "paw F1 at the balanced training mix, and at each system's own base rates estimated by EM from paw's scores of the unlabelled eval lines (est);\nmin is the worst seed; ECE (10 bins) at each; AUC of P(error)\n")
+	fmt.Fprintf(e.stdout, "%-10s %5s %5s  %-14s %-21s %6s %6s %6s %7s %7s %7s %8s\n", "system", "train", "eval", "paw F1 (sd)", "paw F1 est (sd, min)", "rate", "est", "AUC", "ECE", "ECE est", "level", "keyword")
+	var sumPaw, sumEst, sumLevel, sumKw, sumECE, sumECEEst, sumAUC float64
+	worst := 1.0
 	for _, sys := range systems {
-		var f1s []float64
-		var level, kw, cal float64
-		var took time.Duration
-		var nEval int
+		var f1s, ests []float64
+		var level, kw, cal, calEst, rate, area float64
+		var nEval, nErr int
 		for seed := 1; seed <= *seeds; seed++ {
 			train, eval := splitFewShot(bySys[sys], *perLabel, uint64(seed))
 			r, err := q.score(train, eval, uint64(seed))
 			if err != nil {
 				return fmt.Errorf("%s seed %d: %w", sys, seed, err)
 			}
-			f1s = append(f1s, r.paw)
-			level += r.level / float64(*seeds)
-			kw += r.keyword / float64(*seeds)
-			cal += r.ece / float64(*seeds)
-			took += r.compile
-			nEval = len(eval)
+			f1s, ests = append(f1s, r.paw), append(ests, r.pawEst)
+			k := float64(*seeds)
+			level += r.level / k
+			kw += r.keyword / k
+			cal += r.ece / k
+			calEst += r.eceEst / k
+			rate += r.rateEst / k
+			area += r.auc / k
+			nEval, nErr = len(eval), 0
+			for _, x := range eval {
+				if x.Label == "error" {
+					nErr++
+				}
+			}
 		}
 		mean, sd := meanSD(f1s)
-		sumPaw += mean
-		sumLevel += level
-		sumKw += kw
-		sumECE += cal
-		fmt.Fprintf(e.stdout, "%-10s %6d %6d  %.4f (%.3f)  %8.4f %8.4f %7.4f %8.2fs\n", sys, 2**perLabel, nEval, mean, sd, level, kw, cal, took.Seconds()/float64(*seeds))
+		me, sde := meanSD(ests)
+		lo := slices.Min(ests)
+		worst = min(worst, lo)
+		sumPaw, sumEst, sumLevel, sumKw, sumECE, sumECEEst, sumAUC = sumPaw+mean, sumEst+me, sumLevel+level, sumKw+kw, sumECE+cal, sumECEEst+calEst, sumAUC+area
+		fmt.Fprintf(e.stdout, "%-10s %5d %5d  %.4f (%.3f) %.4f (%.3f, %.3f) %6.3f %6.3f %6.3f %7.4f %7.4f %7.4f %8.4f\n", sys, 2**perLabel, nEval, mean, sd, me, sde, lo,
+			float64(nErr)/float64(nEval), rate, area, cal, calEst, level, kw)
 	}
 	n := float64(len(systems))
-	fmt.Fprintf(e.stdout, "%-10s %6s %6s  %.4f          %8.4f %8.4f %7.4f\n", "MEAN", "", "", sumPaw/n, sumLevel/n, sumKw/n, sumECE/n)
+	fmt.Fprintf(e.stdout, "%-10s %5s %5s  %.4f         %.4f (min %.3f)   %6s %6s %6.3f %7.4f %7.4f %7.4f %8.4f\n", "MEAN", "", "", sumPaw/n, sumEst/n, worst, "", "", sumAUC/n, sumECE/n, sumECEEst/n, sumLevel/n, sumKw/n)
 
 	// Cross-system: examples from half of the systems, evaluation on the
 	// other half (alternating in sorted order), both ways.
@@ -187,6 +198,10 @@ type qresult struct {
 	paw, level, keyword float64
 	ece                 float64 // expected calibration error of paw's scores
 	compile             time.Duration
+	// At the eval lines' own base rates, estimated by EM from paw's
+	// posteriors (the lines' labels unseen): F1, ECE and the rate found.
+	pawEst, eceEst, rateEst float64
+	auc                     float64 // ranking by P(error), prior-free
 }
 
 // ece bins predictions by confidence (10 bins) and averages |accuracy -
@@ -248,17 +263,61 @@ func (q *quality) score(train, eval []qrow, seed uint64) (qresult, error) {
 	if err != nil {
 		return qresult{}, err
 	}
-	var paw, level, kw f1count
+	var paw, level, kw, est f1count
 	confs := make([]float32, len(eval))
 	correct := make([]bool, len(eval))
+	post := make([][]float64, len(eval))
+	gold := make([]bool, len(eval))
 	for i, r := range eval {
-		gold := r.Label == "error"
+		gold[i] = r.Label == "error"
 		confs[i], correct[i] = outs[i].Tags[0].Score, outs[i].Tags[0].Label == r.Label
-		paw.add(outs[i].Tags[0].Label == "error", gold)
-		level.add(levelSaysError(r.Level), gold)
-		kw.add(keywordRE.MatchString(r.Text), gold)
+		post[i] = []float64{float64(outs[i].Tags[0].Probs[0]), float64(outs[i].Tags[0].Probs[1])}
+		paw.add(outs[i].Tags[0].Label == "error", gold[i])
+		level.add(levelSaysError(r.Level), gold[i])
+		kw.add(keywordRE.MatchString(r.Text), gold[i])
 	}
-	return qresult{paw: paw.f1(), level: level.f1(), keyword: kw.f1(), ece: ece(confs, correct), compile: took}, nil
+	prior := compiler.EstimatePrior(post, nil)
+	estConfs := make([]float32, len(eval))
+	estCorrect := make([]bool, len(eval))
+	pErr := make([]float64, len(eval))
+	for i, q := range compiler.Reweight(post, nil, prior) {
+		isErr := q[0] > q[1]
+		est.add(isErr, gold[i])
+		estConfs[i], estCorrect[i] = float32(max(q[0], q[1])), isErr == gold[i]
+		pErr[i] = post[i][0]
+	}
+	return qresult{paw: paw.f1(), level: level.f1(), keyword: kw.f1(), ece: ece(confs, correct), compile: took,
+		pawEst: est.f1(), eceEst: ece(estConfs, estCorrect), rateEst: prior[0], auc: auc(pErr, gold)}, nil
+}
+
+// auc is the area under the ROC curve of scores for the positives: the
+// chance a random positive outscores a random negative (ties count half).
+func auc(scores []float64, pos []bool) float64 {
+	idx := make([]int, len(scores))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return scores[idx[a]] < scores[idx[b]] })
+	var rankSum, nPos float64
+	for i := 0; i < len(idx); {
+		j := i
+		for j < len(idx) && scores[idx[j]] == scores[idx[i]] {
+			j++
+		}
+		mid := float64(i+j+1) / 2 // average 1-based rank of the tie
+		for k := i; k < j; k++ {
+			if pos[idx[k]] {
+				rankSum += mid
+				nPos++
+			}
+		}
+		i = j
+	}
+	nNeg := float64(len(scores)) - nPos
+	if nPos == 0 || nNeg == 0 {
+		return 0
+	}
+	return (rankSum - nPos*(nPos+1)/2) / (nPos * nNeg)
 }
 
 // splitFewShot draws perLabel seeded-random lines of each label for
