@@ -89,7 +89,7 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 	progress("evaluate", 0, 1)
 	res := &Result{Weights: m.hashnet, Warnings: m.warnings}
 	probs := make([]float32, len(spec.Labels))
-	metrics := runtime.CompileMetrics{Examples: len(train), Tests: len(spec.Tests), TrainAccuracy: m.trainAccuracy}
+	metrics := runtime.CompileMetrics{Examples: len(train), Tests: len(spec.Tests), TrainAccuracy: m.trainAccuracy, CalibrationECE: m.cvECE}
 	if len(spec.Tests) > 0 {
 		conf := evaluate.NewConfusion(spec.Labels)
 		for _, t := range spec.Tests {
@@ -140,6 +140,7 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 		Encoder:         m.encoder,
 		BaseRates:       m.rates.byLabel(spec.Labels),
 		BaseRatesSource: m.rates.describe(),
+		Templates:       m.templates,
 	}
 	art, err := runtime.EncodeArtifact(&man, norm, m.model)
 	if err != nil {
@@ -167,6 +168,8 @@ type trained struct {
 	close         func()
 	rates         BaseRates // the base rates folded into the bias
 	warnings      []string
+	cvECE         float64 // calibration error of the out-of-fold predictions
+	templates     string  // the training examples' template keys, for novelty
 }
 
 // trainHashnet trains hashed n-gram embeddings and a head, with a
@@ -183,10 +186,24 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 	}
 	data := make([]sample, len(train))
 	counts := make([]int, len(spec.Labels))
+	keys := make([]uint64, len(train))
+	toks := feat.NewTokens()
 	for i, e := range train {
 		data[i] = sample{feat: feat.NewFeatures(), label: index[e.Label]}
 		feat.Featurize([]byte(e.Text), &data[i].feat)
+		keys[i] = feat.Scan([]byte(e.Text), toks)
 		counts[data[i].label]++
+	}
+	weighByTemplate(data, keys, counts)
+	// Label descriptions' pseudo-examples train every model, the folds'
+	// too, and are never held out: they are not data to calibrate on.
+	var pseudo []sample
+	classCounts := slices.Clone(counts)
+	for _, e := range spec.pseudoExamples() {
+		ps := sample{feat: feat.NewFeatures(), label: index[e.Label], weight: spec.descriptionWeight()}
+		feat.Featurize([]byte(e.Text), &ps.feat)
+		pseudo = append(pseudo, ps)
+		classCounts[ps.label]++
 	}
 	topt := spec.trainOptions()
 	folds := spec.calibrationFolds(counts)
@@ -197,12 +214,16 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 	for i, s := range data {
 		labelOf[i] = s.label
 	}
-	temperature, err := calibrate(labelOf, counts, folds, topt.Seed, func(k int, train, held []int) ([][]float32, error) {
+	temperature, ece, err := calibrate(labelOf, counts, folds, topt.Seed, func(k int, train, held []int) ([][]float32, error) {
 		c := make([]int, len(counts))
-		part := make([]sample, len(train))
+		part := make([]sample, len(train), len(train)+len(pseudo))
 		for j, i := range train {
 			part[j] = data[i]
 			c[data[i].label]++
+		}
+		for _, ps := range pseudo {
+			part = append(part, ps)
+			c[ps.label]++
 		}
 		o := topt
 		o.Seed = topt.Seed + uint64(k) + 1
@@ -220,8 +241,8 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 	if err != nil {
 		return nil, err
 	}
-	tr := newTrainer(fcfg.Buckets(), len(spec.Labels), counts, topt)
-	if err := tr.fit(ctx, data, tick); err != nil {
+	tr := newTrainer(fcfg.Buckets(), len(spec.Labels), classCounts, topt)
+	if err := tr.fit(ctx, append(slices.Clip(data), pseudo...), tick); err != nil {
 		return nil, err
 	}
 	w := tr.w
@@ -257,9 +278,34 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 			w.Forward(&f, probs)
 			return nil
 		},
-		model: model, featurizer: fcfg, hashnet: &w, close: func() {}, trainAccuracy: acc, rates: rates, warnings: warnings,
+		model: model, featurizer: fcfg, hashnet: &w, close: func() {}, trainAccuracy: acc, rates: rates, warnings: warnings, cvECE: ece,
+		templates: runtime.EncodeTemplateKeys(keys),
 		shape: runtime.ModelShape{Buckets: w.Buckets, Dim: w.Dim, Temperature: round6(temperature)},
 	}, nil
+}
+
+// weighByTemplate weighs examples so that each label's masked templates
+// count equally: 50 copies of one template are one vote, not 50. A
+// label's weights still sum to its example count, so the class balance
+// is unchanged.
+func weighByTemplate(data []sample, keys []uint64, counts []int) {
+	type lk struct {
+		label int
+		key   uint64
+	}
+	per := map[lk]int{}
+	templates := make([]int, len(counts))
+	for i, s := range data {
+		k := lk{s.label, keys[i]}
+		if per[k] == 0 {
+			templates[s.label]++
+		}
+		per[k]++
+	}
+	for i := range data {
+		l := data[i].label
+		data[i].weight = float32(counts[l]) / float32(templates[l]*per[lk{l, keys[i]}])
+	}
 }
 
 // interpreter is the spec's, hashnet-v1 by default.
@@ -296,6 +342,10 @@ func (s *Spec) calibrationFolds(counts []int) int {
 }
 
 func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
+
+// temperaturePrior weighs (log T)² against the calibration folds'
+// class-weighted log loss (which sums to about one per example).
+const temperaturePrior = 2.0
 
 // fidelity is the paradigm's headline metric: how often the program agrees
 // with the teacher on the held-out share of the labelled sample, overall
@@ -368,7 +418,10 @@ func (s *Spec) normalized() ([]byte, error) {
 		Seed: t.Seed, Epochs: t.Epochs, Dim: t.Dim, LearningRate: t.LearningRate, L2: t.L2, BatchSize: t.BatchSize,
 		CalibrationFolds: s.Options.CalibrationFolds,
 		BucketBits:       f.BucketBits, MaxBytes: f.MaxBytes, MaxFeatures: f.MaxFeatures, WordNgrams: f.WordNgrams,
-		CharNgrams: f.CharNgrams,
+		CharNgrams: f.CharNgrams, DescriptionWeight: s.Options.DescriptionWeight,
+	}
+	if len(s.LabelDescriptions) > 0 && n.Options.DescriptionWeight == 0 {
+		n.Options.DescriptionWeight = DefaultDescriptionWeight
 	}
 	if n.Options.CalibrationFolds == 0 {
 		n.Options.CalibrationFolds = DefaultCalibrationFolds
@@ -387,9 +440,9 @@ func (s *Spec) normalized() ([]byte, error) {
 // stratified fold is predicted by a model trained on the others (outOfFold
 // returns the held-out records' logits), and the temperature minimizing
 // their log loss is returned. labels holds each record's label index.
-func calibrate(labels, counts []int, folds int, seed uint64, outOfFold func(k int, train, held []int) ([][]float32, error)) (float64, error) {
+func calibrate(labels, counts []int, folds int, seed uint64, outOfFold func(k int, train, held []int) ([][]float32, error)) (temperature, ece float64, err error) {
 	if folds < 2 {
-		return 1, nil
+		return 1, 0, nil
 	}
 	fold := make([]int, len(labels))
 	rng := rand.New(rand.NewPCG(seed, 0x63616c69))
@@ -415,16 +468,62 @@ func calibrate(labels, counts []int, folds int, seed uint64, outOfFold func(k in
 		}
 		z, err := outOfFold(k, train, held)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		for j, i := range held {
 			logits[i] = z[j]
 		}
 	}
-	return fitTemperature(logits, labels, counts), nil
+	t := fitTemperature(logits, labels, counts)
+	return t, cvECE(logits, labels, t), nil
 }
 
-// fitTemperature minimizes the class-weighted log loss of logits/T.
+// cvECE is the expected calibration error (10 bins) of the out-of-fold
+// predictions at temperature t: what compile reports of its calibration.
+func cvECE(logits [][]float32, labels []int, t float64) float64 {
+	var n, hit [10]int
+	var sum [10]float64
+	p := make([]float64, 0, 8)
+	for i, z := range logits {
+		p = p[:0]
+		m := math.Inf(-1)
+		for _, v := range z {
+			m = math.Max(m, float64(v)/t)
+		}
+		var s float64
+		for _, v := range z {
+			e := math.Exp(float64(v)/t - m)
+			p = append(p, e)
+			s += e
+		}
+		best := 0
+		for k := range p {
+			if p[k] > p[best] {
+				best = k
+			}
+		}
+		conf := p[best] / s
+		b := min(int(conf*10), 9)
+		n[b]++
+		sum[b] += conf
+		if best == labels[i] {
+			hit[b]++
+		}
+	}
+	var e float64
+	for b := range n {
+		if n[b] > 0 {
+			e += math.Abs(float64(hit[b])/float64(n[b])-sum[b]/float64(n[b])) * float64(n[b]) / float64(len(logits))
+		}
+	}
+	return round6(e)
+}
+
+// fitTemperature minimizes the class-weighted log loss of logits/T plus
+// a prior on log T centred on 1: the maximum a posteriori temperature.
+// A few examples that every fold gets right would otherwise drive T to
+// its bound and every score to exactly 1; with many examples the data
+// outweighs the prior.
 func fitTemperature(logits [][]float32, labels, counts []int) float64 {
 	// Class-weighted NLL, matching the balanced training objective.
 	total := float64(len(labels))
@@ -448,10 +547,12 @@ func fitTemperature(logits [][]float32, labels, counts []int) float64 {
 			y := labels[i]
 			sum += weight[y] * (m + math.Log(lse) - float64(z[y])/t)
 		}
-		return sum
+		lt := math.Log(t)
+		return sum + temperaturePrior*lt*lt
 	}
-	// Golden-section search over log T in [log 0.05, log 20].
-	lo, hi := math.Log(0.05), math.Log(20)
+	// Golden-section search over log T in [log 0.01, log 100]; the prior
+	// keeps the answer well inside.
+	lo, hi := math.Log(0.01), math.Log(100)
 	g := (math.Sqrt(5) - 1) / 2
 	a, b := hi-g*(hi-lo), lo+g*(hi-lo)
 	fa, fb := nll(math.Exp(a)), nll(math.Exp(b))

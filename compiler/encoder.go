@@ -81,6 +81,10 @@ func trainEncoderHead(ctx context.Context, spec *Spec, train []Example, progress
 		texts[i], labels[i] = e.Text, index[e.Label]
 		counts[labels[i]]++
 	}
+	keys := make([]uint64, len(texts))
+	for i, t := range texts {
+		keys[i] = runtime.TokenKey(enc.Tokenize(nil, []byte(t)))
+	}
 	x := make([]float32, len(train)*dim)
 	if err := embed(texts, x); err != nil {
 		closeAll()
@@ -88,7 +92,7 @@ func trainEncoderHead(ctx context.Context, spec *Spec, train []Example, progress
 	}
 	opt := spec.headOptions()
 	folds := spec.calibrationFolds(counts)
-	temperature, err := calibrate(labels, counts, folds, opt.seed, func(k int, trainIdx, held []int) ([][]float32, error) {
+	temperature, ece, err := calibrate(labels, counts, folds, opt.seed, func(k int, trainIdx, held []int) ([][]float32, error) {
 		h := fitHead(x, labels, trainIdx, dim, len(counts), opt)
 		z := make([][]float32, len(held))
 		for j, i := range held {
@@ -143,7 +147,8 @@ func trainEncoderHead(ctx context.Context, spec *Spec, train []Example, progress
 			w.Forward(v, probs)
 			return nil
 		},
-		model: model, encoder: &ref, close: closeAll, trainAccuracy: acc, rates: rates, warnings: warnings,
+		model: model, encoder: &ref, close: closeAll, trainAccuracy: acc, rates: rates, warnings: warnings, cvECE: ece,
+		templates: runtime.EncodeTemplateKeys(keys),
 		shape: runtime.ModelShape{Dim: dim, Temperature: round6(temperature)},
 	}, nil
 }

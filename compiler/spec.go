@@ -27,8 +27,14 @@ type Spec struct {
 	Name string `yaml:"name" json:"name"`
 	// Description is the natural-language task.
 	Description string `yaml:"description" json:"description"`
-	// Labels are the outputs; at least two.
-	Labels []string `yaml:"labels" json:"labels"`
+	// Labels are the outputs; at least two. In YAML, labels is a list, or
+	// a map from each label to a short description of it.
+	Labels []string `yaml:"-" json:"labels"`
+	// LabelDescriptions describe labels in words; the compiler turns them,
+	// and Description, into weak evidence for each label. Optional.
+	LabelDescriptions map[string]string `yaml:"-" json:"label_descriptions,omitempty"`
+	// labels is the YAML form of Labels and LabelDescriptions.
+	LabelsYAML labelsYAML `yaml:"labels" json:"-"`
 	// Positive is, for a binary filter, the label it keeps.
 	Positive string `yaml:"positive,omitempty" json:"positive,omitempty"`
 	// Input says which part of a record is read: a dotted JSON field path or
@@ -91,6 +97,9 @@ type Options struct {
 	WordNgrams       int     `yaml:"word_ngrams,omitempty" json:"word_ngrams,omitempty"`
 	// CharNgrams: 0 takes the default; -1 disables character n-grams.
 	CharNgrams int `yaml:"char_ngrams,omitempty" json:"char_ngrams,omitempty"`
+	// DescriptionWeight is a label description's pseudo-examples' weight,
+	// against 1 for a real example. Default: DefaultDescriptionWeight.
+	DescriptionWeight float64 `yaml:"description_weight,omitempty" json:"description_weight,omitempty"`
 }
 
 // DefaultCalibrationFolds is how many held-out folds fit the temperature.
@@ -153,6 +162,7 @@ func ParseSpec(file string, data []byte, opts LoadOptions) (*Spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.Labels, s.LabelDescriptions = s.LabelsYAML.names, s.LabelsYAML.descriptions
 	s.validate(doc, opts)
 	if err := doc.Err(); err != nil {
 		return nil, err
@@ -178,6 +188,11 @@ func (s *Spec) validate(v *yamlconf.Doc, opts LoadOptions) {
 	}
 	if len(s.Labels) > runtime.MaxLabels {
 		v.At("$.labels", "%d labels: at most %d", len(s.Labels), runtime.MaxLabels)
+	}
+	for _, l := range s.Labels {
+		if d, ok := s.LabelDescriptions[l]; ok && strings.TrimSpace(d) == "" {
+			v.At("$.labels."+l, "label %q has an empty description: describe it in words, or use the list form", l)
+		}
 	}
 	declared := map[string]bool{}
 	for i, l := range s.Labels {
@@ -236,8 +251,8 @@ func (s *Spec) validate(v *yamlconf.Doc, opts LoadOptions) {
 		s.Examples = append(s.Examples, exampleValues(exs)...)
 		s.ExamplesFile = ""
 	}
-	if len(all) == 0 && fileErrs == 0 { // an unreadable examples_file says so already
-		v.At("$", "no examples: give examples or examples_file")
+	if len(all) == 0 && fileErrs == 0 && !s.describesEveryLabel() { // an unreadable examples_file says so already
+		v.At("$", "no examples: give examples or examples_file, or describe every label (labels: {label: description, ...})")
 	}
 	if len(all) > MaxExamples {
 		v.At("$", "%d examples: at most %d", len(all), MaxExamples)
@@ -280,7 +295,7 @@ func (s *Spec) validate(v *yamlconf.Doc, opts LoadOptions) {
 		}
 	}
 	for i, l := range s.Labels {
-		if declared[l] && len(all) > 0 && counts[l] < 2 {
+		if declared[l] && len(all) > 0 && counts[l] < 2 && s.LabelDescriptions[l] == "" {
 			v.At(fmt.Sprintf("$.labels[%d]", i), "label %q has %d example%s, needs at least 2", l, counts[l], plural(counts[l]))
 		}
 	}
@@ -313,6 +328,9 @@ func (o *Options) validate(v *yamlconf.Doc) {
 	}
 	if o.LearningRate < 0 || o.LearningRate > 10 {
 		v.At("$.options.learning_rate", "options.learning_rate %v: want 0..10", o.LearningRate)
+	}
+	if o.DescriptionWeight < 0 || o.DescriptionWeight > 10 {
+		v.At("$.options.description_weight", "options.description_weight %v: want 0..10", o.DescriptionWeight)
 	}
 	if o.L2 < 0 || o.L2 > 1 {
 		v.At("$.options.l2", "options.l2 %v: want 0..1", o.L2)

@@ -185,7 +185,7 @@ func TestExamplesOutrankTheTeacher(t *testing.T) {
 func TestTeacherSpecValidation(t *testing.T) {
 	base := "name: x\ndescription: d\nlabels: [a, b]\nexamples:\n  - {label: a, text: a1}\n  - {label: a, text: a2}\n  - {label: b, text: b1}\n  - {label: b, text: b2}\n"
 	tests := []struct{ name, yaml, want string }{
-		{"samples without teacher", base + "samples_file: s.log\n", "samples_file needs a teacher"},
+		{"samples without teacher are read for base rates", base + "samples_file: s.log\n", `samples_file "s.log" cannot be read`},
 		{"teacher without samples", base + "teacher: {base_url: http://h/v1, model: m}\n", "teacher needs samples_file"},
 		{"bad url", base + "samples_file: s.log\nteacher: {base_url: h, model: m}\n", "teacher.base_url"},
 		{"no model", base + "samples_file: s.log\nteacher: {base_url: http://h/v1}\n", "teacher.model is required"},

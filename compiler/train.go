@@ -57,10 +57,12 @@ func (o TrainOptions) withDefaults() TrainOptions {
 	return o
 }
 
-// sample is one featurized training example.
+// sample is one featurized training example; weight scales its loss
+// (0 counts as 1).
 type sample struct {
-	feat  runtime.Features
-	label int
+	feat   runtime.Features
+	label  int
+	weight float32
 }
 
 // trainer holds parameters and Adam state. Embedding rows start at zero and
@@ -165,6 +167,9 @@ func (t *trainer) batch(data []sample, idx []int) {
 		copy(sc.dz, sc.z)
 		runtime.Softmax(sc.dz)
 		cw := t.classW[s.label]
+		if s.weight > 0 {
+			cw *= s.weight
+		}
 		for k := range sc.dz {
 			if k == s.label {
 				sc.dz[k] -= 1

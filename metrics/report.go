@@ -28,7 +28,10 @@ type Report struct {
 	Decisions map[string]map[string]int64 `json:"decisions"`
 	// Escalations counts low-confidence decisions sent for review, by
 	// program, since the previous report.
-	Escalations  map[string]int64 `json:"escalations,omitempty"`
+	Escalations map[string]int64 `json:"escalations,omitempty"`
+	// Novel counts decisions on records unlike the program's training
+	// data (novelty above 0.5), by program, since the previous report.
+	Novel        map[string]int64 `json:"novel,omitempty"`
 	Records      int64            `json:"records"`
 	DeadLetters  int64            `json:"dead_letters"`
 	Retries      int64            `json:"retries"`
@@ -72,7 +75,7 @@ func (r *Report) Validate(now time.Time) error {
 			return fmt.Errorf("%s %v: want a finite value >= 0", name, v)
 		}
 	}
-	series := len(r.Escalations)
+	series := len(r.Escalations) + len(r.Novel)
 	for _, byLabel := range r.Decisions {
 		series += len(byLabel)
 	}
@@ -80,6 +83,11 @@ func (r *Report) Validate(now time.Time) error {
 		return fmt.Errorf("%d decision and escalation series: at most %d per report", series, MaxReportSeries)
 	}
 	name := func(s string) bool { return s != "" && len(s) <= maxNameLen }
+	for p, n := range r.Novel {
+		if n < 0 || !name(p) {
+			return fmt.Errorf("novel[%q] = %d: want a name of 1 to %d characters and a count >= 0", p, n, maxNameLen)
+		}
+	}
 	for p, n := range r.Escalations {
 		if n < 0 || !name(p) {
 			return fmt.Errorf("escalations[%q] = %d: want a name of 1 to %d characters and a count >= 0", p, n, maxNameLen)
@@ -107,6 +115,7 @@ const (
 	MetricInferMean   = "paw_inference_mean_ms"
 	MetricInferP99    = "paw_inference_p99_ms"
 	MetricEscalations = "paw_escalations"
+	MetricNovel       = "paw_novel"
 )
 
 // Points turns a report into store points, labelled with the reporter
@@ -118,6 +127,9 @@ func (r *Report) Points() []Point {
 		for l, n := range byLabel {
 			pts = append(pts, Point{Metric: MetricDecisions, Labels: map[string]string{"reporter": r.Reporter, "program": p, "label": l}, Value: float64(n), Time: r.Time})
 		}
+	}
+	for p, n := range r.Novel {
+		pts = append(pts, Point{Metric: MetricNovel, Labels: map[string]string{"reporter": r.Reporter, "program": p}, Value: float64(n), Time: r.Time})
 	}
 	for p, n := range r.Escalations {
 		pts = append(pts, Point{Metric: MetricEscalations, Labels: map[string]string{"reporter": r.Reporter, "program": p}, Value: float64(n), Time: r.Time})
@@ -138,6 +150,7 @@ func (r *Report) Points() []Point {
 type Totals struct {
 	Decisions                       map[string]map[string]int64
 	Escalations                     map[string]int64
+	Novel                           map[string]int64
 	Records, DeadLetters, Retries   int64
 	LatencyP50Ms, LatencyP99Ms      float64
 	MeanBatch                       float64
@@ -224,6 +237,12 @@ func diff(now, sent Totals) Report {
 		r.Escalations = map[string]int64{}
 		for p, n := range now.Escalations {
 			r.Escalations[p] = n - sent.Escalations[p]
+		}
+	}
+	if len(now.Novel) > 0 {
+		r.Novel = map[string]int64{}
+		for p, n := range now.Novel {
+			r.Novel[p] = n - sent.Novel[p]
 		}
 	}
 	for p, byLabel := range now.Decisions {

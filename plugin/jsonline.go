@@ -45,6 +45,8 @@ func appendLine(buf []byte, ts time.Time, tag string, rec map[interface{}]interf
 				buf = append(buf, `,"by":`...)
 				buf = appendString(buf, t.By)
 			}
+			buf = append(buf, `,"novelty":`...)
+			buf = appendFloat(buf, float64(t.Novelty), 32)
 			buf = append(buf, '}')
 		}
 		buf = append(buf, '}')

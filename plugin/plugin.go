@@ -208,7 +208,7 @@ func (in *Instance) Stats() Stats {
 // totals are the instance's counts for metrics reports.
 func (in *Instance) totals() metrics.Totals {
 	s := &in.stats
-	t := metrics.Totals{Decisions: in.pl.Decisions(), Escalations: in.pl.Escalations(), Records: s.records.Load(), DeadLetters: s.deadLettered.Load(), Retries: s.retries.Load()}
+	t := metrics.Totals{Decisions: in.pl.Decisions(), Escalations: in.pl.Escalations(), Novel: in.pl.Novel(), Records: s.records.Load(), DeadLetters: s.deadLettered.Load(), Retries: s.retries.Load()}
 	if c := s.chunks.Load(); c > 0 {
 		t.MeanBatch = float64(t.Records) / float64(c)
 	}

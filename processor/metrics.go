@@ -69,6 +69,7 @@ var (
 	lookupsDesc   = prometheus.NewDesc("paw_template_cache_lookups_total", "Template-cache lookups.", nil, nil)
 	hitsDesc      = prometheus.NewDesc("paw_template_cache_hits_total", "Template-cache lookups answered from the cache.", nil, nil)
 	escDesc       = prometheus.NewDesc("paw_escalations_total", "Low-confidence decisions escalated, for review or to the teacher, by program.", []string{"program"}, nil)
+	novelDesc     = prometheus.NewDesc("paw_novel_total", "Decisions on records unlike the program's training data (novelty above 0.5), by program: drift that needs no labels.", []string{"program"}, nil)
 	teacherDesc   = prometheus.NewDesc("paw_teacher_escalations_total",
 		"Records escalated to the teacher, by program and outcome (asked, cached, over_budget, failed, dropped, changed).", []string{"program", "outcome"}, nil)
 	teacherCallsDesc = prometheus.NewDesc("paw_teacher_calls_total", "Requests sent to the teacher, by program; never over max_calls.", []string{"program"}, nil)
@@ -80,6 +81,7 @@ func (c pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lookupsDesc
 	ch <- hitsDesc
 	ch <- escDesc
+	ch <- novelDesc
 	ch <- teacherDesc
 	ch <- teacherCallsDesc
 }
@@ -95,6 +97,9 @@ func (c pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(inferenceDesc, prometheus.GaugeValue, st.InferenceP99.Seconds(), "p99")
 	ch <- prometheus.MustNewConstMetric(lookupsDesc, prometheus.CounterValue, float64(st.Lookups))
 	ch <- prometheus.MustNewConstMetric(hitsDesc, prometheus.CounterValue, float64(st.Hits))
+	for program, n := range c.pl.Novel() {
+		ch <- prometheus.MustNewConstMetric(novelDesc, prometheus.CounterValue, float64(n), program)
+	}
 	for program, n := range c.pl.Escalations() {
 		ch <- prometheus.MustNewConstMetric(escDesc, prometheus.CounterValue, float64(n), program)
 	}

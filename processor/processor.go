@@ -224,7 +224,7 @@ func (p *Processor) Run(ctx context.Context) error {
 // totals are the processor's counts for metrics reports.
 func (p *Processor) totals() metrics.Totals {
 	t := metrics.Totals{
-		Decisions: p.pl.Decisions(), Escalations: p.pl.Escalations(), Records: p.stats.fetched.Load(), DeadLetters: p.stats.deadLettered.Load(), Retries: p.stats.rewinds.Load() + p.stats.produceRetries.Load(),
+		Decisions: p.pl.Decisions(), Escalations: p.pl.Escalations(), Novel: p.pl.Novel(), Records: p.stats.fetched.Load(), DeadLetters: p.stats.deadLettered.Load(), Retries: p.stats.rewinds.Load() + p.stats.produceRetries.Load(),
 		LatencyP50Ms: float64(p.lat.Quantile(0.5)) / 1e6, LatencyP99Ms: float64(p.lat.Quantile(0.99)) / 1e6,
 	}
 	bc := p.pl.Stats()

@@ -75,17 +75,18 @@ func withHeaders(in []kafka.Header, ours []kafka.Header) []kafka.Header {
 	return append(out, ours...)
 }
 
-// tagHeaders renders tags as paw-<program>-{label,score,id,by} headers;
+// tagHeaders renders tags as paw-<program>-{label,score,id,by,novelty} headers;
 // by is always written (program or teacher), so a record that passes
 // through twice never keeps a stale one.
 func tagHeaders(tags []runtime.Tag) []kafka.Header {
-	hs := make([]kafka.Header, 0, 4*len(tags))
+	hs := make([]kafka.Header, 0, 5*len(tags))
 	for _, t := range tags {
 		hs = append(hs,
 			kafka.Header{Key: TagHeader(t.Program, "label"), Value: []byte(t.Label)},
 			kafka.Header{Key: TagHeader(t.Program, "score"), Value: strconv.AppendFloat(nil, float64(t.Score), 'f', 4, 32)},
 			kafka.Header{Key: TagHeader(t.Program, "id"), Value: []byte(t.ID)},
-			kafka.Header{Key: TagHeader(t.Program, "by"), Value: []byte(by(t))})
+			kafka.Header{Key: TagHeader(t.Program, "by"), Value: []byte(by(t))},
+			kafka.Header{Key: TagHeader(t.Program, "novelty"), Value: strconv.AppendFloat(nil, float64(t.Novelty), 'f', 4, 32)})
 	}
 	return hs
 }

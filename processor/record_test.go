@@ -11,8 +11,8 @@ import (
 )
 
 func TestTagJSON(t *testing.T) {
-	tags := []runtime.Tag{{Program: "errs", ID: "abc", Label: "error", Score: 0.5}}
-	const tag = `"paw":{"errs":{"label":"error","score":0.5,"id":"abc"}}`
+	tags := []runtime.Tag{{Program: "errs", ID: "abc", Label: "error", Score: 0.5, Novelty: 0.25}}
+	const tag = `"paw":{"errs":{"label":"error","score":0.5,"id":"abc","novelty":0.25}}`
 	tests := []struct{ name, in, want string }{
 		{"spliced, bytes kept", `{"log": "x",  "n": 1.50}`, `{"log": "x",  "n": 1.50,` + tag + `}`},
 		{"trailing space", "{\"log\": \"x\"}\n", `{"log": "x",` + tag + `}`},
@@ -42,8 +42,8 @@ func TestWithHeadersReplacesOurs(t *testing.T) {
 	// An earlier pass's headers, the teacher's decision among them, are
 	// replaced, not kept beside the new ones.
 	in := []kafka.Header{{Key: "a", Value: []byte("1")}, {Key: "paw-errs-label", Value: []byte("old")}, {Key: "paw-errs-by", Value: []byte("teacher")}}
-	got := withHeaders(in, tagHeaders([]runtime.Tag{{Program: "errs", ID: "i", Label: "new", Score: 1}}))
-	want := map[string]string{"a": "1", "paw-errs-label": "new", "paw-errs-score": "1.0000", "paw-errs-id": "i", "paw-errs-by": "program"}
+	got := withHeaders(in, tagHeaders([]runtime.Tag{{Program: "errs", ID: "i", Label: "new", Score: 1, Novelty: 0.5}}))
+	want := map[string]string{"a": "1", "paw-errs-label": "new", "paw-errs-score": "1.0000", "paw-errs-id": "i", "paw-errs-by": "program", "paw-errs-novelty": "0.5000"}
 	if len(got) != len(want) || got[0].Key != "a" {
 		t.Fatalf("headers %v", got)
 	}
@@ -53,7 +53,7 @@ func TestWithHeadersReplacesOurs(t *testing.T) {
 		}
 	}
 	by := tagHeaders([]runtime.Tag{{Program: "errs", ID: "i", Label: "new", Score: 1, By: runtime.TagByTeacher}})
-	if h := by[len(by)-1]; h.Key != "paw-errs-by" || string(h.Value) != "teacher" {
+	if h := by[len(by)-2]; h.Key != "paw-errs-by" || string(h.Value) != "teacher" {
 		t.Fatalf("teacher tag header %v", h)
 	}
 }

@@ -70,6 +70,9 @@ type Manifest struct {
 	// BaseRatesSource says where they came from: spec, or estimated from
 	// N samples.
 	BaseRatesSource string `json:"base_rates_source,omitempty"`
+	// Templates are the training examples' template keys
+	// (EncodeTemplateKeys), what novelty checks a record against.
+	Templates string `json:"templates,omitempty"`
 }
 
 // TeacherProvenance says which model labelled which sample, so a program's
@@ -100,10 +103,13 @@ type ModelShape struct {
 
 // CompileMetrics are measured at compile time and travel with the program.
 type CompileMetrics struct {
-	Examples      int              `json:"examples"`
-	Tests         int              `json:"tests"`
-	TrainAccuracy float64          `json:"train_accuracy"`
-	Test          *evaluate.Report `json:"test,omitempty"`
+	Examples      int     `json:"examples"`
+	Tests         int     `json:"tests"`
+	TrainAccuracy float64 `json:"train_accuracy"`
+	// CalibrationECE is the expected calibration error (10 bins) of the
+	// cross-validation folds' predictions, at the fitted temperature.
+	CalibrationECE float64          `json:"calibration_ece,omitempty"`
+	Test           *evaluate.Report `json:"test,omitempty"`
 }
 
 // Validate checks a manifest's internal consistency.
@@ -121,6 +127,9 @@ func (m *Manifest) Validate() error {
 		return fmt.Errorf("interpreter %q: this paw runs %q and %q", m.Interpreter, InterpreterHashnetV1, InterpreterEncoderV1)
 	case m.Positive != "" && !slices.Contains(m.Labels, m.Positive):
 		return fmt.Errorf("positive label %q is not one of %v", m.Positive, m.Labels)
+	}
+	if _, err := decodeTemplateKeys(m.Templates); err != nil {
+		return err
 	}
 	for l, r := range m.BaseRates {
 		if !slices.Contains(m.Labels, l) || !(r > 0 && r < 1) {

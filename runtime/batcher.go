@@ -99,6 +99,9 @@ type Decision struct {
 	// Teacher is set when the label is the teacher's answer to an
 	// escalation, not the program's (Score is then 1).
 	Teacher bool
+	// Novelty is how unlike the program's training data the record is,
+	// in [0, 1] (see noveltyData).
+	Novelty float32
 }
 
 // Result holds every program's decision on one record, in program order.
@@ -429,15 +432,16 @@ func (ws *workspace) score(chunk []item) error {
 		}
 		for i, it := range chunk {
 			text := it.req.texts[it.i]
+			// The key is the template novelty looks up, cache or not.
+			key := grp.feat.Scan(text, gs.toks)
+			gs.keys[i] = key
 			if gs.cache == nil {
 				f := &gs.feats[len(gs.misses)]
-				grp.feat.Featurize(text, f)
+				grp.feat.FeaturizeTokens(gs.toks, f)
 				gs.ptrs[len(gs.misses)] = f
 				gs.misses = append(gs.misses, i)
 				continue
 			}
-			key := grp.feat.Scan(text, gs.toks)
-			gs.keys[i] = key
 			ws.lookups++
 			if gs.cache.has(key) {
 				ws.hits++
@@ -465,26 +469,31 @@ func (ws *workspace) score(chunk []item) error {
 			if err != nil {
 				return err
 			}
-			for m := range gs.misses {
+			for m, i := range gs.misses {
 				copy(gs.rows[m*gl+goff:m*gl+goff+k], ws.probs[m*k:(m+1)*k])
+				var f *Features
+				if p.feat != nil {
+					f = gs.ptrs[m]
+				}
+				gs.rows[m*gl+goff+k] = p.nov.novelty(gs.keys[i], f)
 			}
 		}
 		off := ws.set.probOffset[pi]
 		m := 0
 		for i, it := range chunk {
-			var src []float32
+			var src []float32 // the program's probabilities, then its novelty
 			if m < len(gs.misses) && gs.misses[m] == i {
-				src = gs.rows[m*gl+goff : m*gl+goff+k]
+				src = gs.rows[m*gl+goff : m*gl+goff+k+1]
 				m++
 			} else {
-				src = gs.cache.row(gs.keys[i])[goff : goff+k]
+				src = gs.cache.row(gs.keys[i])[goff : goff+k+1]
 			}
 			base := it.i*ws.set.sumLabels + off
 			probs := it.req.probs[base : base+k : base+k]
-			copy(probs, src)
+			copy(probs, src[:k])
 			best, score := Decide(probs)
 			it.req.results[it.i].Decisions[pi] = Decision{
-				Program: p.Name(), ID: p.ID, Label: p.Manifest.Labels[best], Score: score, Probs: probs,
+				Program: p.Name(), ID: p.ID, Label: p.Manifest.Labels[best], Score: score, Probs: probs, Novelty: src[k],
 			}
 		}
 	}
@@ -507,9 +516,9 @@ func (ws *workspace) embed(enc *Encoder, gs *groupSpace, chunk []item) error {
 	for i, it := range chunk {
 		m := len(gs.misses)
 		gs.seqs[m] = enc.Tokenize(gs.seqs[m][:0], it.req.texts[it.i])
+		key := hashIDs(gs.seqs[m])
+		gs.keys[i] = key
 		if gs.cache != nil {
-			key := hashIDs(gs.seqs[m])
-			gs.keys[i] = key
 			ws.lookups++
 			if gs.cache.has(key) {
 				ws.hits++
@@ -566,7 +575,7 @@ type ProgramSet struct {
 	probOffset  []int // where each program's probabilities start in a record's row
 	sumLabels   int
 	groupOffset []int // where each program's probabilities start in its group's row
-	groupLabels []int // labels of all programs of each group
+	groupLabels []int // width of a group's row: each program's labels and its novelty
 }
 
 // featGroup is the programs that share one featurization: a hashnet-v1
@@ -620,7 +629,7 @@ func NewProgramSet(programs ...*Program) (*ProgramSet, error) {
 		s.probOffset = append(s.probOffset, s.sumLabels)
 		s.sumLabels += len(p.Manifest.Labels)
 		s.groupOffset = append(s.groupOffset, s.groupLabels[g])
-		s.groupLabels[g] += len(p.Manifest.Labels)
+		s.groupLabels[g] += len(p.Manifest.Labels) + 1
 	}
 	return s, nil
 }

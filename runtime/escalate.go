@@ -80,7 +80,7 @@ type TeacherCounts struct {
 // version, since a new version may have new labels or a new prompt.
 type teacherEscalator struct {
 	program string
-	below   float64
+	esc     *Escalate // below and novel_above
 	cfg     TeacherEscalation
 	budget  *teacher.Budget
 
@@ -105,7 +105,7 @@ func newTeacherEscalator(program string, e *Escalate) *teacherEscalator {
 		cfg = *e.Teacher
 	}
 	cfg = cfg.withDefaults()
-	return &teacherEscalator{program: program, below: e.Below, cfg: cfg, budget: teacher.NewBudget(cfg.MaxCalls, cfg.CallsPerSecond, false)}
+	return &teacherEscalator{program: program, esc: e, cfg: cfg, budget: teacher.NewBudget(cfg.MaxCalls, cfg.CallsPerSecond, false)}
 }
 
 // prepare readies the escalator for p: the endpoint comes from the step, or
@@ -176,7 +176,7 @@ func (e *teacherEscalator) escalate(ctx context.Context, p *Program, pi int, tex
 	labels := p.Labels()
 	for i := range results {
 		d := &results[i].Decisions[pi]
-		if float64(d.Score) >= e.below {
+		if !e.esc.wants(*d) {
 			continue
 		}
 		escalated++

@@ -60,15 +60,19 @@ type FilterStep struct {
 // stands, or "teacher": the teacher endpoint is asked, within a hard
 // budget, and its answer replaces the decision.
 type Escalate struct {
-	Below   float64            `yaml:"below"`
-	To      string             `yaml:"to"`
+	Below float64 `yaml:"below,omitempty"`
+	// NovelAbove also escalates decisions whose novelty is above it: a
+	// line unlike anything the program was trained on goes to review or
+	// to the teacher even when its score is high. 0: off.
+	NovelAbove float64            `yaml:"novel_above,omitempty"`
+	To         string             `yaml:"to"`
 	Teacher *TeacherEscalation `yaml:"teacher,omitempty"`
 }
 
 // Escalation is one low-confidence decision sent for review.
 type Escalation struct {
 	Program, Label, To string
-	Score              float32
+	Score, Novelty     float32
 }
 
 // TagStep adds <program>.label and <program>.score for each program.
@@ -164,8 +168,13 @@ func validateEscalate(doc *yamlconf.Doc, path string, e *Escalate) {
 	if e == nil {
 		return
 	}
-	if e.Below <= 0 || e.Below > 1 {
+	switch {
+	case e.Below == 0 && e.NovelAbove == 0:
+		doc.At(path, "escalate needs below (a score) or novel_above (a novelty), or both")
+	case e.Below < 0 || e.Below > 1:
 		doc.At(path+".below", "escalate.below %v must be in (0, 1]", e.Below)
+	case e.NovelAbove < 0 || e.NovelAbove >= 1:
+		doc.At(path+".novel_above", "escalate.novel_above %v must be in [0, 1)", e.NovelAbove)
 	}
 	if e.To == "" {
 		doc.At(path, "escalate.to is required: where low-confidence records go for review, or teacher")
@@ -336,6 +345,8 @@ type Tag struct {
 	// By is "teacher" when an escalation's answer replaced the program's
 	// decision; empty for the program's own.
 	By string `json:"by,omitempty"`
+	// Novelty is how unlike the program's training data the record is.
+	Novelty float32 `json:"novelty"`
 	// Probs are the program's probabilities, in label order (not
 	// written out; for evaluation).
 	Probs []float32 `json:"-"`
@@ -735,6 +746,18 @@ func (pl *Pipeline) TeacherCounts() map[string]TeacherCounts {
 
 // Escalations returns how many decisions of each program escalated since
 // the pipeline opened (a copy).
+// Novel counts each program's decisions with novelty above
+// NovelThreshold since the pipeline opened.
+func (pl *Pipeline) Novel() map[string]int64 {
+	pl.decisions.mu.Lock()
+	defer pl.decisions.mu.Unlock()
+	out := make(map[string]int64, len(pl.decisions.novel))
+	for p, n := range pl.decisions.novel {
+		out[p] = n
+	}
+	return out
+}
+
 func (pl *Pipeline) Escalations() map[string]int64 {
 	pl.decisions.mu.Lock()
 	defer pl.decisions.mu.Unlock()
@@ -751,11 +774,13 @@ type decisionCounts struct {
 	mu        sync.Mutex
 	m         map[string]map[string]int64
 	escalated map[string]int64
+	novel     map[string]int64 // decisions with novelty above NovelThreshold
 }
 
 func (d *decisionCounts) add(st *pipelineState, results []Result) {
 	// Count per batch locally, then take the lock once.
 	local := make([][]int64, len(st.progs))
+	novel := make([]int64, len(st.progs))
 	for pi, p := range st.progs {
 		local[pi] = make([]int64, len(p.Labels()))
 	}
@@ -764,12 +789,19 @@ func (d *decisionCounts) add(st *pipelineState, results []Result) {
 			if k := slices.Index(st.progs[pi].Labels(), dec.Label); k >= 0 {
 				local[pi][k]++
 			}
+			if dec.Novelty > NovelThreshold {
+				novel[pi]++
+			}
 		}
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.m == nil {
 		d.m = map[string]map[string]int64{}
+		d.novel = map[string]int64{}
+	}
+	for pi, p := range st.progs {
+		d.novel[p.Name()] += novel[pi]
 	}
 	for pi, p := range st.progs {
 		byLabel := d.m[p.Name()]
@@ -813,7 +845,7 @@ func (pl *Pipeline) apply(st *pipelineState, r *Result) Outcome {
 		case s.Tag != nil:
 			for _, name := range s.Tag.Programs {
 				d := r.Decisions[st.index[name]]
-				t := Tag{Program: name, ID: d.ID, Label: d.Label, Score: d.Score, Probs: d.Probs}
+				t := Tag{Program: name, ID: d.ID, Label: d.Label, Score: d.Score, Novelty: d.Novelty, Probs: d.Probs}
 				if d.Teacher {
 					t.By = TagByTeacher
 				}
@@ -832,12 +864,18 @@ func (pl *Pipeline) apply(st *pipelineState, r *Result) Outcome {
 	return o
 }
 
-// escalate records d for review when it scores below the step's threshold.
-// Escalations to the teacher were settled before the steps ran.
+// escalate records d for review when it scores below the step's threshold
+// or is more novel than it allows. Escalations to the teacher were settled
+// before the steps ran.
 func escalate(o *Outcome, e *Escalate, d Decision) {
-	if e != nil && e.To != EscalateToTeacher && float64(d.Score) < e.Below {
-		o.Escalations = append(o.Escalations, Escalation{Program: d.Program, Label: d.Label, To: e.To, Score: d.Score})
+	if e != nil && e.To != EscalateToTeacher && e.wants(d) {
+		o.Escalations = append(o.Escalations, Escalation{Program: d.Program, Label: d.Label, To: e.To, Score: d.Score, Novelty: d.Novelty})
 	}
+}
+
+// wants reports whether d is escalated: unsure or novel.
+func (e *Escalate) wants(d Decision) bool {
+	return float64(d.Score) < e.Below || (e.NovelAbove > 0 && float64(d.Novelty) > e.NovelAbove)
 }
 
 func keeps(f *FilterStep, p *Program, d Decision) bool {

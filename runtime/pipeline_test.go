@@ -260,7 +260,9 @@ steps:
 		t.Fatalf("Escalations = %d, want %d", got, escalated)
 	}
 	for _, bad := range []struct{ yaml, want string }{
-		{"steps:\n  - filter: {program: x, keep: [a], escalate: {below: 0, to: r}}\n", "escalate.below"},
+		{"steps:\n  - filter: {program: x, keep: [a], escalate: {below: 0, to: r}}\n", "escalate needs below"},
+		{"steps:\n  - filter: {program: x, keep: [a], escalate: {below: 1.5, to: r}}\n", "escalate.below 1.5"},
+		{"steps:\n  - filter: {program: x, keep: [a], escalate: {novel_above: 1, to: r}}\n", "escalate.novel_above 1"},
 		{"steps:\n  - route: {program: x, routes: {a: t}, default: d, escalate: {below: 0.5}}\n", "escalate.to is required"},
 	} {
 		if _, err := runtime.ParsePipelineConfig("p.yaml", []byte(bad.yaml)); err == nil || !strings.Contains(err.Error(), bad.want) {

@@ -49,6 +49,7 @@ type Program struct {
 	pool  *sessionPool[*session]
 	toks  sync.Pool // *Tokens (hashnet-v1) or *[]int64 (encoder-v1) for TemplateKey
 	done  atomic.Bool
+	nov   *noveltyData
 
 	// Runs share one RunOptions, so Abort can stop them all. runMu is held
 	// shared by each run, so Close destroys it only once none is in flight;
@@ -100,6 +101,9 @@ func NewProgram(env *Env, a *Artifact, opts ProgramOptions) (*Program, error) {
 	}
 	p := &Program{ID: a.ID, Manifest: a.Manifest, Spec: a.Spec, env: env, opts: opts, model: a.Model}
 	var err error
+	if p.nov, err = newNoveltyData(a); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
 	switch a.Manifest.Interpreter {
 	case InterpreterEncoderV1:
 		if p.enc, err = OpenEncoderFor(env, a.Manifest.Encoder, opts); err != nil {
@@ -386,7 +390,12 @@ func (p *Program) Close() error {
 // ErrAborted is returned by runs of a program that was aborted or closed.
 var ErrAborted = errors.New("inference aborted")
 
-// Decide returns the argmax label index and its probability.
+// MaxScore is the highest score a decision reports: no program is
+// certain of a line, and a score of exactly 1 would say it was.
+const MaxScore = 0.9999
+
+// Decide returns the argmax label index and its probability, at most
+// MaxScore.
 func Decide(probs []float32) (int, float32) {
 	best, bp := 0, float32(math.Inf(-1))
 	for i, v := range probs {
@@ -394,5 +403,5 @@ func Decide(probs []float32) (int, float32) {
 			best, bp = i, v
 		}
 	}
-	return best, bp
+	return best, min(bp, MaxScore)
 }

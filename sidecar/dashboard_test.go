@@ -59,7 +59,7 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 		if code, body := s.report(metrics.Report{Reporter: "proc-a", Kind: "processor", Time: at, IntervalSeconds: 60,
 			Programs: map[string]string{"errs": id, "noise": "0123456789abcdef"}, Decisions: dec, Records: 1,
-			Escalations: map[string]int64{"errs": 2}}); code != 204 {
+			Escalations: map[string]int64{"errs": 2}, Novel: map[string]int64{"errs": 3}}); code != 204 {
 			t.Fatalf("%d %s", code, body)
 		}
 	}
@@ -131,6 +131,9 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	if rate := fmt.Sprintf(`data-escalation-rate="%.4f"`, 60/errsDecided); !strings.Contains(dom, rate) {
 		t.Errorf("the escalation rate is missing or wrong: want %s", rate)
+	}
+	if rate := fmt.Sprintf(`data-novel-rate="%.4f"`, 90/errsDecided); !strings.Contains(dom, rate) {
+		t.Errorf("the novel rate is missing or wrong: want %s", rate)
 	}
 
 	shot, err := filepath.Abs("../build/test-artifacts/dashboard.png")

@@ -124,7 +124,11 @@ func writeReport(w io.Writer, path, dest string, res *compiler.Result, took time
 	} else {
 		fmt.Fprintf(w, "  base rates the training mix (balanced): give base_rates or samples_file\n")
 	}
-	fmt.Fprintf(w, "  train accuracy %.4f\n", m.Metrics.TrainAccuracy)
+	fmt.Fprintf(w, "  train accuracy %.4f", m.Metrics.TrainAccuracy)
+	if m.Metrics.CalibrationECE > 0 {
+		fmt.Fprintf(w, ", calibration error %.4f (ECE, 10 bins, cross-validated)", m.Metrics.CalibrationECE)
+	}
+	fmt.Fprintln(w)
 	if tp, st := m.Teacher, res.Teacher; tp != nil && st != nil {
 		fmt.Fprintf(w, "  teacher   %s at %s: %d sampled lines in %d templates, %d labelled\n", tp.Model, tp.BaseURL, st.Sampled, st.Clusters, st.Labelled)
 		fmt.Fprintf(w, "            %d calls (%d saved by asking once per template), %d from the cache, %d set by examples, %d dropped, %d over budget\n",

@@ -250,6 +250,7 @@ func writeRecord(w *bufio.Writer, rec []byte, o runtime.Outcome, asJSON bool) er
 	for _, t := range o.Tags {
 		obj[t.Program+".label"] = t.Label
 		obj[t.Program+".score"] = round4(t.Score)
+		obj[t.Program+".novelty"] = round4(t.Novelty)
 		if t.By != "" {
 			obj[t.Program+".by"] = t.By
 		}

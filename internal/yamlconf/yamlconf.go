@@ -126,7 +126,8 @@ func (f *quotedFinder) Visit(n ast.Node) ast.Visitor {
 	if f.pos != nil {
 		return nil
 	}
-	if tk := n.GetToken(); tk != nil && n.Type() == ast.StringType && tk.Value != "" && strings.Contains(f.msg, `"`+tk.Value+`"`) {
+	scalar := n.Type() == ast.StringType || n.Type() == ast.IntegerType || n.Type() == ast.FloatType || n.Type() == ast.BoolType
+	if tk := n.GetToken(); tk != nil && scalar && tk.Value != "" && strings.Contains(f.msg, `"`+tk.Value+`"`) {
 		f.pos = tk.Position
 		return nil
 	}
