@@ -102,11 +102,13 @@ func runEval(e *env, args []string) error {
 		}
 	}
 	rep := conf.Report()
+	nov := noveltyOf(outs, rows, decided)
 	if *asJSON {
 		return writeJSON(e.stdout, struct {
 			evaluate.Report
 			BaseRates map[string]float64 `json:"base_rates,omitempty"`
-		}{rep, used})
+			Novelty   noveltyStats       `json:"novelty"`
+		}{rep, used, nov})
 	}
 	fmt.Fprintf(e.stdout, "program %s (%s) on %s\n", p.Name(), runtime.ShortID(p.ID), *data)
 	if used != nil {
@@ -117,7 +119,45 @@ func runEval(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "base rates (%s): %s\n", *rates, strings.Join(parts, ", "))
 	}
 	rep.WriteText(e.stdout, labels)
+	fmt.Fprintf(e.stdout, "novelty: mean %.4f; %.1f%% of records above %.1f; mean %.4f on right decisions, %.4f on wrong ones\n",
+		nov.Mean, 100*nov.NovelShare, runtime.NovelThreshold, nov.MeanRight, nov.MeanWrong)
 	return nil
+}
+
+// noveltyStats summarise how unlike the program's training data the
+// records were, and whether its mistakes were on the unlike ones.
+type noveltyStats struct {
+	Mean       float64 `json:"mean"`
+	NovelShare float64 `json:"novel_share"` // above runtime.NovelThreshold
+	MeanRight  float64 `json:"mean_right"`
+	MeanWrong  float64 `json:"mean_wrong"`
+}
+
+func noveltyOf(outs []runtime.Outcome, rows []labelled, decided []string) noveltyStats {
+	var st noveltyStats
+	var nRight, nWrong, novel float64
+	for i, o := range outs {
+		v := float64(o.Tags[0].Novelty)
+		st.Mean += v
+		if v > runtime.NovelThreshold {
+			novel++
+		}
+		if decided[i] == rows[i].label {
+			st.MeanRight, nRight = st.MeanRight+v, nRight+1
+		} else {
+			st.MeanWrong, nWrong = st.MeanWrong+v, nWrong+1
+		}
+	}
+	if n := float64(len(outs)); n > 0 {
+		st.Mean, st.NovelShare = st.Mean/n, novel/n
+	}
+	if nRight > 0 {
+		st.MeanRight /= nRight
+	}
+	if nWrong > 0 {
+		st.MeanWrong /= nWrong
+	}
+	return st
 }
 
 // decideAtRates re-decides each record at other base rates than the

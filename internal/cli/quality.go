@@ -163,7 +163,7 @@ func runQuality(e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "\ncross-system: %d examples per label from each training system, F1 of \"error\" on all lines of the others (est: at their EM-estimated base rates);\nthe label descriptions are %q\n", *perLabel, qualityDescriptions)
 	for _, dir := range [][2][]string{{a, b}, {b, a}} {
 		for _, described := range []bool{false, true} {
-			var f1s, ests, levels, kws []float64
+			var f1s, ests, levels, kws, novR, novW, novA []float64
 			for seed := 1; seed <= *seeds; seed++ {
 				var train, eval []qrow
 				for _, s := range dir[0] {
@@ -178,6 +178,7 @@ func runQuality(e *env, args []string) error {
 					return err
 				}
 				f1s, ests, levels, kws = append(f1s, r.paw), append(ests, r.pawEst), append(levels, r.level), append(kws, r.keyword)
+				novR, novW, novA = append(novR, r.novRight), append(novW, r.novWrong), append(novA, r.novAUC)
 			}
 			m, sd := meanSD(f1s)
 			me, _ := meanSD(ests)
@@ -187,8 +188,11 @@ func runQuality(e *env, args []string) error {
 			if described {
 				with = "+descriptions"
 			}
-			fmt.Fprintf(e.stdout, "train %-28s %-13s eval %-28s paw F1 %.4f (sd %.3f, min %.3f) est %.4f  level %.4f  keyword %.4f\n",
-				strings.Join(dir[0], ","), with, strings.Join(dir[1], ","), m, sd, slices.Min(f1s), me, lm, km)
+			nr, _ := meanSD(novR)
+			nw, _ := meanSD(novW)
+			na, _ := meanSD(novA)
+			fmt.Fprintf(e.stdout, "train %-28s %-13s eval %-28s paw F1 %.4f (sd %.3f, min %.3f) est %.4f  level %.4f  keyword %.4f  novelty right %.3f wrong %.3f AUC(wrong) %.3f\n",
+				strings.Join(dir[0], ","), with, strings.Join(dir[1], ","), m, sd, slices.Min(f1s), me, lm, km, nr, nw, na)
 		}
 	}
 
@@ -222,6 +226,9 @@ type qresult struct {
 	// posteriors (the lines' labels unseen): F1, ECE and the rate found.
 	pawEst, eceEst, rateEst float64
 	auc                     float64 // ranking by P(error), prior-free
+	// Novelty of right and wrong decisions (at the estimated rates), and
+	// the AUC of novelty for "the decision is wrong".
+	novRight, novWrong, novAUC float64
 }
 
 // ece bins predictions by confidence (10 bins) and averages |accuracy -
@@ -316,14 +323,30 @@ func (q *quality) scoreSpec(train, eval []qrow, seed uint64, described bool) (qr
 	estConfs := make([]float32, len(eval))
 	estCorrect := make([]bool, len(eval))
 	pErr := make([]float64, len(eval))
+	nov := make([]float64, len(eval))
+	wrong := make([]bool, len(eval))
+	var sumRight, sumWrong, nRight, nWrong float64
 	for i, q := range compiler.Reweight(post, nil, prior) {
 		isErr := q[0] > q[1]
 		est.add(isErr, gold[i])
 		estConfs[i], estCorrect[i] = float32(max(q[0], q[1])), isErr == gold[i]
 		pErr[i] = post[i][0]
+		nov[i], wrong[i] = float64(outs[i].Tags[0].Novelty), isErr != gold[i]
+		if wrong[i] {
+			sumWrong, nWrong = sumWrong+nov[i], nWrong+1
+		} else {
+			sumRight, nRight = sumRight+nov[i], nRight+1
+		}
 	}
-	return qresult{paw: paw.f1(), level: level.f1(), keyword: kw.f1(), ece: ece(confs, correct), compile: took,
-		pawEst: est.f1(), eceEst: ece(estConfs, estCorrect), rateEst: prior[0], auc: auc(pErr, gold)}, nil
+	r := qresult{paw: paw.f1(), level: level.f1(), keyword: kw.f1(), ece: ece(confs, correct), compile: took,
+		pawEst: est.f1(), eceEst: ece(estConfs, estCorrect), rateEst: prior[0], auc: auc(pErr, gold), novAUC: auc(nov, wrong)}
+	if nRight > 0 {
+		r.novRight = sumRight / nRight
+	}
+	if nWrong > 0 {
+		r.novWrong = sumWrong / nWrong
+	}
+	return r, nil
 }
 
 // auc is the area under the ROC curve of scores for the positives: the
