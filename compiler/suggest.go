@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/runtime/patterns"
 )
 
 // Suggestion is an unlabelled line worth labelling: the program is unsure
@@ -24,9 +25,15 @@ type Suggestion struct {
 }
 
 // Suggest picks at most n of the scored lines the program is least sure
-// about, one per masked template so the picks are diverse: labelling them
-// teaches the program the most per example. Ties keep input order.
+// about, one per mined pattern (runtime/patterns) so the picks are
+// diverse: labelling them teaches the program the most per example. Ties
+// keep input order.
 func Suggest(texts [][]byte, decisions []runtime.Decision, labels []string, maxBytes, n int) []Suggestion {
+	miner := patterns.New(patterns.Config{MaxLineBytes: maxBytes})
+	mined := make([]*patterns.Pattern, len(texts))
+	for i, t := range texts {
+		mined[i] = miner.Add(string(t))
+	}
 	order := make([]int, len(texts))
 	unc := make([]float64, len(texts))
 	for i := range texts {
@@ -40,12 +47,12 @@ func Suggest(texts [][]byte, decisions []runtime.Decision, labels []string, maxB
 		if len(out) == n {
 			break
 		}
-		tmpl := runtime.Normalize(texts[i], maxBytes)
-		if seen[tmpl] {
+		key := patterns.Key(mined[i])
+		if seen[key] {
 			continue
 		}
-		seen[tmpl] = true
-		out = append(out, Suggestion{Text: string(texts[i]), Label: decisions[i].Label, Probs: decisions[i].Probs, Uncertainty: unc[i], Template: tmpl})
+		seen[key] = true
+		out = append(out, Suggestion{Text: string(texts[i]), Label: decisions[i].Label, Probs: decisions[i].Probs, Uncertainty: unc[i], Template: mined[i].String()})
 	}
 	return out
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/runtime/patterns"
 	"github.com/pawlogs/paw/teacher"
 )
 
@@ -131,10 +132,17 @@ func (s *Spec) teach(ctx context.Context, progress Progress) (*teaching, error) 
 		lines    []int
 		label    string
 	}
+	// Lines are grouped by mined pattern (runtime/patterns): one question
+	// per pattern, not per exact masked template.
+	miner := patterns.New(patterns.Config{MaxLineBytes: maxBytes})
+	mined := make([]*patterns.Pattern, len(lines))
+	for i, l := range lines {
+		mined[i] = miner.Add(l)
+	}
 	byKey := map[string]*cluster{}
 	var clusters []*cluster
 	for i, l := range lines {
-		k := runtime.Normalize([]byte(l), maxBytes)
+		k := patterns.Key(mined[i])
 		c := byKey[k]
 		if c == nil {
 			c = &cluster{key: k, rep: l}
@@ -146,7 +154,7 @@ func (s *Spec) teach(ctx context.Context, progress Progress) (*teaching, error) 
 	sort.Slice(clusters, func(i, j int) bool { return clusters[i].key < clusters[j].key })
 	exampleLabel := map[string]string{}
 	for _, e := range s.Examples {
-		k := runtime.Normalize([]byte(e.Text), maxBytes)
+		k := patterns.Key(miner.Add(e.Text))
 		if _, ok := exampleLabel[k]; !ok {
 			exampleLabel[k] = e.Label
 		}

@@ -70,8 +70,13 @@ func runQuality(e *env, args []string) error {
 	seeds := fset.Int("seeds", 5, "random seeds per system")
 	perLabel := fset.Int("per-label", 16, "examples per label")
 	minErrors := fset.Int("min-errors", 50, "systems need this many error lines")
+	loghub := fset.String("loghub", "../shared/data/loghub", "Loghub-2k folder with *_structured.csv, for the template benchmark")
+	only := fset.String("only", "", "run one part: fewshot or templates (default: both)")
 	if _, err := parse(fset, args); err != nil {
 		return err
+	}
+	if *only == "templates" {
+		return (&quality{e: e}).templateQuality(*loghub)
 	}
 	rows, err := readQualityRows(*data)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -207,7 +212,10 @@ func runQuality(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "%-10s paw F1 %.4f  est %.4f  keyword %.4f\n", sys, r.paw, r.pawEst, r.keyword)
 	}
 	fmt.Fprintf(e.stdout, "%-10s paw F1 %.4f              keyword %.4f\n", "MEAN", sumD/n, sumK/n)
-	return nil
+	if *only == "fewshot" {
+		return nil
+	}
+	return q.templateQuality(*loghub)
 }
 
 type quality struct {

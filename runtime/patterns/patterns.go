@@ -1,0 +1,394 @@
+// Package patterns mines log templates from a stream of lines: each line
+// joins the pattern it resembles most ("<*> open through proxy <*>
+// HTTPS"), or starts a new one. It is the grouping that teacher calls,
+// novelty, suggestions and the user's pattern view share.
+//
+// The miner follows Drain (He et al., ICWS 2017), a fixed-depth tree over
+// line length and leading tokens, with what the data showed it needs on
+// Loghub: variables are found by shape before clustering (digits, hex,
+// addresses, paths), a line is routed by its first constant tokens rather
+// than its first tokens, and patterns that differ only in how many
+// variables a run holds are merged. It is streaming, deterministic for a
+// given input order, and bounded: at most MaxPatterns patterns, the least
+// recently seen evicted (and counted).
+package patterns
+
+import (
+	"hash/fnv"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Wildcard stands for a variable in a pattern.
+const Wildcard = "<*>"
+
+// Config tunes a Miner. Zero values take the defaults.
+type Config struct {
+	// Similarity is the share of a line's tokens that must match a
+	// pattern's constants for the line to join it. Default: 0.7.
+	Similarity float64
+	// MaxPatterns bounds memory; the least recently seen pattern is
+	// evicted past it. Default: 10,000.
+	MaxPatterns int
+	// MaxTokens cuts longer lines (the rest is one variable). Default: 128.
+	MaxTokens int
+	// MaxLineBytes cuts longer lines before tokenizing. Default: 4096.
+	MaxLineBytes int
+}
+
+func (c Config) withDefaults() Config {
+	if c.Similarity <= 0 {
+		c.Similarity = 0.7
+	}
+	if c.MaxPatterns <= 0 {
+		c.MaxPatterns = 10000
+	}
+	if c.MaxTokens <= 0 {
+		c.MaxTokens = 128
+	}
+	if c.MaxLineBytes <= 0 {
+		c.MaxLineBytes = 4096
+	}
+	return c
+}
+
+// Pattern is one mined template.
+type Pattern struct {
+	ID      uint64   // stable for the pattern's first line's shape
+	Tokens  []string // constants and Wildcards
+	Count   int      // lines that joined it
+	Example string   // its first line
+	last    uint64   // sequence number of its latest line, for eviction
+	spaces  []bool   // whether white space came before each token, in Example
+}
+
+// String is the pattern's text, spaced as its first line was.
+func (p *Pattern) String() string {
+	var b strings.Builder
+	for i, t := range p.Tokens {
+		if i > 0 && (i >= len(p.spaces) || p.spaces[i]) {
+			b.WriteByte(' ')
+		}
+		b.WriteString(t)
+	}
+	return b.String()
+}
+
+// Miner groups lines into patterns. It is not safe for concurrent use.
+type Miner struct {
+	cfg     Config
+	groups  map[string][]*Pattern // by routing key: length and leading constants
+	n       int                   // patterns held
+	seq     uint64
+	evicted int
+}
+
+// New returns an empty miner.
+func New(cfg Config) *Miner {
+	return &Miner{cfg: cfg.withDefaults(), groups: map[string][]*Pattern{}}
+}
+
+// Evicted is how many patterns were dropped to stay within MaxPatterns.
+func (m *Miner) Evicted() int { return m.evicted }
+
+// Add files line under a pattern and returns it.
+func (m *Miner) Add(line string) *Pattern {
+	m.seq++
+	toks, spaces := m.tokens(line)
+	key := routeKey(toks)
+	best, bestSim := (*Pattern)(nil), -1.0
+	for _, p := range m.groups[key] {
+		if s := similarity(p.Tokens, toks); s > bestSim && !m.contradicts(p, toks) {
+			best, bestSim = p, s
+		}
+	}
+	if best != nil && bestSim >= m.cfg.Similarity {
+		for i, t := range toks {
+			if best.Tokens[i] != t {
+				best.Tokens[i] = Wildcard
+			}
+		}
+		best.Count++
+		best.last = m.seq
+		return best
+	}
+	if m.n >= m.cfg.MaxPatterns {
+		m.evict()
+	}
+	p := &Pattern{ID: idOf(toks), Tokens: toks, spaces: spaces, Count: 1, Example: line, last: m.seq}
+	m.groups[key] = append(m.groups[key], p)
+	m.n++
+	return p
+}
+
+// Patterns returns the patterns, those with the most lines first (ties by
+// ID), after merging those that differ only in their variables' runs.
+func (m *Miner) Patterns() []*Pattern {
+	merged := map[string]*Pattern{}
+	var order []string
+	keys := make([]string, 0, len(m.groups))
+	for k := range m.groups {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		for _, p := range m.groups[k] {
+			c := collapsed(p.Tokens)
+			if q, ok := merged[c]; ok {
+				q.Count += p.Count
+				continue
+			}
+			cp := *p
+			cp.Tokens = slices.Clone(p.Tokens)
+			merged[c] = &cp
+			order = append(order, c)
+		}
+	}
+	out := make([]*Pattern, 0, len(order))
+	for _, c := range order {
+		out = append(out, merged[c])
+	}
+	slices.SortStableFunc(out, func(a, b *Pattern) int {
+		if a.Count != b.Count {
+			return b.Count - a.Count
+		}
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Key is the grouping key of a pattern as Patterns merges it: lines whose
+// patterns have equal keys are in one group.
+func Key(p *Pattern) string { return collapsed(p.Tokens) }
+
+// settled is how many lines must have agreed on a constant before a line
+// with another word there starts a pattern of its own instead of turning
+// the constant into a variable: "initialized by client SPP." after 600
+// lines of "...WindowsUpdateAgent." is another event, not another value.
+const settled = 8
+
+// contradicts reports whether toks has another word where p has held a
+// constant for settled lines.
+func (m *Miner) contradicts(p *Pattern, toks []string) bool {
+	if p.Count < settled {
+		return false
+	}
+	for i, t := range toks {
+		if c := p.Tokens[i]; c != Wildcard && t != Wildcard && c != t {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Miner) evict() {
+	var oldKey string
+	var old *Pattern
+	for k, ps := range m.groups {
+		for _, p := range ps {
+			if old == nil || p.last < old.last {
+				old, oldKey = p, k
+			}
+		}
+	}
+	ps := m.groups[oldKey]
+	i := slices.Index(ps, old)
+	m.groups[oldKey] = slices.Delete(ps, i, i+1)
+	if len(m.groups[oldKey]) == 0 {
+		delete(m.groups, oldKey)
+	}
+	m.n--
+	m.evicted++
+}
+
+// tokens splits a line on white space and masks what is variable by its
+// shape.
+func (m *Miner) tokens(line string) ([]string, []bool) {
+	if len(line) > m.cfg.MaxLineBytes {
+		line = line[:m.cfg.MaxLineBytes]
+	}
+	var toks []string
+	var spaces []bool
+	space := false
+	start := -1
+	flush := func(end int) {
+		if start >= 0 {
+			toks, spaces = append(toks, line[start:end]), append(spaces, space)
+			space, start = false, -1
+		}
+	}
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			flush(i)
+			space = true
+		case strings.IndexByte(delimiters, c) >= 0:
+			flush(i)
+			toks, spaces = append(toks, line[i:i+1]), append(spaces, space)
+			space = false
+		default:
+			if start < 0 {
+				start = i
+			}
+		}
+	}
+	flush(len(line))
+	if len(toks) > m.cfg.MaxTokens {
+		toks, spaces = append(toks[:m.cfg.MaxTokens-1], Wildcard), spaces[:m.cfg.MaxTokens]
+	}
+	for i, t := range toks {
+		// A value after "=" is a variable whatever it looks like.
+		if len(t) == 1 && strings.IndexByte(delimiters, t[0]) >= 0 {
+			continue
+		}
+		if variable(t) || (i > 0 && toks[i-1] == "=" && !spaces[i]) {
+			toks[i] = Wildcard
+		}
+	}
+	return toks, spaces
+}
+
+// delimiters are tokens of their own: key=value pairs, lists and
+// brackets are split into their parts.
+const delimiters = "=,;|"
+
+// variable reports whether a token is a value rather than a word: a
+// number, an id, a time, an address or a version (digits that make up
+// much of it, or digits joined by punctuation), hex of 8 or more, a path
+// or URL, or bytes that are not UTF-8. A word with a digit in it (SOCKS5,
+// x86, ee0) stays a word: a line's constant.
+func variable(t string) bool {
+	if !utf8.ValidString(t) {
+		return true
+	}
+	if strings.Count(t, "/") >= 2 || strings.Contains(t, "://") {
+		return true
+	}
+	if dateWords[strings.ToLower(strings.Trim(t, ",.;()[]"))] {
+		return true // part of a timestamp
+	}
+	var digits, letters, hex int
+	punct := false
+	for _, r := range t {
+		switch {
+		case unicode.IsDigit(r):
+			digits++
+			hex++
+		case unicode.IsLetter(r):
+			letters++
+			if strings.ContainsRune("abcdefABCDEF", r) {
+				hex++
+			}
+		case strings.ContainsRune(".:-_/=@#,", r):
+			punct = true
+		}
+	}
+	switch {
+	case digits == 0:
+		return false
+	case digits*2 >= digits+letters: // mostly digits: 42, 0x1f, 10.0.0.1, 12:30:01
+		return true
+	case punct: // digits joined by punctuation: node-129, blk_-42, v1.2
+		return true
+	case hex >= 8 && hex == digits+letters: // a hash or an id
+		return true
+	}
+	return false
+}
+
+// dateWords are the day and month names of timestamps inside messages.
+var dateWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields("mon tue wed thu fri sat sun monday tuesday wednesday thursday friday saturday sunday jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june july august september october november december") {
+		m[w] = true
+	}
+	return m
+}()
+
+// routeKey picks a line's candidates: same length, same first two
+// constant tokens (Drain routes by the first tokens, which are often
+// variables).
+func routeKey(toks []string) string {
+	var b strings.Builder
+	b.WriteString(itoa(len(toks)))
+	n := 0
+	for _, t := range toks {
+		if t == Wildcard {
+			continue
+		}
+		b.WriteByte(0)
+		b.WriteString(t)
+		if n++; n == 2 {
+			break
+		}
+	}
+	return b.String()
+}
+
+// similarity is the share of positions where the pattern's constant equals
+// the token, counting positions where both are variables.
+func similarity(pattern, toks []string) float64 {
+	if len(pattern) == 0 {
+		return 1
+	}
+	same := 0
+	for i, t := range toks {
+		if pattern[i] == t {
+			same++
+		}
+	}
+	return float64(same) / float64(len(toks))
+}
+
+// collapsed is a pattern with each run of variables as one; delimiters
+// between variables belong to the run ("<*>,<*>" is a list of values).
+func collapsed(toks []string) string {
+	var b strings.Builder
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		if t == Wildcard {
+			j := i
+			for j+1 < len(toks) && (toks[j+1] == Wildcard || (isDelimiter(toks[j+1]) && j+2 < len(toks) && toks[j+2] == Wildcard)) {
+				j++
+			}
+			i = j
+		}
+		b.WriteString(t)
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+func isDelimiter(t string) bool { return len(t) == 1 && strings.IndexByte(delimiters, t[0]) >= 0 }
+
+func idOf(toks []string) uint64 {
+	h := fnv.New64a()
+	for _, t := range toks {
+		h.Write([]byte(t))
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}

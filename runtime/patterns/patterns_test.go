@@ -1,0 +1,140 @@
+package patterns
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestMinerGroupsByTemplate(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string
+		want  []int // group index per line
+	}{
+		{"numbers and ids vary", []string{
+			"Received block blk_-1608999687919862906 of size 91178 from /10.250.10.6",
+			"Received block blk_7503483334202473044 of size 67108864 from /10.250.19.102",
+			"Deleting block blk_-5140072410813878235 file /mnt/hadoop/dfs/data/current/subdir19/blk_-5140072410813878235",
+		}, []int{0, 0, 1}},
+		{"key=value pairs", []string{
+			"acquire lock=86152250, flags=0x1, tag=\"AudioMix\", uid=1041",
+			"acquire lock=173466309, flags=0x1, tag=\"RILJ_ACK_WL\", uid=1001",
+			"release lock=173466309, flg=0x0",
+		}, []int{0, 0, 1}},
+		{"a list of values is one variable", []string{
+			"10.11.21.143,10.11.10.1 \"GET /latest/meta-data/ HTTP/1.1\" status: 200 len: 134",
+			"10.11.10.1 \"GET /v2/servers/detail HTTP/1.1\" status: 200 len: 1916",
+		}, []int{0, 0}},
+		{"timestamps inside messages", []string{
+			"connection from 217.187.83.50 () at Mon Jul 25 23:24:09 2005",
+			"connection from 218.38.58.3 () at Wed Jun 27 10:59:53 2005",
+		}, []int{0, 0}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := New(Config{})
+			ps := make([]*Pattern, len(tc.lines))
+			for i, l := range tc.lines {
+				ps[i] = m.Add(l)
+			}
+			keys := map[int]string{}
+			for i, g := range tc.want {
+				k := Key(ps[i])
+				if prev, ok := keys[g]; ok && prev != k {
+					t.Errorf("line %d: pattern %q, want %q", i, ps[i], prev)
+				}
+				for og, ok2 := range keys {
+					if og != g && ok2 == k {
+						t.Errorf("line %d joined group %d's pattern %q", i, og, k)
+					}
+				}
+				keys[g] = k
+			}
+		})
+	}
+}
+
+func TestVariable(t *testing.T) {
+	tests := map[string]bool{
+		"42": true, "0x1f": true, "10.0.0.1": true, "12:30:01": true, "node-129": true, "blk_-42": true,
+		"3f2a9c1b7e": true, "/var/log/app.log": true, "http://x": true, "Mon": true, "Jul": true, "\xff": true,
+		"SOCKS5": false, "ee0": false, "error": false, "HTTPS": false, "a.b": false,
+	}
+	for tok, want := range tests {
+		if got := variable(tok); got != want {
+			t.Errorf("variable(%q) = %v, want %v", tok, got, want)
+		}
+	}
+}
+
+// After many lines agree on a constant, another word there is another
+// event, not another value.
+func TestSettledConstantsSplit(t *testing.T) {
+	m := New(Config{})
+	var agent *Pattern
+	for i := 0; i < 20; i++ {
+		agent = m.Add(fmt.Sprintf("Session: 3016094_%d initialized by client WindowsUpdateAgent.", i))
+	}
+	spp := m.Add("Session: 3016094_99 initialized by client SPP.")
+	if Key(agent) == Key(spp) {
+		t.Fatalf("SPP joined %q", agent)
+	}
+	if got := agent.String(); got != "Session: <*> initialized by client WindowsUpdateAgent." {
+		t.Errorf("pattern %q", got)
+	}
+}
+
+func TestMinerIsBoundedAndDeterministic(t *testing.T) {
+	run := func() []*Pattern {
+		m := New(Config{MaxPatterns: 100})
+		for i := 0; i < 5000; i++ {
+			m.Add(fmt.Sprintf("event%c%c happened to w%c", 'a'+i%26, 'a'+(i/26)%26, 'a'+(i/676)%26))
+		}
+		if m.Evicted() == 0 {
+			t.Error("nothing evicted past MaxPatterns")
+		}
+		return m.Patterns()
+	}
+	a, b := run(), run()
+	if len(a) > 100 || len(a) != len(b) {
+		t.Fatalf("%d and %d patterns, want at most 100 each", len(a), len(b))
+	}
+	for i := range a {
+		if a[i].String() != b[i].String() || a[i].Count != b[i].Count {
+			t.Fatalf("pattern %d differs between runs: %q %q", i, a[i], b[i])
+		}
+	}
+}
+
+func TestHostileLines(t *testing.T) {
+	m := New(Config{})
+	for _, l := range []string{
+		strings.Repeat("x", 1<<20),
+		strings.Repeat("a ", 1<<19),
+		"\x00\x01\xff\xfe binary \xc3\x28",
+		"",
+		strings.Repeat("=", 10000),
+	} {
+		p := m.Add(l)
+		if len(p.Tokens) > 128 || len(p.String()) > 8192 {
+			t.Errorf("pattern of %d tokens, %d bytes", len(p.Tokens), len(p.String()))
+		}
+	}
+}
+
+func FuzzMiner(f *testing.F) {
+	f.Add("Received block blk_1 of size 67 from /10.0.0.1", "Received block blk_2 of size 9 from /10.0.0.2")
+	f.Add("a=1, b=\"x\"", "")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		m := New(Config{MaxPatterns: 4})
+		pa, pb := m.Add(a), m.Add(b)
+		if len(pa.Tokens) > 128 || len(pb.Tokens) > 128 {
+			t.Fatal("token bound exceeded")
+		}
+		if a == b && Key(pa) != Key(pb) {
+			t.Fatalf("equal lines in different patterns: %q", a)
+		}
+		_ = m.Patterns()
+	})
+}
