@@ -280,7 +280,7 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 		},
 		model: model, featurizer: fcfg, hashnet: &w, close: func() {}, trainAccuracy: acc, rates: rates, warnings: warnings, cvECE: ece,
 		templates: runtime.EncodeTemplateKeys(keys),
-		shape: runtime.ModelShape{Buckets: w.Buckets, Dim: w.Dim, Temperature: round6(temperature)},
+		shape:     runtime.ModelShape{Buckets: w.Buckets, Dim: w.Dim, Temperature: round6(temperature)},
 	}, nil
 }
 

@@ -149,7 +149,7 @@ func trainEncoderHead(ctx context.Context, spec *Spec, train []Example, progress
 		},
 		model: model, encoder: &ref, close: closeAll, trainAccuracy: acc, rates: rates, warnings: warnings, cvECE: ece,
 		templates: runtime.EncodeTemplateKeys(keys),
-		shape: runtime.ModelShape{Dim: dim, Temperature: round6(temperature)},
+		shape:     runtime.ModelShape{Dim: dim, Temperature: round6(temperature)},
 	}, nil
 }
 

@@ -155,6 +155,9 @@ func (r *reader) ext(n int) (interface{}, error) {
 		}
 		return et, nil
 	}
+	if n == 0 {
+		data = nil // as fluent-bit-go's decoder gives an empty extension (found by FuzzDecodeChunk)
+	}
 	return codec.RawExt{Tag: uint64(t[0]), Data: data}, nil
 }
 

@@ -66,7 +66,7 @@ type Escalate struct {
 	// to the teacher even when its score is high. 0: off.
 	NovelAbove float64            `yaml:"novel_above,omitempty"`
 	To         string             `yaml:"to"`
-	Teacher *TeacherEscalation `yaml:"teacher,omitempty"`
+	Teacher    *TeacherEscalation `yaml:"teacher,omitempty"`
 }
 
 // Escalation is one low-confidence decision sent for review.
