@@ -3,17 +3,28 @@
 // HTTPS"), or starts a new one. It is the grouping that teacher calls,
 // novelty, suggestions and the user's pattern view share.
 //
-// The miner follows Drain (He et al., ICWS 2017), a fixed-depth tree over
-// line length and leading tokens, with what the data showed it needs on
-// Loghub: variables are found by shape before clustering (digits, hex,
-// addresses, paths), a line is routed by its first constant tokens rather
-// than its first tokens, and patterns that differ only in how many
-// variables a run holds are merged. It is streaming, deterministic for a
-// given input order, and bounded: at most MaxPatterns patterns, the least
-// recently seen evicted (and counted).
+// The miner follows Drain (He et al., ICWS 2017), a tree over line length
+// and leading tokens, with what the data showed it needs on Loghub-2k
+// (make quality: grouping accuracy 0.94 against Drain's 0.70 in the same
+// run):
+//   - variables are found by shape before clustering (numbers, ids, times,
+//     addresses, paths, day and month names, a unit after a number), while
+//     a word with a digit in it (SOCKS5) stays a constant;
+//   - key=value pairs and lists are split at = , ; |, and a value after =
+//     is a variable;
+//   - a line is routed by its first constant tokens, not its first tokens;
+//   - once many lines agree on a constant, a line with another word there
+//     starts a new pattern instead of turning the constant into a variable;
+//   - patterns group by their constants alone, so values written in more
+//     or fewer tokens ("0 bytes" and "1190 bytes (1.16 KB)") group together.
+//
+// It is streaming, deterministic for a given input order, and bounded: at
+// most MaxPatterns patterns of at most MaxTokens tokens and an example of
+// at most MaxLineBytes, the least recently seen evicted (and counted).
 package patterns
 
 import (
+	"container/list"
 	"hash/fnv"
 	"slices"
 	"strings"
@@ -60,8 +71,10 @@ type Pattern struct {
 	Tokens  []string // constants and Wildcards
 	Count   int      // lines that joined it
 	Example string   // its first line
-	last    uint64   // sequence number of its latest line, for eviction
+	last    uint64   // sequence number of its latest line
 	spaces  []bool   // whether white space came before each token, in Example
+	lru     *list.Element
+	route   string
 }
 
 // String is the pattern's text, spaced as its first line was.
@@ -80,14 +93,14 @@ func (p *Pattern) String() string {
 type Miner struct {
 	cfg     Config
 	groups  map[string][]*Pattern // by routing key: length and leading constants
-	n       int                   // patterns held
+	recent  *list.List            // of *Pattern, most recently seen first
 	seq     uint64
 	evicted int
 }
 
 // New returns an empty miner.
 func New(cfg Config) *Miner {
-	return &Miner{cfg: cfg.withDefaults(), groups: map[string][]*Pattern{}}
+	return &Miner{cfg: cfg.withDefaults(), groups: map[string][]*Pattern{}, recent: list.New()}
 }
 
 // Evicted is how many patterns were dropped to stay within MaxPatterns.
@@ -112,14 +125,15 @@ func (m *Miner) Add(line string) *Pattern {
 		}
 		best.Count++
 		best.last = m.seq
+		m.recent.MoveToFront(best.lru)
 		return best
 	}
-	if m.n >= m.cfg.MaxPatterns {
+	if m.recent.Len() >= m.cfg.MaxPatterns {
 		m.evict()
 	}
-	p := &Pattern{ID: idOf(toks), Tokens: toks, spaces: spaces, Count: 1, Example: line, last: m.seq}
+	p := &Pattern{ID: idOf(toks), Tokens: toks, spaces: spaces, Count: 1, Example: line, last: m.seq, route: key}
+	p.lru = m.recent.PushFront(p)
 	m.groups[key] = append(m.groups[key], p)
-	m.n++
 	return p
 }
 
@@ -182,30 +196,27 @@ func (m *Miner) contradicts(p *Pattern, toks []string) bool {
 		return false
 	}
 	for i, t := range toks {
-		if c := p.Tokens[i]; c != Wildcard && t != Wildcard && c != t {
+		if c := p.Tokens[i]; c != Wildcard && t != Wildcard && c != t && !dotted(c) {
 			return true
 		}
 	}
 	return false
 }
 
+// dotted reports a name of four or more dotted parts
+// (com.apple.Safari.SafeBrowsing): a source that varies within one event,
+// so neither a route nor a settled constant.
+func dotted(t string) bool { return strings.Count(t, ".") >= 3 }
+
+// evict drops the least recently seen pattern.
 func (m *Miner) evict() {
-	var oldKey string
-	var old *Pattern
-	for k, ps := range m.groups {
-		for _, p := range ps {
-			if old == nil || p.last < old.last {
-				old, oldKey = p, k
-			}
-		}
-	}
-	ps := m.groups[oldKey]
+	old := m.recent.Remove(m.recent.Back()).(*Pattern)
+	ps := m.groups[old.route]
 	i := slices.Index(ps, old)
-	m.groups[oldKey] = slices.Delete(ps, i, i+1)
-	if len(m.groups[oldKey]) == 0 {
-		delete(m.groups, oldKey)
+	m.groups[old.route] = slices.Delete(ps, i, i+1)
+	if len(m.groups[old.route]) == 0 {
+		delete(m.groups, old.route)
 	}
-	m.n--
 	m.evicted++
 }
 
@@ -250,7 +261,7 @@ func (m *Miner) tokens(line string) ([]string, []bool) {
 		if len(t) == 1 && strings.IndexByte(delimiters, t[0]) >= 0 {
 			continue
 		}
-		if variable(t) || (i > 0 && toks[i-1] == "=" && !spaces[i]) {
+		if variable(t) || (i > 0 && toks[i-1] == "=" && !spaces[i]) || (i > 0 && toks[i-1] == Wildcard && unit(t)) {
 			toks[i] = Wildcard
 		}
 	}
@@ -305,6 +316,20 @@ func variable(t string) bool {
 	return false
 }
 
+// unit reports whether a token is a unit of the number before it (12 KB,
+// <1 sec): part of the value.
+func unit(t string) bool {
+	return units[strings.ToLower(strings.Trim(t, "()[],;."))]
+}
+
+var units = func() map[string]bool {
+	m := map[string]bool{}
+	for _, u := range strings.Fields("b kb mb gb tb kib mib gib tib ms us ns sec secs s seconds second min mins minutes minute h hrs hours hour days day %") {
+		m[u] = true
+	}
+	return m
+}()
+
 // dateWords are the day and month names of timestamps inside messages.
 var dateWords = func() map[string]bool {
 	m := map[string]bool{}
@@ -322,7 +347,7 @@ func routeKey(toks []string) string {
 	b.WriteString(itoa(len(toks)))
 	n := 0
 	for _, t := range toks {
-		if t == Wildcard {
+		if t == Wildcard || dotted(t) {
 			continue
 		}
 		b.WriteByte(0)
@@ -349,18 +374,17 @@ func similarity(pattern, toks []string) float64 {
 	return float64(same) / float64(len(toks))
 }
 
-// collapsed is a pattern with each run of variables as one; delimiters
-// between variables belong to the run ("<*>,<*>" is a list of values).
+// collapsed is a pattern's grouping key: its constants in order, each
+// run of variables (and the delimiters between them) as one <*>, and a
+// variable run that only some lines have ("(1.16 KB)" before "sent")
+// dropped, so lines that differ only in how their values are written
+// group together.
 func collapsed(toks []string) string {
 	var b strings.Builder
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
-		if t == Wildcard {
-			j := i
-			for j+1 < len(toks) && (toks[j+1] == Wildcard || (isDelimiter(toks[j+1]) && j+2 < len(toks) && toks[j+2] == Wildcard)) {
-				j++
-			}
-			i = j
+		if t == Wildcard || (isDelimiter(t) && (i > 0 && toks[i-1] == Wildcard || i+1 < len(toks) && toks[i+1] == Wildcard)) {
+			continue
 		}
 		b.WriteString(t)
 		b.WriteByte(' ')

@@ -26,6 +26,15 @@ func TestMinerGroupsByTemplate(t *testing.T) {
 			"10.11.21.143,10.11.10.1 \"GET /latest/meta-data/ HTTP/1.1\" status: 200 len: 134",
 			"10.11.10.1 \"GET /v2/servers/detail HTTP/1.1\" status: 200 len: 1916",
 		}, []int{0, 0}},
+		{"values written differently", []string{
+			"proxy.example.com:5070 close, 0 bytes sent, 0 bytes received, lifetime 00:01",
+			"www.example.com:80 close, 6719 bytes (6.56 KB) sent, 644545 bytes (629 KB) received, lifetime <1 sec",
+			"proxy.example.com:5070 open through proxy proxy.example.com:5070 HTTPS",
+		}, []int{0, 0, 1}},
+		{"a dotted source varies within an event", []string{
+			"com.apple.icloud.fmfd.heartbeat: scheduler_evaluate_activity told me to run this job; however, but the start time isn't for 439034 seconds.  Ignoring.",
+			"com.apple.Safari.SafeBrowsing.Update: scheduler_evaluate_activity told me to run this job; however, but the start time isn't for 2450 seconds.  Ignoring.",
+		}, []int{0, 0}},
 		{"timestamps inside messages", []string{
 			"connection from 217.187.83.50 () at Mon Jul 25 23:24:09 2005",
 			"connection from 218.38.58.3 () at Wed Jun 27 10:59:53 2005",
@@ -136,5 +145,29 @@ func FuzzMiner(f *testing.F) {
 			t.Fatalf("equal lines in different patterns: %q", a)
 		}
 		_ = m.Patterns()
+	})
+}
+
+// BenchmarkMiner: lines of a few dozen templates with varying values, as a
+// log is; and unique lines, the worst case, bounded by MaxPatterns.
+func BenchmarkMiner(b *testing.B) {
+	forms := []string{
+		"Received block blk_%d of size %d from /10.250.%d.6",
+		"connection from 217.187.%d.50 () at Mon Jul 25 23:24:%d 2005",
+		"acquire lock=%d, flags=0x1, tag=\"AudioMix\", uid=%d",
+		"proxy.cse.cuhk.edu.hk:5070 close, %d bytes (1.16 KB) sent, %d bytes received, lifetime 00:%d",
+	}
+	b.Run("templates", func(b *testing.B) {
+		m := New(Config{})
+		for i := 0; i < b.N; i++ {
+			m.Add(fmt.Sprintf(forms[i%len(forms)], i, i*7, i%256))
+		}
+	})
+	b.Run("unique", func(b *testing.B) {
+		m := New(Config{})
+		for i := 0; i < b.N; i++ {
+			m.Add(fmt.Sprintf("event%c%c%c happened to w%c in zone%c", 'a'+i%26, 'a'+(i/26)%26, 'a'+(i/676)%26, 'a'+(i/17576)%26, 'a'+i%7))
+		}
+		b.ReportMetric(float64(m.Evicted()), "evicted")
 	})
 }
