@@ -75,6 +75,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeChunk -fuzztime $(FUZZTIME) ./plugin
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./runtime/tokenizer
 	$(GO) test -run '^$$' -fuzz FuzzEncode -fuzztime $(FUZZTIME) ./runtime/tokenizer
+	$(GO) test -run '^$$' -fuzz FuzzMiner -fuzztime $(FUZZTIME) ./runtime/patterns
 
 clean:
 	rm -rf $(BUILD)

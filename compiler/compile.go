@@ -45,19 +45,19 @@ type TestFailure struct {
 	Score     float32
 }
 
-// ErrTestAccuracy is returned (wrapped) when tests score below
+// TestAccuracyError is returned (wrapped) when tests score below
 // min_test_accuracy. The Result is returned alongside it for the report.
-type ErrTestAccuracy struct {
+type TestAccuracyError struct {
 	Accuracy, Min float64
 	Failing       []TestFailure
 }
 
-func (e *ErrTestAccuracy) Error() string {
+func (e *TestAccuracyError) Error() string {
 	return fmt.Sprintf("test accuracy %.4f is below min_test_accuracy %.4f (%d failing tests)", e.Accuracy, e.Min, len(e.Failing))
 }
 
 // Compile trains spec into an artifact. On a test accuracy below the spec's
-// minimum it returns the result together with *ErrTestAccuracy.
+// minimum it returns the result together with *TestAccuracyError.
 func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error) {
 	if progress == nil {
 		progress = func(string, int, int) {}
@@ -148,7 +148,7 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 	}
 	res.Artifact, res.ID, res.Manifest = art, runtime.ArtifactID(art), man
 	if spec.MinTestAccuracy != nil && metrics.Test != nil && metrics.Test.Accuracy < *spec.MinTestAccuracy {
-		return res, &ErrTestAccuracy{Accuracy: metrics.Test.Accuracy, Min: *spec.MinTestAccuracy, Failing: res.Failing}
+		return res, &TestAccuracyError{Accuracy: metrics.Test.Accuracy, Min: *spec.MinTestAccuracy, Failing: res.Failing}
 	}
 	return res, nil
 }

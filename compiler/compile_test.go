@@ -103,9 +103,9 @@ func TestCompileMinTestAccuracy(t *testing.T) {
 	min := 0.9
 	s.MinTestAccuracy = &min
 	res, err := Compile(context.Background(), s, nil)
-	var acc *ErrTestAccuracy
+	var acc *TestAccuracyError
 	if !errors.As(err, &acc) {
-		t.Fatalf("err = %v, want ErrTestAccuracy", err)
+		t.Fatalf("err = %v, want TestAccuracyError", err)
 	}
 	if res == nil || len(acc.Failing) == 0 || len(acc.Failing) != len(res.Failing) || acc.Failing[0].Text == "" {
 		t.Fatalf("failing tests not listed: %+v", acc)

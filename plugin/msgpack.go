@@ -11,7 +11,7 @@ import (
 )
 
 // A hand-written msgpack reader for flushed chunks. It yields the values
-// fluent-bit-go's ugorji decoder yields (FuzzDecoderAgrees compares the
+// fluent-bit-go's ugorji decoder yields (FuzzDecodeChunk compares the
 // two on arbitrary bytes), at a fraction of the cost: no reflection, and
 // strings alias the chunk instead of being copied.
 

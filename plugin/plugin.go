@@ -73,6 +73,15 @@ type Stats struct {
 	Escalated int64 // records written to review destinations
 }
 
+const (
+	// openTimeout bounds fetching the programs at start (from a sidecar,
+	// say): Fluent Bit waits for FLBPluginInit.
+	openTimeout = time.Minute
+	// sessionsPerProgram lets two of Fluent Bit's output workers run a
+	// program at once.
+	sessionsPerProgram = 2
+)
+
 // New loads ONNX Runtime, the pipeline and its programs, opens the outputs
 // and starts watching programs_dir for new programs.
 func New(cfg Config, opts Options) (*Instance, error) {
@@ -108,10 +117,10 @@ func New(cfg Config, opts Options) (*Instance, error) {
 	in := &Instance{cfg: cfg, log: opts.Logger, env: env, field: strings.Split(cfg.Field, ".")}
 	bc := runtime.BatcherConfig{MaxBatch: cfg.MaxBatch, TemplateCache: cfg.TemplateCache}
 	src := runtime.SourceFor(pc.Dir(), cfg.ProgramsURL, cfg.ProgramsToken)
-	octx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	octx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	in.pl, err = runtime.OpenPipelineFrom(octx, env, pc, runtime.PipelineOptions{
-		Program: runtime.ProgramOptions{Device: dev, MaxBatch: cfg.MaxBatch, Sessions: 2},
+		Program: runtime.ProgramOptions{Device: dev, MaxBatch: cfg.MaxBatch, Sessions: sessionsPerProgram},
 		Batcher: bc,
 	}, src)
 	if err != nil {

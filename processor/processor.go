@@ -126,8 +126,6 @@ func New(cfg *Config, pl *runtime.Pipeline, opts Options) (*Processor, error) {
 }
 
 // Config is the processor's configuration.
-func (p *Processor) Config() *Config { return p.cfg }
-
 // Stats returns totals since the processor started.
 func (p *Processor) Stats() Stats {
 	bc := p.pl.Stats()

@@ -67,8 +67,9 @@ const (
 	DefaultTemplateCache = 1 << 14
 )
 
-// ErrClosed is returned by Classify once the batcher is closing.
-var ErrClosed = errors.New("batcher closed")
+// ErrClosed is returned by a batcher or pipeline that is closing or
+// closed.
+var ErrClosed = errors.New("closed")
 
 func (c BatcherConfig) withDefaults() BatcherConfig {
 	if c.MaxBatch <= 0 {

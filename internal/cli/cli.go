@@ -175,9 +175,17 @@ type runtimeFlags struct {
 	cache    int
 }
 
+// ortLibUsage describes --ort-lib, which every command that loads ONNX
+// Runtime takes.
+var ortLibUsage = "ONNX Runtime library (default $" + runtime.EnvORTLib + ", then " + runtime.DefaultORTLibPath() + ")"
+
+// ortLibFlag declares --ort-lib on a command that takes no other
+// interpreter flags.
+func ortLibFlag(fs *flag.FlagSet) *string { return fs.String("ort-lib", "", ortLibUsage) }
+
 func addRuntimeFlags(fs *flag.FlagSet) *runtimeFlags {
 	r := &runtimeFlags{}
-	fs.StringVar(&r.ortLib, "ort-lib", "", "ONNX Runtime library (default $"+runtime.EnvORTLib+", then "+runtime.DefaultORTLibPath()+")")
+	fs.StringVar(&r.ortLib, "ort-lib", "", ortLibUsage)
 	fs.StringVar(&r.device, "device", "cpu", "execution provider: cpu, cuda or cuda:N")
 	fs.IntVar(&r.maxBatch, "max-batch", runtime.DefaultMaxBatch, "records per micro-batch")
 	fs.DurationVar(&r.maxDelay, "max-delay", runtime.DefaultMaxDelay, "longest wait before a partial batch runs")

@@ -79,7 +79,7 @@ func compileOne(e *env, path, dest string, spec *compiler.Spec, quiet bool) erro
 			fmt.Fprintf(e.stderr, "%s: warning: %s\n", path, w)
 		}
 	}
-	var acc *compiler.ErrTestAccuracy
+	var acc *compiler.TestAccuracyError
 	if err != nil && !errors.As(err, &acc) {
 		return err
 	}

@@ -21,13 +21,12 @@ import (
 	"github.com/pawlogs/paw/internal/devbroker"
 	"github.com/pawlogs/paw/metrics"
 	"github.com/pawlogs/paw/processor"
-	"github.com/pawlogs/paw/runtime"
 )
 
 func runProcess(e *env, args []string) error {
 	fs := newFlags(e, "process")
 	config := fs.String("config", "", "processor config (see configs/processor.yaml)")
-	ortLib := fs.String("ort-lib", "", "ONNX Runtime library (default $"+runtime.EnvORTLib+", then "+runtime.DefaultORTLibPath()+")")
+	ortLib := ortLibFlag(fs)
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	statsFile := fs.String("stats", "", "write the final totals as JSON to this file on exit")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file (for go tool pprof)")
