@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -440,7 +441,7 @@ func (s *Spec) validateBaseRates(v *yamlconf.Doc) {
 		return
 	}
 	sum := 0.0
-	for _, l := range sortedKeys(s.BaseRates) {
+	for _, l := range slices.Sorted(maps.Keys(s.BaseRates)) {
 		r := s.BaseRates[l]
 		if !slices.Contains(s.Labels, l) {
 			v.At("$.base_rates."+l, "base_rates names %q, which is not one of the labels %v", l, s.Labels)
@@ -459,15 +460,6 @@ func (s *Spec) validateBaseRates(v *yamlconf.Doc) {
 	if math.Abs(sum-1) > 1e-3 {
 		v.At("$.base_rates", "base_rates sum to %.4g: they are shares and must sum to 1", sum)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func (s *Spec) validateEncoder(v *yamlconf.Doc, opts LoadOptions) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -303,7 +304,7 @@ func (in *Instance) Flush(ctx context.Context, tag string, data []byte) Status {
 		n.tagged++
 		lines = append(lines, in.line(tag, &events[idx[j]], &o))
 	}
-	for _, to := range sortedKeys(reviews) {
+	for _, to := range slices.Sorted(maps.Keys(reviews)) {
 		ls := reviews[to]
 		if err := in.review[to].Write(ctx, ls); err != nil {
 			return in.retry("review destination refused the records; chunk will be retried", tag, err, "to", to)
@@ -346,15 +347,6 @@ func (in *Instance) retry(msg, tag string, err error, attrs ...any) Status {
 	in.stats.retries.Add(1)
 	in.log.Warn(msg, append([]any{"tag", tag, "err", err}, attrs...)...)
 	return StatusRetry
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // line renders a record, tagged when o is set.

@@ -2,7 +2,6 @@ package processor
 
 import (
 	"encoding/json"
-	"fmt"
 	"testing"
 
 	"github.com/segmentio/kafka-go"
@@ -55,25 +54,6 @@ func TestWithHeadersReplacesOurs(t *testing.T) {
 	by := tagHeaders([]runtime.Tag{{Program: "errs", ID: "i", Label: "new", Score: 1, By: runtime.TagByTeacher}})
 	if h := by[len(by)-2]; h.Key != "paw-errs-by" || string(h.Value) != "teacher" {
 		t.Fatalf("teacher tag header %v", h)
-	}
-}
-
-func TestReasonOf(t *testing.T) {
-	tests := []struct {
-		err  error
-		want string
-	}{
-		{fmt.Errorf("x: %w", errTooLarge), ReasonTooLarge},
-		{runtime.ErrNotJSON, ReasonNotJSON},
-		{fmt.Errorf("%w: log", runtime.ErrFieldMissing), ReasonFieldMissing},
-		{runtime.ErrNotString, ReasonNotString},
-		{runtime.ErrInvalidUTF8, ReasonInvalidUTF8},
-		{fmt.Errorf("other"), ReasonRejected},
-	}
-	for _, tc := range tests {
-		if got := reasonOf(tc.err); got != tc.want {
-			t.Errorf("reasonOf(%v) = %s, want %s", tc.err, got, tc.want)
-		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -128,7 +129,7 @@ func checkModel(m *Manifest, model []byte) error {
 	if len(g.inits) != len(inits) {
 		return fmt.Errorf("graph has %d initializers, a %s program has %d", len(g.inits), m.Interpreter, len(inits))
 	}
-	for _, name := range sortedKeys(inits) {
+	for _, name := range slices.Sorted(maps.Keys(inits)) {
 		w := inits[name]
 		t, ok := g.inits[name]
 		if !ok {

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -215,7 +215,7 @@ func (c *PipelineConfig) EscalationDestinations() []string {
 			set[e.To] = true
 		}
 	}
-	return sortedKeys(set)
+	return slices.Sorted(maps.Keys(set))
 }
 
 // escalate returns the step's cascade, if it has one.
@@ -252,7 +252,7 @@ func (c *PipelineConfig) ProgramNames() []string {
 			set[p] = true
 		}
 	}
-	return sortedKeys(set)
+	return slices.Sorted(maps.Keys(set))
 }
 
 // Destinations lists every destination the route step can choose, sorted;
@@ -268,7 +268,7 @@ func (c *PipelineConfig) Destinations() []string {
 			set[d] = true
 		}
 	}
-	return sortedKeys(set)
+	return slices.Sorted(maps.Keys(set))
 }
 
 // Dir resolves the programs folder.
@@ -315,7 +315,7 @@ func (c *PipelineConfig) CheckLabels(labels map[string][]string) error {
 			}
 		case s.Route != nil:
 			if known(p+".route.program", s.Route.Program) {
-				for _, l := range sortedKeys(s.Route.Routes) {
+				for _, l := range slices.Sorted(maps.Keys(s.Route.Routes)) {
 					if !slices.Contains(labels[s.Route.Program], l) {
 						doc.At(p+".route.routes."+l, "program %s has no label %q (labels: %v)", s.Route.Program, l, labels[s.Route.Program])
 					}
@@ -324,15 +324,6 @@ func (c *PipelineConfig) CheckLabels(labels map[string][]string) error {
 		}
 	}
 	return doc.Err()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Tag is one program's decision attached to a record. Its JSON form is how
@@ -751,21 +742,13 @@ func (pl *Pipeline) TeacherCounts() map[string]TeacherCounts {
 func (pl *Pipeline) Novel() map[string]int64 {
 	pl.decisions.mu.Lock()
 	defer pl.decisions.mu.Unlock()
-	out := make(map[string]int64, len(pl.decisions.novel))
-	for p, n := range pl.decisions.novel {
-		out[p] = n
-	}
-	return out
+	return maps.Clone(pl.decisions.novel)
 }
 
 func (pl *Pipeline) Escalations() map[string]int64 {
 	pl.decisions.mu.Lock()
 	defer pl.decisions.mu.Unlock()
-	out := make(map[string]int64, len(pl.decisions.escalated))
-	for p, n := range pl.decisions.escalated {
-		out[p] = n
-	}
-	return out
+	return maps.Clone(pl.decisions.escalated)
 }
 
 // decisionCounts counts decisions by program and label: what the metrics

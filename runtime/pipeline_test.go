@@ -186,20 +186,7 @@ func TestPassThroughPipeline(t *testing.T) {
 }
 
 func TestPipelineCountsDecisions(t *testing.T) {
-	env := openEnv(t)
-	p, err := runtime.NewProgram(env, compileSpec(t, "errs"), runtime.ProgramOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte("steps:\n  - filter: {program: errs, keep: [error]}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl, err := runtime.NewPipeline(cfg, []*runtime.Program{p}, runtime.BatcherConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pl.Close()
+	pl := errsPipeline(t, "steps:\n  - filter: {program: errs, keep: [error]}\n")
 	texts := [][]byte{[]byte("ERROR request 1 failed with exception timeout"), []byte("INFO request 2 completed in 3ms"), []byte("INFO request 9 completed in 1ms")}
 	for i := 0; i < 2; i++ {
 		if _, err := pl.ProcessTexts(context.Background(), texts); err != nil {
