@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // EM recovers the label shares of unlabelled data from posteriors that
@@ -99,5 +101,45 @@ func TestCompileWithBaseRates(t *testing.T) {
 	est := compile(t, goodSpec, samples)
 	if r := est.Manifest.BaseRates["error"]; r < 0.02 || r > 0.3 || est.Manifest.BaseRatesSource != "estimated from 300 samples" {
 		t.Fatalf("estimated %v (%s) for 10%% errors", est.Manifest.BaseRates, est.Manifest.BaseRatesSource)
+	}
+}
+
+// Answers train the program: one per template, a person's over a model's,
+// never over the spec's own examples, and the same set gives the same
+// bytes whatever its order.
+func TestCompileWithAnswers(t *testing.T) {
+	base, err := ParseSpec("s.yaml", []byte(goodSpec), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(s int64) time.Time { return time.Unix(s, 0) }
+	answers := []Answer{
+		{Line: "kernel: Out of memory: Killed process 12", Label: "error", By: ByModel, Time: at(1)},
+		{Line: "kernel: Out of memory: Killed process 99", Label: "ok", By: ByModel, Time: at(2)},     // same template, later
+		{Line: "kernel: Out of memory: Killed process 7", Label: "error", By: ByPerson, Time: at(0)}, // a person wins
+		{Line: "disk failed", Label: "ok", By: ByPerson, Time: at(3)},                                // the spec's example wins
+		{Line: "cron ran", Label: "maybe", By: ByModel, Time: at(4)},                                  // not a label
+	}
+	compile := func(as []Answer) *Result {
+		s := *base
+		s.Answers = as
+		res, err := Compile(context.Background(), &s, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	a := compile(answers)
+	rev := slices.Clone(answers)
+	slices.Reverse(rev)
+	b := compile(rev)
+	if a.ID != b.ID {
+		t.Fatal("the answers' order changed the artifact")
+	}
+	if l := a.Manifest.Learned; l == nil || l.Answers != 1 || l.Digest == "" {
+		t.Fatalf("learned %+v, want 1 answer", a.Manifest.Learned)
+	}
+	if compile(nil).Manifest.Learned != nil {
+		t.Fatal("a program without answers says it learned")
 	}
 }

@@ -63,6 +63,8 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 		progress = func(string, int, int) {}
 	}
 	train := spec.Examples
+	learned, answersDigest := spec.learned()
+	train = append(slices.Clip(train), learned...)
 	var tch *teaching
 	if spec.Teacher != nil {
 		var err error
@@ -141,6 +143,9 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 		BaseRates:       m.rates.byLabel(spec.Labels),
 		BaseRatesSource: m.rates.describe(),
 		Templates:       m.templates,
+	}
+	if len(learned) > 0 {
+		man.Learned = &runtime.Learned{Answers: len(learned), Digest: answersDigest}
 	}
 	art, err := runtime.EncodeArtifact(&man, norm, m.model)
 	if err != nil {

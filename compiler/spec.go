@@ -60,6 +60,9 @@ type Spec struct {
 	// Samples are unlabelled lines given in code, as samples_file's are
 	// (samples_file wins).
 	Samples []string `yaml:"-" json:"-"`
+	// Answers are labels given after compile time (an answer log); they
+	// train the program beside the examples, which win.
+	Answers []Answer `yaml:"-" json:"-"`
 	// Tests are never trained on.
 	Tests []Example `yaml:"tests,omitempty" json:"tests,omitempty"`
 	// MinTestAccuracy fails compilation when tests score below it.

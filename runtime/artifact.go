@@ -73,6 +73,15 @@ type Manifest struct {
 	// Templates are the training examples' template keys
 	// (EncodeTemplateKeys), what novelty checks a record against.
 	Templates string `json:"templates,omitempty"`
+	// Learned says how much of the program came from answers given after
+	// its first compile (nil: none).
+	Learned *Learned `json:"learned,omitempty"`
+}
+
+// Learned is the answer set a program was compiled with.
+type Learned struct {
+	Answers int    `json:"answers"` // one per template
+	Digest  string `json:"digest"`  // identifies the answer set
 }
 
 // TeacherProvenance says which model labelled which sample, so a program's

@@ -115,6 +115,9 @@ func writeReport(w io.Writer, path, dest string, res *compiler.Result, took time
 		fmt.Fprintf(w, "  encoder   %s on %s: dim %d, %s pooling, %d tokens, model.onnx sha256 %s\n", m.Interpreter, e.Name, e.Dim, e.Pooling, e.MaxTokens, e.ModelSHA256[:16])
 	}
 	fmt.Fprintf(w, "  compiled  in %.2fs: %d examples, temperature %.3f\n", took.Seconds(), m.Metrics.Examples, m.Model.Temperature)
+	if l := m.Learned; l != nil {
+		fmt.Fprintf(w, "  learned   %d of the examples are answers given after the first compile (set %s)\n", l.Answers, l.Digest[:12])
+	}
 	if len(m.BaseRates) > 0 {
 		var parts []string
 		for _, l := range m.Labels {

@@ -71,7 +71,7 @@ func runQuality(e *env, args []string) error {
 	perLabel := fset.Int("per-label", 16, "examples per label")
 	minErrors := fset.Int("min-errors", 50, "systems need this many error lines")
 	loghub := fset.String("loghub", "../shared/data/loghub", "Loghub-2k folder with *_structured.csv, for the template benchmark")
-	only := fset.String("only", "", "run one part: fewshot or templates (default: both)")
+	only := fset.String("only", "", "run one part: fewshot, templates or replay (default: all)")
 	if _, err := parse(fset, args); err != nil {
 		return err
 	}
@@ -113,6 +113,9 @@ func runQuality(e *env, args []string) error {
 	}
 	defer ort.Close()
 	q := &quality{e: e, ort: ort, opts: opts, perLabel: *perLabel, chunk: rf.maxBatch}
+	if *only == "replay" {
+		return q.replayQuality(systems, bySys, *perLabel)
+	}
 
 	fmt.Fprintf(e.stdout, "few-shot real-error: %d examples per label, %d seeds, F1 of \"error\" on the rest of each system (ONNX Runtime)\n", *perLabel, *seeds)
 	fmt.Fprintf(e.stdout, "paw F1 at the balanced training mix, and at each system's own base rates estimated by EM from paw's scores of the unlabelled eval lines (est);\nmin is the worst seed; ECE (10 bins) at each; AUC of P(error)\n")
@@ -214,6 +217,9 @@ func runQuality(e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "%-10s paw F1 %.4f              keyword %.4f\n", "MEAN", sumD/n, sumK/n)
 	if *only == "fewshot" {
 		return nil
+	}
+	if err := q.replayQuality(systems, bySys, *perLabel); err != nil {
+		return err
 	}
 	return q.templateQuality(*loghub)
 }

@@ -41,9 +41,16 @@ func ErrorRule(line string) string {
 
 // NewServer starts a server with rule; it is closed when the test ends.
 func NewServer(t testing.TB, rule func(line string) string) *Server {
+	s := Start(rule)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a server with rule outside a test (paw quality's replay);
+// the caller closes it.
+func Start(rule func(line string) string) *Server {
 	s := &Server{Rule: rule, perLine: map[string]int{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.Close)
 	return s
 }
 
