@@ -115,10 +115,10 @@ func TestCompileWithAnswers(t *testing.T) {
 	at := func(s int64) time.Time { return time.Unix(s, 0) }
 	answers := []Answer{
 		{Line: "kernel: Out of memory: Killed process 12", Label: "error", By: ByModel, Time: at(1)},
-		{Line: "kernel: Out of memory: Killed process 99", Label: "ok", By: ByModel, Time: at(2)},     // same template, later
+		{Line: "kernel: Out of memory: Killed process 99", Label: "ok", By: ByModel, Time: at(2)},    // same template, later
 		{Line: "kernel: Out of memory: Killed process 7", Label: "error", By: ByPerson, Time: at(0)}, // a person wins
 		{Line: "disk failed", Label: "ok", By: ByPerson, Time: at(3)},                                // the spec's example wins
-		{Line: "cron ran", Label: "maybe", By: ByModel, Time: at(4)},                                  // not a label
+		{Line: "cron ran", Label: "maybe", By: ByModel, Time: at(4)},                                 // not a label
 	}
 	compile := func(as []Answer) *Result {
 		s := *base
