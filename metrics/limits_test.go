@@ -143,3 +143,20 @@ func TestStoreQuarantinesUnreadablePartitions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A report whose new series cannot be indexed (a full disk, here a closed
+// file) is refused with nothing of it stored, so its retry after the 500
+// is not counted twice.
+func TestStoreAddIsAllOrNothing(t *testing.T) {
+	s := openAt(t, t.TempDir(), 24*time.Hour)
+	defer s.Close()
+	s.index.Close()
+	err := s.Add([]Point{decisions("errs", "error", 5, t0), decisions("errs", "ok", 7, t0)})
+	if err == nil {
+		t.Fatal("Add succeeded without an index")
+	}
+	got, qerr := s.Query(Query{Metric: MetricDecisions, Match: map[string]string{"program": "errs"}, From: t0.Add(-time.Hour), To: t0.Add(time.Hour)})
+	if qerr != nil || len(got) != 0 {
+		t.Fatalf("a refused report left %v (%v)", got, qerr)
+	}
+}

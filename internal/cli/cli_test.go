@@ -133,6 +133,21 @@ func TestCLIBadInput(t *testing.T) {
 	if code, _, errs := paw(t, "", "compile", spec, "-o", filepath.Join(t.TempDir(), "x.paw")); code != 1 || !strings.Contains(errs, spec+":") {
 		t.Fatalf("bad spec: exit %d: %s", code, errs)
 	}
+	// Errors that say what to do.
+	plain := filepath.Join(t.TempDir(), "plain.txt")
+	os.WriteFile(plain, []byte("not json\n"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"eval", prog, "--data", plain}, "--data takes JSON lines"},
+		{[]string{"run", "../../configs/filters/noise.yaml"}, "this is a spec: compile it first, paw compile"},
+		{[]string{"run", prog, "--ort-lib", "/bin/true"}, "onnx runtime"},
+	} {
+		if code, _, errs := paw(t, "", tc.args...); code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("paw %v: exit %d: %s", tc.args, code, errs)
+		}
+	}
 	// A label the program lacks, given as a flag: an error, not a panic.
 	if code, _, errs := paw(t, "ERROR x\n", "run", prog, "--keep", "nope"); code != 1 || !strings.Contains(errs, `program real-error has no label "nope"`) {
 		t.Fatalf("--keep nope: exit %d: %s", code, errs)
