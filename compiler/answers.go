@@ -54,7 +54,7 @@ func (s *Spec) learned() (examples []Example, digest string) {
 		if own[k] {
 			continue
 		}
-		if b, ok := best[k]; ok && !better(a, b) {
+		if b, ok := best[k]; ok && !Better(a, b) {
 			continue
 		}
 		best[k] = a
@@ -73,10 +73,10 @@ func (s *Spec) learned() (examples []Example, digest string) {
 	return examples, hex.EncodeToString(h.Sum(nil))
 }
 
-// better reports whether a should replace b for the same template: a
+// Better reports whether answer a should replace b for the same template: a
 // person's answer beats a model's; then the later one wins; then the
 // smaller line, so the choice does not depend on the answers' order.
-func better(a, b Answer) bool {
+func Better(a, b Answer) bool {
 	if (a.By == ByPerson) != (b.By == ByPerson) {
 		return a.By == ByPerson
 	}

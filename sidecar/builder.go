@@ -64,8 +64,12 @@ type Program struct {
 	Positive string `json:"positive,omitempty"`
 	// Drift is the last drift check of the reported decisions.
 	Drift *metrics.Drift `json:"drift,omitempty"`
+	// Learned is how many answers (one per template) the published
+	// program was compiled with.
+	Learned int `json:"learned,omitempty"`
 
 	artifact []byte
+	labels   []string
 }
 
 // builder compiles specs, at most Concurrency at a time and never one spec
@@ -82,6 +86,9 @@ type builder struct {
 	running  map[string]bool
 	dirty    map[string]bool
 
+	learn  *learner
+	runCtx context.Context // run's, for compiles answers start
+
 	compiles *prometheus.CounterVec
 	broken   *prometheus.GaugeVec
 	took     prometheus.Histogram
@@ -90,7 +97,7 @@ type builder struct {
 func newBuilder(cfg Config, log *slog.Logger, reg prometheus.Registerer) *builder {
 	b := &builder{
 		cfg: cfg, log: log, sem: make(chan struct{}, cfg.Concurrency),
-		programs: map[string]*Program{}, running: map[string]bool{}, dirty: map[string]bool{},
+		programs: map[string]*Program{}, running: map[string]bool{}, dirty: map[string]bool{}, learn: newLearner(cfg), runCtx: context.Background(),
 		compiles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_sidecar_compiles_total", Help: "Spec compilations, by spec file and result (ok, error)."}, []string{"spec", "result"}),
 		broken:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "paw_sidecar_spec_broken", Help: "1 while a spec fails to compile and its last good program stays published."}, []string{"spec"}),
 		took:     prometheus.NewHistogram(prometheus.HistogramOpts{Name: "paw_sidecar_compile_seconds", Help: "Compile time per spec.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 10)}),
@@ -110,6 +117,9 @@ func isSpec(name string) bool {
 // ends; it waits for compiles in progress before returning.
 func (b *builder) run(ctx context.Context) error {
 	defer b.wg.Wait()
+	b.mu.Lock()
+	b.runCtx = ctx
+	b.mu.Unlock()
 	err := dirwatch.Watch(ctx, b.cfg.SpecsDir, dirwatch.Options{
 		Debounce: b.cfg.Debounce,
 		Match:    isSpec,
@@ -177,7 +187,7 @@ func (b *builder) compile(ctx context.Context, file string) {
 	}
 	path := filepath.Join(b.cfg.SpecsDir, file)
 	start := time.Now()
-	res, name, err := compileFile(ctx, path)
+	res, name, err := compileFile(ctx, path, b.learn)
 	b.took.Observe(time.Since(start).Seconds())
 	if err == nil {
 		err = atomicfile.WriteFile(filepath.Join(b.cfg.ProgramsDir, name+".paw"), res.Artifact)
@@ -201,6 +211,10 @@ func (b *builder) compile(ctx context.Context, file string) {
 	}
 	changed := p.ID != res.ID
 	p.Name, p.ID, p.Status, p.LastError, p.artifact = name, res.ID, "ok", nil, res.Artifact
+	p.labels, p.Learned = res.Manifest.Labels, 0
+	if l := res.Manifest.Learned; l != nil {
+		p.Learned = l.Answers
+	}
 	m := res.Manifest.Metrics
 	p.Metrics, p.CompiledAt, p.Positive = &m, time.Now().UTC(), res.Manifest.Positive
 	b.compiles.WithLabelValues(file, "ok").Inc()
@@ -208,6 +222,32 @@ func (b *builder) compile(ctx context.Context, file string) {
 	if changed {
 		b.log.Info("program published", "spec", file, "program", name, "id", runtime.ShortID(res.ID), "took", time.Since(start).Round(time.Millisecond))
 	}
+}
+
+// ctx is the context compiles run under.
+func (b *builder) ctx() context.Context {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.runCtx
+}
+
+// publishedProgram finds a published program by name: its spec file,
+// labels and ID.
+func (b *builder) publishedProgram(name string) (file string, labels []string, id string, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for f, p := range b.programs {
+		if p.Name == name && p.artifact != nil {
+			labels = p.labels
+			if labels == nil {
+				if a, err := runtime.DecodeArtifact(p.artifact); err == nil {
+					labels = a.Manifest.Labels
+				}
+			}
+			return f, labels, p.ID, true
+		}
+	}
+	return "", nil, "", false
 }
 
 // published reads a program a previous run left in the programs folder.
@@ -222,11 +262,12 @@ func (b *builder) published(name string) ([]byte, string) {
 	return data, runtime.ArtifactID(data)
 }
 
-func compileFile(ctx context.Context, path string) (*compiler.Result, string, error) {
+func compileFile(ctx context.Context, path string, learn *learner) (*compiler.Result, string, error) {
 	spec, err := compiler.LoadSpec(path, compiler.LoadOptions{})
 	if err != nil {
 		return nil, "", err
 	}
+	spec.Answers = learn.answers(spec.Name)
 	res, err := compiler.Compile(ctx, spec, nil)
 	if err != nil {
 		return nil, spec.Name, err

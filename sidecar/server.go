@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -46,6 +47,14 @@ type Config struct {
 	MaxSpecBytes int64
 	// MaxBodyBytes caps POST /v1/report bodies. Default: 1 MiB.
 	MaxBodyBytes int64
+	// AnswersDir keeps each program's answer log (<name>.answers.jsonl).
+	// Default: ProgramsDir/.answers.
+	AnswersDir string
+	// LearnMinAnswers new answers, no sooner than LearnInterval after the
+	// program last learned, recompile it with its answers. Defaults: 20
+	// and 5m.
+	LearnMinAnswers int
+	LearnInterval   time.Duration
 	// AllowedHosts are the host names (besides IP literals and localhost)
 	// the API answers to when no Token is set, against DNS rebinding; list
 	// the name other containers reach the sidecar by.
@@ -82,6 +91,15 @@ func (c Config) withDefaults() Config {
 	if c.MaxSpecBytes <= 0 {
 		c.MaxSpecBytes = 256 << 10
 	}
+	if c.AnswersDir == "" && c.ProgramsDir != "" {
+		c.AnswersDir = filepath.Join(c.ProgramsDir, ".answers")
+	}
+	if c.LearnMinAnswers <= 0 {
+		c.LearnMinAnswers = 20
+	}
+	if c.LearnInterval <= 0 {
+		c.LearnInterval = 5 * time.Minute
+	}
 	if c.DriftInterval <= 0 {
 		c.DriftInterval = 30 * time.Second
 	}
@@ -109,6 +127,7 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	}
 	reg := prometheus.NewRegistry()
 	b := newBuilder(cfg, opts.Logger, reg)
+	defer b.learn.close()
 	b.hook = opts.compileHook
 	store, err := metrics.Open(cfg.MetricsDir, cfg.Retention)
 	if err != nil {
@@ -201,6 +220,7 @@ func newHandler(cfg Config, b *builder, reg *prometheus.Registry, store *metrics
 	})
 	api.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	api.HandleFunc("POST /v1/report", reportHandler(cfg, store, f, newRefusedCounter(reg)))
+	api.HandleFunc("POST /v1/programs/{name}/answers", answersHandler(cfg, b))
 	api.Handle("GET /v1/metrics/query", metrics.QueryHandler(store))
 	api.Handle("GET /{$}", metrics.DashboardHandler())
 	api.Handle("GET /v1/fleet", metrics.FleetHandler(f, b.publishedIDs))

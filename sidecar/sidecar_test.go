@@ -387,3 +387,50 @@ func TestUnusableMetricsDirStillServesPrograms(t *testing.T) {
 	s := startServerWith(t, Config{MetricsDir: notADir}, map[string]string{"a.yaml": specYAML("a", 1)})
 	s.waitFor("published", func(ps map[string]Program) bool { return ps["a.yaml"].Status == "ok" })
 }
+
+// Answers pushed by many reporters at once are all kept; a label the
+// program lacks is refused; enough new answers recompile the program with
+// them, and it says how many it learned.
+func TestAnswersAreLoggedAndLearned(t *testing.T) {
+	s := startServerWith(t, Config{LearnMinAnswers: 50, LearnInterval: time.Millisecond}, map[string]string{"a.yaml": specYAML("a", 1)})
+	first := s.waitFor("published", func(ps map[string]Program) bool { return ps["a.yaml"].Status == "ok" })["a.yaml"]
+	post := func(body string) (int, string) {
+		resp, data := s.request("POST", "/v1/programs/a/answers", strings.NewReader(body), map[string]string{"Content-Type": "application/json"})
+		return resp.StatusCode, string(data)
+	}
+	if code, body := post(`{"answers": [{"line": "x", "label": "maybe"}]}`); code != 422 || !strings.Contains(body, `label \"maybe\" is not one of`) {
+		t.Fatalf("unknown label: %d %s", code, body)
+	}
+	if code, _ := post(`{"answers": []}`); code != 422 {
+		t.Fatalf("no answers: %d", code)
+	}
+	if resp, _ := s.request("POST", "/v1/programs/zzz/answers", strings.NewReader(`{"answers": [{"line": "x", "label": "ok"}]}`), map[string]string{"Content-Type": "application/json"}); resp.StatusCode != 404 {
+		t.Fatalf("unknown program: %d", resp.StatusCode)
+	}
+	var wg sync.WaitGroup
+	for r := 0; r < 8; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 25; i++ {
+				label := "ok"
+				if i%2 == 0 {
+					label = "error"
+				}
+				body := fmt.Sprintf(`{"answers": [{"line": "service%c%c step %d done", "label": %q, "by": "model"}]}`, 'a'+r, 'a'+i, i, label)
+				if code, resp := post(body); code != 200 {
+					t.Errorf("answer: %d %s", code, resp)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	data, err := os.ReadFile(filepath.Join(s.programs, ".answers", "a.answers.jsonl"))
+	if err != nil || strings.Count(string(data), "\n") != 200 {
+		t.Fatalf("answer log: %d lines, %v", strings.Count(string(data), "\n"), err)
+	}
+	learned := s.waitFor("learned", func(ps map[string]Program) bool { return ps["a.yaml"].Learned > 0 && ps["a.yaml"].ID != first.ID })["a.yaml"]
+	if learned.Status != "ok" || learned.Learned < 50 || learned.Learned > 200 {
+		t.Fatalf("after learning: %+v", learned)
+	}
+}

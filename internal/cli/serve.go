@@ -21,6 +21,9 @@ func runServe(e *env, args []string) error {
 	concurrency := fs.Int("concurrency", 2, "spec-folder compiles running at once")
 	httpCompiles := fs.Int("http-compiles", 1, "POST /v1/compile requests running at once (more get 503)")
 	httpTimeout := fs.Duration("http-compile-timeout", time.Minute, "cancel a POST /v1/compile that runs longer")
+	answersDir := fs.String("answers-dir", "", "keep each program's answer log here (default: PROGRAMS/.answers)")
+	learnMin := fs.Int("learn-min-answers", 20, "recompile a program with its answers once this many new ones have come")
+	learnEvery := fs.Duration("learn-interval", 5*time.Minute, "and no sooner than this after it last learned")
 	allowedHosts := fs.String("allowed-hosts", "", "comma-separated host names the API answers to without a token, besides IP addresses and localhost")
 	metricsDir := fs.String("metrics-dir", "", "keep reported decision metrics here (default: in memory)")
 	retention := fs.Duration("retention", 14*24*time.Hour, "drop metrics older than this")
@@ -45,6 +48,7 @@ func runServe(e *env, args []string) error {
 		SpecsDir: *specs, ProgramsDir: *programs, Listen: *listen, Concurrency: *concurrency,
 		MetricsDir: *metricsDir, Retention: *retention, Drift: drift,
 		HTTPCompiles: *httpCompiles, HTTPCompileTimeout: *httpTimeout, AllowedHosts: splitList(*allowedHosts),
+		AnswersDir: *answersDir, LearnMinAnswers: *learnMin, LearnInterval: *learnEvery,
 		Token: os.Getenv("PAW_TOKEN"),
 	}, sidecar.Options{Logger: log})
 }

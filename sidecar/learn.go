@@ -1,0 +1,158 @@
+package sidecar
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pawlogs/paw/compiler"
+	"github.com/pawlogs/paw/internal/answerlog"
+	"github.com/pawlogs/paw/runtime"
+)
+
+// learner keeps each program's answer log (the labels the teacher or a
+// person gave to lines it escalated) and says when enough new ones have
+// come for the program to be compiled again with them.
+type learner struct {
+	dir      string
+	minNew   int
+	interval time.Duration
+
+	mu   sync.Mutex
+	logs map[string]*answerlog.Log
+	used map[string]int       // answers the published program was compiled with
+	last map[string]time.Time // when the program last learned
+}
+
+func newLearner(cfg Config) *learner {
+	return &learner{dir: cfg.AnswersDir, minNew: cfg.LearnMinAnswers, interval: cfg.LearnInterval,
+		logs: map[string]*answerlog.Log{}, used: map[string]int{}, last: map[string]time.Time{}}
+}
+
+// log opens a program's log; name is a spec's validated slug.
+func (l *learner) log(name string) (*answerlog.Log, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if lg, ok := l.logs[name]; ok {
+		return lg, nil
+	}
+	if err := os.MkdirAll(l.dir, 0o755); err != nil {
+		return nil, err
+	}
+	lg, err := answerlog.Open(filepath.Join(l.dir, name+".answers.jsonl"), 0)
+	if err != nil {
+		return nil, err
+	}
+	l.logs[name] = lg
+	return lg, nil
+}
+
+// answers is what a compile of the program learns from; it notes how many.
+func (l *learner) answers(name string) []compiler.Answer {
+	lg, err := l.log(name)
+	if err != nil {
+		return nil
+	}
+	all := lg.All()
+	l.mu.Lock()
+	l.used[name], l.last[name] = len(all), time.Now()
+	l.mu.Unlock()
+	return all
+}
+
+// due reports whether the program should learn now.
+func (l *learner) due(name string, total int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return total-l.used[name] >= l.minNew && time.Since(l.last[name]) >= l.interval
+}
+
+func (l *learner) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, lg := range l.logs {
+		lg.Close()
+	}
+}
+
+// answerRequest is POST /v1/programs/{name}/answers.
+type answerRequest struct {
+	Answers []struct {
+		Line  string `json:"line"`
+		Label string `json:"label"`
+		// By is model (a teacher) or person. Default: person.
+		By string `json:"by"`
+	} `json:"answers"`
+}
+
+// maxAnswersPerRequest bounds one request.
+const maxAnswersPerRequest = 10000
+
+// answersHandler takes answers for a published program into its log, and
+// starts a recompile when enough have come.
+func answersHandler(cfg Config, b *builder) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		file, labels, id, ok := b.publishedProgram(name)
+		if !ok {
+			writeError(w, http.StatusNotFound, APIError{Error: fmt.Sprintf("no published program %q", name)})
+			return
+		}
+		var req answerRequest
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				writeError(w, http.StatusRequestEntityTooLarge, APIError{Error: "answers too large"})
+				return
+			}
+			writeError(w, http.StatusBadRequest, APIError{Error: "answers: " + err.Error()})
+			return
+		}
+		if len(req.Answers) == 0 || len(req.Answers) > maxAnswersPerRequest {
+			writeError(w, http.StatusUnprocessableEntity, APIError{Error: fmt.Sprintf("send 1 to %d answers", maxAnswersPerRequest)})
+			return
+		}
+		now := time.Now().UTC()
+		as := make([]compiler.Answer, len(req.Answers))
+		for i, a := range req.Answers {
+			by := a.By
+			if by == "" {
+				by = compiler.ByPerson
+			}
+			switch {
+			case !slices.Contains(labels, a.Label):
+				writeError(w, http.StatusUnprocessableEntity, APIError{Error: fmt.Sprintf("answer %d: label %q is not one of program %s's labels %v", i, a.Label, name, labels)})
+				return
+			case by != compiler.ByPerson && by != compiler.ByModel:
+				writeError(w, http.StatusUnprocessableEntity, APIError{Error: fmt.Sprintf("answer %d: by %q: want person or model", i, by)})
+				return
+			case a.Line == "" || len(a.Line) > 64<<10:
+				writeError(w, http.StatusUnprocessableEntity, APIError{Error: fmt.Sprintf("answer %d: line must be 1 to 65536 bytes", i)})
+				return
+			}
+			as[i] = compiler.Answer{Template: runtime.Normalize([]byte(a.Line), runtime.DefaultMaxBytes), Line: a.Line, Label: a.Label, By: by, Time: now, ProgramID: id}
+		}
+		lg, err := b.learn.log(name)
+		if err == nil {
+			err = lg.Append(as...)
+		}
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, APIError{Error: err.Error()})
+			return
+		}
+		total := lg.Len()
+		learning := b.learn.due(name, total)
+		if learning {
+			b.trigger(b.ctx(), file)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"accepted": len(as), "answers": total, "learning": learning})
+	}
+}
