@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -158,5 +159,48 @@ func TestStoreAddIsAllOrNothing(t *testing.T) {
 	got, qerr := s.Query(Query{Metric: MetricDecisions, Match: map[string]string{"program": "errs"}, From: t0.Add(-time.Hour), To: t0.Add(time.Hour)})
 	if qerr != nil || len(got) != 0 {
 		t.Fatalf("a refused report left %v (%v)", got, qerr)
+	}
+}
+
+// Teacher answers go out with the next report; those of a failed report go
+// with the one after.
+func TestReporterCarriesAnswers(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var got [][]ReportAnswer
+	calls := 0
+	given := false
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		RunReporter(ctx, ReporterConfig{Name: "p", Kind: "plugin", Interval: 10 * time.Millisecond,
+			Programs: func() map[string]string { return nil },
+			Totals:   func() Totals { return Totals{} },
+			Answers: func() []ReportAnswer {
+				if given {
+					return nil
+				}
+				given = true
+				return []ReportAnswer{{Program: "errs", Line: "disk failed", Label: "error"}}
+			},
+			Send: func(_ context.Context, r *Report) error {
+				calls++
+				if calls == 1 {
+					return errors.New("sidecar down")
+				}
+				if len(r.Answers) > 0 {
+					got = append(got, r.Answers)
+					cancel()
+				}
+				return nil
+			}})
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		cancel()
+		<-done
+	}
+	if len(got) != 1 || len(got[0]) != 1 || got[0][0].Line != "disk failed" || calls < 2 {
+		t.Fatalf("answers sent %v over %d calls", got, calls)
 	}
 }

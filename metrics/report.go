@@ -31,13 +31,16 @@ type Report struct {
 	Escalations map[string]int64 `json:"escalations,omitempty"`
 	// Novel counts decisions on records unlike the program's training
 	// data (novelty above 0.5), by program, since the previous report.
-	Novel        map[string]int64 `json:"novel,omitempty"`
-	Records      int64            `json:"records"`
-	DeadLetters  int64            `json:"dead_letters"`
-	Retries      int64            `json:"retries"`
-	LatencyP50Ms float64          `json:"latency_p50_ms"`
-	LatencyP99Ms float64          `json:"latency_p99_ms"`
-	MeanBatch    float64          `json:"mean_batch"`
+	Novel map[string]int64 `json:"novel,omitempty"`
+	// Answers are the teacher's answers to escalations since the previous
+	// report, for the sidecar's answer logs (the learning loop).
+	Answers      []ReportAnswer `json:"answers,omitempty"`
+	Records      int64          `json:"records"`
+	DeadLetters  int64          `json:"dead_letters"`
+	Retries      int64          `json:"retries"`
+	LatencyP50Ms float64        `json:"latency_p50_ms"`
+	LatencyP99Ms float64        `json:"latency_p99_ms"`
+	MeanBatch    float64        `json:"mean_batch"`
 	// Per-batch featurize-plus-inference time.
 	InferenceMeanMs float64 `json:"inference_mean_ms"`
 	InferenceP99Ms  float64 `json:"inference_p99_ms"`
@@ -52,6 +55,18 @@ const (
 	// maxClockSkew is how far in the future a report's time may be.
 	maxClockSkew = 5 * time.Minute
 )
+
+// ReportAnswer is one teacher answer a reporter passes on.
+type ReportAnswer struct {
+	Program   string `json:"program"`
+	ProgramID string `json:"program_id,omitempty"`
+	Line      string `json:"line"`
+	Label     string `json:"label"`
+}
+
+// MaxReportAnswers bounds the answers one report carries; more wait for
+// the next.
+const MaxReportAnswers = 1000
 
 // Validate reports a report the sidecar must refuse, at time now.
 func (r *Report) Validate(now time.Time) error {
@@ -68,6 +83,13 @@ func (r *Report) Validate(now time.Time) error {
 		return errors.New("counts must not be negative")
 	case len(r.Programs) > MaxReportSeries:
 		return fmt.Errorf("%d programs: at most %d", len(r.Programs), MaxReportSeries)
+	case len(r.Answers) > MaxReportAnswers:
+		return fmt.Errorf("%d answers: at most %d per report", len(r.Answers), MaxReportAnswers)
+	}
+	for i, a := range r.Answers {
+		if a.Program == "" || a.Label == "" || a.Line == "" || len(a.Line) > 64<<10 || len(a.Label) > maxNameLen {
+			return fmt.Errorf("answers[%d]: want a program, a label and a line of at most 64 KiB", i)
+		}
 	}
 	for name, v := range map[string]float64{"latency_p50_ms": r.LatencyP50Ms, "latency_p99_ms": r.LatencyP99Ms, "mean_batch": r.MeanBatch,
 		"inference_mean_ms": r.InferenceMeanMs, "inference_p99_ms": r.InferenceP99Ms, "interval_seconds": r.IntervalSeconds} {
@@ -169,8 +191,11 @@ type ReporterConfig struct {
 	Interval time.Duration
 	Programs func() map[string]string
 	Totals   func() Totals
-	Logger   *slog.Logger
-	Client   *http.Client
+	// Answers, if set, hands over the teacher answers gathered since its
+	// last call; those of a failed report go with the next one.
+	Answers func() []ReportAnswer
+	Logger  *slog.Logger
+	Client  *http.Client
 	// Send, when set, takes each report instead of an HTTP push: a
 	// processor without a sidecar stores its own.
 	Send func(ctx context.Context, r *Report) error
@@ -193,6 +218,7 @@ func RunReporter(ctx context.Context, cfg ReporterConfig) {
 		send = func(ctx context.Context, r *Report) error { return post(ctx, cfg, r) }
 	}
 	var sent Totals // what the sidecar has acknowledged
+	var pending []ReportAnswer
 	t := time.NewTicker(cfg.Interval)
 	defer t.Stop()
 	failures := 0
@@ -206,6 +232,14 @@ func RunReporter(ctx context.Context, cfg ReporterConfig) {
 		now := cfg.Totals()
 		r := diff(now, sent)
 		r.Reporter, r.Kind, r.Programs, r.Time, r.IntervalSeconds = cfg.Name, cfg.Kind, cfg.Programs(), time.Now().UTC(), cfg.Interval.Seconds()
+		if cfg.Answers != nil {
+			pending = append(pending, cfg.Answers()...)
+			if over := len(pending) - 10*MaxReportAnswers; over > 0 {
+				cfg.Logger.Warn("teacher answers queued past the bound; the oldest are not passed on", "dropped", over)
+				pending = pending[over:]
+			}
+			r.Answers = pending[:min(len(pending), MaxReportAnswers)]
+		}
 		// A send is never cut short by shutdown: a report the sidecar took
 		// but the reporter saw fail would be carried over and counted twice.
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -219,6 +253,7 @@ func RunReporter(ctx context.Context, cfg ReporterConfig) {
 		} else {
 			failures = 0
 			sent = now
+			pending = pending[len(r.Answers):]
 		}
 		if final {
 			return

@@ -148,7 +148,7 @@ func New(cfg Config, opts Options) (*Instance, error) {
 			defer in.wg.Done()
 			metrics.RunReporter(ctx, metrics.ReporterConfig{
 				URL: cfg.ReportURL, Token: cfg.ReportToken, Name: cfg.ReportName, Kind: "plugin", Interval: cfg.ReportInterval,
-				Programs: in.pl.ProgramIDs, Totals: in.totals, Logger: in.log,
+				Programs: in.pl.ProgramIDs, Totals: in.totals, Logger: in.log, Answers: dataplane.TeacherAnswers(in.pl),
 			})
 		}()
 	}

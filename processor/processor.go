@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/pawlogs/paw/internal/dataplane"
 	"github.com/pawlogs/paw/metrics"
 	"github.com/pawlogs/paw/runtime"
 )
@@ -177,6 +178,9 @@ func (p *Processor) Run(ctx context.Context) error {
 			rcfg := metrics.ReporterConfig{
 				URL: rc.URL, Token: os.Getenv(rc.TokenEnv), Name: rc.Name, Kind: "processor", Interval: rc.Interval,
 				Programs: p.pl.ProgramIDs, Totals: p.totals, Logger: p.log,
+			}
+			if rc.URL != "" { // the sidecar keeps the answer logs
+				rcfg.Answers = dataplane.TeacherAnswers(p.pl)
 			}
 			if rc.URL == "" { // standalone: keep our own metrics
 				rcfg.Send = func(_ context.Context, r *metrics.Report) error {

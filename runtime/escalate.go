@@ -85,7 +85,8 @@ type teacherEscalator struct {
 	budget  *teacher.Budget
 
 	mu       sync.Mutex
-	clientID string // program ID the client and answers are for
+	fresh    []TeacherAnswer // answers not yet taken by the data plane
+	clientID string          // program ID the client and answers are for
 	client   *teacher.Client
 	answers  map[uint64]int // template key -> label index
 
@@ -245,6 +246,7 @@ func (e *teacherEscalator) escalate(ctx context.Context, p *Program, pi int, tex
 			e.cached.Add(recs)
 		default:
 			e.asked.Add(recs)
+			e.keep(TeacherAnswer{Program: p.Name(), ProgramID: id, Line: string(texts[pending[key][0]]), Label: a.Label})
 		}
 		k := slices.Index(labels, a.Label)
 		e.remember(id, key, k)
@@ -253,6 +255,34 @@ func (e *teacherEscalator) escalate(ctx context.Context, p *Program, pi int, tex
 		}
 	}
 	return escalated
+}
+
+// TeacherAnswer is an answer the teacher gave to an escalation, for the
+// program's answer log.
+type TeacherAnswer struct {
+	Program, ProgramID, Line, Label string
+}
+
+// maxFreshAnswers bounds the answers kept until a data plane takes them.
+const maxFreshAnswers = 10000
+
+// keep holds a new answer until a data plane passes it on.
+func (e *teacherEscalator) keep(a TeacherAnswer) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.fresh) >= maxFreshAnswers {
+		e.fresh = e.fresh[1:]
+	}
+	e.fresh = append(e.fresh, a)
+}
+
+// take hands over the answers kept since the last call.
+func (e *teacherEscalator) take() []TeacherAnswer {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := e.fresh
+	e.fresh = nil
+	return out
 }
 
 // overrule replaces a decision with the teacher's label k.

@@ -146,6 +146,17 @@ func TestEscalateToTeacher(t *testing.T) {
 		if got := pl.Escalations()["errs"]; got != c.Escalated {
 			t.Fatalf("Escalations = %d, want %d", got, c.Escalated)
 		}
+		// Each answer the teacher gave is handed over once, for the
+		// program's answer log.
+		answers := pl.TakeTeacherAnswers()
+		if len(answers) != len(lowTemplates) || len(pl.TakeTeacherAnswers()) != 0 {
+			t.Fatalf("%d answers taken for %d templates asked", len(answers), len(lowTemplates))
+		}
+		for _, a := range answers {
+			if a.Program != "errs" || a.Label != rule(a.Line) || a.ProgramID == "" {
+				t.Fatalf("answer %+v", a)
+			}
+		}
 	})
 
 	t.Run("teacher decides the step", func(t *testing.T) {

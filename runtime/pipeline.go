@@ -737,6 +737,16 @@ func (pl *Pipeline) TeacherCounts() map[string]TeacherCounts {
 
 // Escalations returns how many decisions of each program escalated since
 // the pipeline opened (a copy).
+// TakeTeacherAnswers hands over the teacher's answers to escalations since
+// the last call, for the programs' answer logs.
+func (pl *Pipeline) TakeTeacherAnswers() []TeacherAnswer {
+	var out []TeacherAnswer
+	for _, e := range pl.teachers {
+		out = append(out, e.take()...)
+	}
+	return out
+}
+
 // Novel counts each program's decisions with novelty above
 // NovelThreshold since the pipeline opened.
 func (pl *Pipeline) Novel() map[string]int64 {

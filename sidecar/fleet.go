@@ -13,7 +13,7 @@ import (
 
 // reportHandler stores a pushed report. Refused reports are counted by
 // reason in paw_sidecar_reports_refused_total.
-func reportHandler(cfg Config, store *metrics.Store, f *metrics.Fleet, refused *prometheus.CounterVec) http.HandlerFunc {
+func reportHandler(cfg Config, store *metrics.Store, f *metrics.Fleet, b *builder, refused *prometheus.CounterVec) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		refuse := func(code int, reason, msg string) {
 			refused.WithLabelValues(reason).Inc()
@@ -44,15 +44,18 @@ func reportHandler(cfg Config, store *metrics.Store, f *metrics.Fleet, refused *
 			return
 		}
 		f.Seen(&rep)
+		if n := b.takeAnswers(rep.Answers); n > 0 {
+			refused.WithLabelValues("answer").Add(float64(n))
+		}
 		w.WriteHeader(http.StatusNoContent)
 	}
 }
 
 // newRefusedCounter counts refused reports by reason.
 func newRefusedCounter(reg prometheus.Registerer) *prometheus.CounterVec {
-	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_sidecar_reports_refused_total", Help: "Reports refused, by reason (invalid, too_large, series_limit, store)."}, []string{"reason"})
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "paw_sidecar_reports_refused_total", Help: "Reports refused, by reason (invalid, too_large, series_limit, store), and answers in reports refused (answer: an unknown program or label)."}, []string{"reason"})
 	reg.MustRegister(c)
-	for _, r := range []string{"invalid", "too_large", "series_limit", "store"} {
+	for _, r := range []string{"invalid", "too_large", "series_limit", "store", "answer"} {
 		c.WithLabelValues(r)
 	}
 	return c

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -186,4 +188,25 @@ func TestDriftRaisesTheGauge(t *testing.T) {
 		t.Fatalf("no paw_drift gauge:\n%s", m)
 	}
 	t.Logf("drift: recent positive rate %.2f against a baseline of %.2f", d.Recent, d.Baseline)
+}
+
+// The teacher answers a processor or plugin passes on with its report go
+// into the program's answer log; one for a label the program lacks is
+// refused and counted.
+func TestReportedAnswersAreLogged(t *testing.T) {
+	s := startServer(t, "", map[string]string{"a.yaml": specYAML("a", 1)})
+	id := s.waitFor("published", func(ps map[string]Program) bool { return ps["a.yaml"].Status == "ok" })["a.yaml"].ID
+	code, body := s.report(metrics.Report{Reporter: "p1", Kind: "processor", Time: time.Now().UTC(), Programs: map[string]string{"a": id},
+		Answers: []metrics.ReportAnswer{{Program: "a", ProgramID: id, Line: "WARN disk 91% full on /var", Label: "error"}, {Program: "a", Line: "x", Label: "maybe"}}})
+	if code != 204 {
+		t.Fatalf("%d %s", code, body)
+	}
+	data, err := os.ReadFile(filepath.Join(s.programs, ".answers", "a.answers.jsonl"))
+	if err != nil || strings.Count(string(data), "\n") != 1 || !strings.Contains(string(data), `"by":"model"`) {
+		t.Fatalf("answer log %q, %v", data, err)
+	}
+	_, metricsText := s.request("GET", "/metrics", nil, nil)
+	if !strings.Contains(string(metricsText), `paw_sidecar_reports_refused_total{reason="answer"} 1`) {
+		t.Error("the refused answer is not counted")
+	}
 }

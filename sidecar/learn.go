@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/pawlogs/paw/compiler"
 	"github.com/pawlogs/paw/internal/answerlog"
+	"github.com/pawlogs/paw/metrics"
 	"github.com/pawlogs/paw/runtime"
 )
 
@@ -79,6 +81,40 @@ func (l *learner) close() {
 	for _, lg := range l.logs {
 		lg.Close()
 	}
+}
+
+// takeAnswers logs the teacher answers a report carries, under their
+// programs, and starts the recompiles that are due; it returns how many it
+// refused (an unpublished program, or a label the program lacks).
+func (b *builder) takeAnswers(in []metrics.ReportAnswer) (refused int) {
+	byProgram := map[string][]compiler.Answer{}
+	now := time.Now().UTC()
+	for _, a := range in {
+		_, labels, _, ok := b.publishedProgram(a.Program)
+		if !ok || !slices.Contains(labels, a.Label) {
+			refused++
+			continue
+		}
+		byProgram[a.Program] = append(byProgram[a.Program], compiler.Answer{Template: runtime.Normalize([]byte(a.Line), runtime.DefaultMaxBytes),
+			Line: a.Line, Label: a.Label, By: compiler.ByModel, Time: now, ProgramID: a.ProgramID})
+	}
+	for _, name := range slices.Sorted(maps.Keys(byProgram)) {
+		lg, err := b.learn.log(name)
+		if err == nil {
+			err = lg.Append(byProgram[name]...)
+		}
+		if err != nil {
+			b.log.Error("answers from a report not logged", "program", name, "err", err)
+			refused += len(byProgram[name])
+			continue
+		}
+		if b.learn.due(name, lg.Len()) {
+			if file, _, _, ok := b.publishedProgram(name); ok {
+				b.trigger(b.ctx(), file)
+			}
+		}
+	}
+	return refused
 }
 
 // answerRequest is POST /v1/programs/{name}/answers.

@@ -219,7 +219,7 @@ func newHandler(cfg Config, b *builder, reg *prometheus.Registry, store *metrics
 		compileRequest(w, r, cfg, httpSem)
 	})
 	api.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	api.HandleFunc("POST /v1/report", reportHandler(cfg, store, f, newRefusedCounter(reg)))
+	api.HandleFunc("POST /v1/report", reportHandler(cfg, store, f, b, newRefusedCounter(reg)))
 	api.HandleFunc("POST /v1/programs/{name}/answers", answersHandler(cfg, b))
 	api.Handle("GET /v1/metrics/query", metrics.QueryHandler(store))
 	api.Handle("GET /{$}", metrics.DashboardHandler())

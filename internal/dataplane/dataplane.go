@@ -9,6 +9,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/pawlogs/paw/metrics"
 	"github.com/pawlogs/paw/runtime"
 )
 
@@ -71,3 +72,16 @@ func (e *deliveryError) Error() string {
 }
 
 func (e *deliveryError) Unwrap() error { return e.first }
+
+// TeacherAnswers passes a pipeline's teacher answers on with its metrics
+// reports (metrics.ReporterConfig.Answers), for the sidecar's answer logs.
+func TeacherAnswers(pl *runtime.Pipeline) func() []metrics.ReportAnswer {
+	return func() []metrics.ReportAnswer {
+		as := pl.TakeTeacherAnswers()
+		out := make([]metrics.ReportAnswer, len(as))
+		for i, a := range as {
+			out[i] = metrics.ReportAnswer{Program: a.Program, ProgramID: a.ProgramID, Line: a.Line, Label: a.Label}
+		}
+		return out
+	}
+}
