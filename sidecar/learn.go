@@ -192,3 +192,21 @@ func answersHandler(cfg Config, b *builder) http.HandlerFunc {
 		writeJSON(w, http.StatusOK, map[string]any{"accepted": len(as), "answers": total, "learning": learning})
 	}
 }
+
+// answersListHandler serves GET /v1/programs/{name}/answers: the program's
+// answer log, oldest first.
+func answersListHandler(b *builder) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if _, _, _, ok := b.publishedProgram(name); !ok {
+			writeError(w, http.StatusNotFound, APIError{Error: fmt.Sprintf("no published program %q", name)})
+			return
+		}
+		lg, err := b.learn.log(name)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, APIError{Error: err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"program": name, "answers": lg.All()})
+	}
+}

@@ -221,6 +221,7 @@ func newHandler(cfg Config, b *builder, reg *prometheus.Registry, store *metrics
 	api.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	api.HandleFunc("POST /v1/report", reportHandler(cfg, store, f, b, newRefusedCounter(reg)))
 	api.HandleFunc("POST /v1/programs/{name}/answers", answersHandler(cfg, b))
+	api.HandleFunc("GET /v1/programs/{name}/answers", answersListHandler(b))
 	api.Handle("GET /v1/metrics/query", metrics.QueryHandler(store))
 	api.Handle("GET /{$}", metrics.DashboardHandler())
 	api.Handle("GET /v1/fleet", metrics.FleetHandler(f, b.publishedIDs))

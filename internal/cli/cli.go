@@ -47,6 +47,7 @@ func commands() []command {
 		{"suggest", "suggest PROGRAM.paw --data FILE [--n 50]", "the unlabelled lines a program is least sure about, as examples to label", runSuggest},
 		{"inspect", "inspect PROGRAM.paw", "print a program's manifest", runInspect},
 		{"templates", "templates FILE|- [--program P.paw] [--json | --lines-json] [--top 50]", "the patterns of a log (with <*> for variables), largest first", runTemplates},
+		{"review", "review PROGRAM --file REVIEW.jsonl [--sidecar URL] [--answer] [--json]", "the escalated templates no one has answered; answer them", runReview},
 		{"replay", "replay SPEC.yaml --data LABELLED.jsonl [--teacher-url URL --teacher-model M] [--below X] [--novel-above Y] [--learn-every N] [--json]", "measure the learning loop on a labelled stream", runReplay},
 		{"quality", "quality --data real-error.jsonl", "few-shot quality experiment against baselines", runQuality},
 		{"process", "process --config processor.yaml [--log-level info] [--stats FILE]", "run the Kafka stream processor", runProcess},

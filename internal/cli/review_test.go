@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReviewListsAndAnswers(t *testing.T) {
+	specs, progs := t.TempDir(), t.TempDir()
+	spec, _ := os.ReadFile("../../configs/filters/real-error.yaml")
+	os.WriteFile(filepath.Join(specs, "real-error.yaml"), spec, 0o644)
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"serve", "--specs", specs, "--programs", progs, "--listen", addr, "--log-level", "error"}, nil, io.Discard, io.Discard)
+	}()
+	defer func() { cancel(); <-done }()
+	url := "http://" + addr
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(url + "/v1/programs/real-error/answers")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sidecar never published real-error")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	review := filepath.Join(t.TempDir(), "review.jsonl")
+	os.WriteFile(review, []byte(`{"timestamp":"2026-01-01T00:00:00Z","tag":"app","record":{"log":"WARN disk 91% full on /var"}}
+{"timestamp":"2026-01-01T00:00:01Z","tag":"app","record":{"log":"WARN disk 93% full on /var"}}
+{"timestamp":"2026-01-01T00:00:02Z","tag":"app","record":{"log":"NOTICE cert for api.example.com expires in 12 days"}}
+`), 0o644)
+	code, out, errs := paw(t, "", "review", "real-error", "--file", review, "--sidecar", url)
+	if code != 0 || !strings.Contains(out, "2 escalated templates of real-error no one has answered") || !strings.Contains(out, "     2  warn disk") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	code, out, errs = paw(t, "error\n\n", "review", "real-error", "--file", review, "--sidecar", url, "--answer")
+	if code != 0 || !strings.Contains(out, "sent 1 answers; the log holds 1") {
+		t.Fatalf("--answer: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, out, _ = paw(t, "", "review", "real-error", "--file", review, "--sidecar", url)
+	if code != 0 || !strings.Contains(out, "1 escalated templates of real-error no one has answered (1 answered") {
+		t.Fatalf("after answering: exit %d\n%s", code, out)
+	}
+}
