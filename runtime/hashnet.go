@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 )
@@ -104,4 +105,40 @@ func (w *HashnetWeights) Forward(f *Features, probs []float32) {
 	w.Pool(f, x)
 	w.Logits(x, probs)
 	Softmax(probs)
+}
+
+// ReadHashnet reads a hashnet-v1 program's weights back from its model, so
+// that Go code (the sidecar's check of a learned program) can score with
+// a published program without ONNX Runtime. A folded model's table is
+// the embedding, with the identity as its head.
+func ReadHashnet(a *Artifact) (*HashnetWeights, error) {
+	if a.Manifest.Interpreter != InterpreterHashnetV1 {
+		return nil, fmt.Errorf("program %s is %s, not %s", a.Manifest.Name, a.Manifest.Interpreter, InterpreterHashnetV1)
+	}
+	g, err := parseONNX(a.Model)
+	if err != nil {
+		return nil, err
+	}
+	floats := func(name string) []float32 {
+		raw := g.inits[name].raw
+		out := make([]float32, len(raw)/4)
+		for i := range out {
+			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+		}
+		return out
+	}
+	l := len(a.Manifest.Labels)
+	w := &HashnetWeights{Buckets: a.Manifest.Model.Buckets, Labels: l, Bias: floats("bias")}
+	if _, folded := g.inits["table"]; folded {
+		w.Dim, w.Embedding, w.Head = l, floats("table"), make([]float32, l*l)
+		for k := 0; k < l; k++ {
+			w.Head[k*l+k] = 1
+		}
+	} else {
+		w.Dim, w.Embedding, w.Head = a.Manifest.Model.Dim, floats("embedding"), floats("head")
+	}
+	if err := w.Validate(); err != nil {
+		return nil, err
+	}
+	return w, nil
 }

@@ -173,3 +173,44 @@ func FuzzCheckModel(f *testing.F) {
 		}
 	})
 }
+
+// ReadHashnet gives back the weights the model holds: the same scores as
+// the Go forward pass the compiler built it from, folded or not.
+func TestReadHashnet(t *testing.T) {
+	for _, dim := range []int{1, 4} { // dim 1 < 2 labels: not folded; 4: folded
+		w := &HashnetWeights{Buckets: 256, Dim: dim, Labels: 2, Embedding: make([]float32, 256*dim), Head: make([]float32, dim*2), Bias: []float32{0.3, -0.1}}
+		for i := range w.Embedding {
+			w.Embedding[i] = float32(i%7) / 10
+		}
+		for i := range w.Head {
+			w.Head[i] = float32(i%3) - 1
+		}
+		model, err := BuildHashnetONNX(w, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := testManifest()
+		m.Model.Dim = dim
+		data, err := EncodeArtifact(&m, []byte("x"), model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := DecodeArtifact(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := ReadHashnet(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := Features{IDs: []int64{3, 9, 200}, Weights: []float32{0.3, 0.3, 0.4}, Len: 3}
+		want, got := make([]float32, 2), make([]float32, 2)
+		w.Forward(&f, want)
+		r.Forward(&f, got)
+		for k := range want {
+			if d := want[k] - got[k]; d > 1e-5 || d < -1e-5 {
+				t.Fatalf("dim %d: scores %v, want %v", dim, got, want)
+			}
+		}
+	}
+}

@@ -187,7 +187,10 @@ func (b *builder) compile(ctx context.Context, file string) {
 	}
 	path := filepath.Join(b.cfg.SpecsDir, file)
 	start := time.Now()
-	res, name, err := compileFile(ctx, path, b.learn)
+	b.mu.Lock()
+	current := b.programs[file].artifact
+	b.mu.Unlock()
+	res, name, err := compileFile(ctx, path, b.learn, current)
 	b.took.Observe(time.Since(start).Seconds())
 	if err == nil {
 		err = atomicfile.WriteFile(filepath.Join(b.cfg.ProgramsDir, name+".paw"), res.Artifact)
@@ -262,14 +265,20 @@ func (b *builder) published(name string) ([]byte, string) {
 	return data, runtime.ArtifactID(data)
 }
 
-func compileFile(ctx context.Context, path string, learn *learner) (*compiler.Result, string, error) {
+// compileFile compiles a spec with its answers, less a held-out share
+// that the learned program must not do worse on than the published one.
+func compileFile(ctx context.Context, path string, learn *learner, published []byte) (*compiler.Result, string, error) {
 	spec, err := compiler.LoadSpec(path, compiler.LoadOptions{})
 	if err != nil {
 		return nil, "", err
 	}
-	spec.Answers = learn.answers(spec.Name)
+	var held []compiler.Answer
+	spec.Answers, held = holdoutAnswers(learn.answers(spec.Name))
 	res, err := compiler.Compile(ctx, spec, nil)
 	if err != nil {
+		return nil, spec.Name, err
+	}
+	if err := checkLearned(res, published, held); err != nil {
 		return nil, spec.Name, err
 	}
 	return res, spec.Name, nil

@@ -210,3 +210,66 @@ func answersListHandler(b *builder) http.HandlerFunc {
 		writeJSON(w, http.StatusOK, map[string]any{"program": name, "answers": lg.All()})
 	}
 }
+
+// holdoutAnswers splits answers for a learned compile: by masked template,
+// sorted, every fifth one (once there are ten templates) is held out, to
+// check that learning did not make the program worse on answers it did
+// not train on.
+func holdoutAnswers(as []compiler.Answer) (train, held []compiler.Answer) {
+	byKey := map[string][]compiler.Answer{}
+	for _, a := range as {
+		k := runtime.Normalize([]byte(a.Line), runtime.DefaultMaxBytes)
+		byKey[k] = append(byKey[k], a)
+	}
+	keys := slices.Sorted(maps.Keys(byKey))
+	for i, k := range keys {
+		if len(keys) >= 10 && i%5 == 4 {
+			held = append(held, byKey[k]...)
+		} else {
+			train = append(train, byKey[k]...)
+		}
+	}
+	return train, held
+}
+
+// errLearnedWorse refuses a learned program that does worse than the
+// published one on the held-out answers.
+var errLearnedWorse = errors.New("the learned program does worse on held-out answers")
+
+// checkLearned compares a learned hashnet-v1 program with the published
+// one on the held-out answers; the best answer per template is the truth.
+func checkLearned(res *compiler.Result, published []byte, held []compiler.Answer) error {
+	if len(held) == 0 || res.Weights == nil || published == nil {
+		return nil
+	}
+	old, err := runtime.DecodeArtifact(published)
+	if err != nil {
+		return nil
+	}
+	ow, err := runtime.ReadHashnet(old)
+	if err != nil || !slices.Equal(old.Manifest.Labels, res.Manifest.Labels) {
+		return nil // another interpreter or other labels: nothing to compare
+	}
+	accuracy := func(w *runtime.HashnetWeights, cfg runtime.FeaturizerConfig) float64 {
+		feat, err := runtime.NewFeaturizer(cfg)
+		if err != nil {
+			return 0
+		}
+		f := feat.NewFeatures()
+		probs := make([]float32, len(res.Manifest.Labels))
+		right := 0
+		for _, a := range held {
+			feat.Featurize([]byte(a.Line), &f)
+			w.Forward(&f, probs)
+			if best, _ := runtime.Decide(probs); res.Manifest.Labels[best] == a.Label {
+				right++
+			}
+		}
+		return float64(right) / float64(len(held))
+	}
+	before, after := accuracy(ow, old.Manifest.Featurizer), accuracy(res.Weights, res.Manifest.Featurizer)
+	if after < before {
+		return fmt.Errorf("%w: %.4f against the published program's %.4f on %d answers; the published program stays", errLearnedWorse, after, before, len(held))
+	}
+	return nil
+}

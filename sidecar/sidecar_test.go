@@ -3,6 +3,7 @@ package sidecar
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -430,7 +431,37 @@ func TestAnswersAreLoggedAndLearned(t *testing.T) {
 		t.Fatalf("answer log: %d lines, %v", strings.Count(string(data), "\n"), err)
 	}
 	learned := s.waitFor("learned", func(ps map[string]Program) bool { return ps["a.yaml"].Learned > 0 && ps["a.yaml"].ID != first.ID })["a.yaml"]
-	if learned.Status != "ok" || learned.Learned < 50 || learned.Learned > 200 {
+	if learned.Status != "ok" || learned.Learned < 1 || learned.Learned > 200 {
 		t.Fatalf("after learning: %+v", learned)
+	}
+}
+
+// A learned program that does worse than the published one on the
+// held-out answers is refused; one that does as well passes.
+func TestCheckLearnedRefusesWorse(t *testing.T) {
+	compile := func(yaml string) *compiler.Result {
+		s, err := compiler.ParseSpec("s.yaml", []byte(yaml), compiler.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := compiler.Compile(context.Background(), s, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	good := compile(specYAML("a", 1))
+	flipped := strings.NewReplacer("label: error", "label: TMP", "label: ok", "label: error").Replace(specYAML("a", 1))
+	flipped = strings.ReplaceAll(flipped, "label: TMP", "label: ok")
+	bad := compile(flipped)
+	held := []compiler.Answer{
+		{Line: "ERROR request 901 failed with exception timeout", Label: "error"},
+		{Line: "INFO request 902 completed in 5ms", Label: "ok"},
+	}
+	if err := checkLearned(bad, good.Artifact, held); !errors.Is(err, errLearnedWorse) {
+		t.Fatalf("a worse program passed: %v", err)
+	}
+	if err := checkLearned(good, good.Artifact, held); err != nil {
+		t.Fatalf("an equal program refused: %v", err)
 	}
 }
