@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/pawlogs/paw/internal/yamlconf"
 	"github.com/pawlogs/paw/runtime"
@@ -63,6 +64,9 @@ type Spec struct {
 	// Answers are labels given after compile time (an answer log); they
 	// train the program beside the examples, which win.
 	Answers []Answer `yaml:"-" json:"-"`
+	// Learn says when the sidecar compiles the program again with its new
+	// answers; zero values take the sidecar's settings.
+	Learn *LearnConfig `yaml:"learn,omitempty" json:"learn,omitempty"`
 	// Tests are never trained on.
 	Tests []Example `yaml:"tests,omitempty" json:"tests,omitempty"`
 	// MinTestAccuracy fails compilation when tests score below it.
@@ -77,6 +81,14 @@ type Spec struct {
 
 	samplesPath string // samples_file, resolved
 	encoderPath string // the encoder's folder, resolved
+}
+
+// LearnConfig is a spec's learn key.
+type LearnConfig struct {
+	// MinNewAnswers new answers start a recompile.
+	MinNewAnswers int `yaml:"min_new_answers,omitempty" json:"min_new_answers,omitempty"`
+	// Interval is the least time between two learned recompiles.
+	Interval time.Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
 }
 
 // Example is one labelled text.
@@ -229,6 +241,9 @@ func (s *Spec) validate(v *yamlconf.Doc, opts LoadOptions) {
 	s.Options.validate(v)
 	s.validateTeacher(v, opts)
 	s.validateBaseRates(v)
+	if l := s.Learn; l != nil && (l.MinNewAnswers < 0 || l.MinNewAnswers > 1_000_000 || l.Interval < 0) {
+		v.At("$.learn", "learn: min_new_answers 0..1000000 and a non-negative interval")
+	}
 
 	// Inline examples, then the file's; every one gets a location for
 	// later messages.

@@ -34,6 +34,7 @@ func TestParseSpecErrors(t *testing.T) {
 		{"empty text", goodSpec + "  - {text: \"  \", label: ok}\n", "s.yaml:10:12: example text is empty"},
 		{"bad name", strings.Replace(goodSpec, "name: t", "name: Bad Name", 1), `s.yaml:1:7: name "Bad Name" must be a slug`},
 		{"no description", strings.Replace(goodSpec, "description: is it an error\n", "", 1), "description is required"},
+		{"learn out of range", goodSpec + "learn: {min_new_answers: -1}\n", "s.yaml:10:9: learn: min_new_answers"},
 		{"too many labels", strings.Replace(goodSpec, "[error, ok]", "[error, ok"+strings.Repeat(", x", 300)+"]", 1), "s.yaml:3:9: 302 labels: at most 256"},
 		{"one label", strings.Replace(goodSpec, "[error, ok]", "[error]", 1), "labels needs at least 2"},
 		{"duplicate label", strings.Replace(goodSpec, "[error, ok]", "[error, ok, ok]", 1), `s.yaml:3:21: label "ok" is declared twice`},

@@ -272,6 +272,7 @@ func compileFile(ctx context.Context, path string, learn *learner, published []b
 	if err != nil {
 		return nil, "", err
 	}
+	learn.setSpec(spec.Name, spec.Learn)
 	var held []compiler.Answer
 	spec.Answers, held = holdoutAnswers(learn.answers(spec.Name))
 	res, err := compiler.Compile(ctx, spec, nil)

@@ -28,13 +28,14 @@ type learner struct {
 
 	mu   sync.Mutex
 	logs map[string]*answerlog.Log
-	used map[string]int       // answers the published program was compiled with
-	last map[string]time.Time // when the program last learned
+	used map[string]int                   // answers the published program was compiled with
+	last map[string]time.Time             // when the program last learned
+	spec map[string]*compiler.LearnConfig // a spec's own learn settings
 }
 
 func newLearner(cfg Config) *learner {
 	return &learner{dir: cfg.AnswersDir, minNew: cfg.LearnMinAnswers, interval: cfg.LearnInterval,
-		logs: map[string]*answerlog.Log{}, used: map[string]int{}, last: map[string]time.Time{}}
+		logs: map[string]*answerlog.Log{}, used: map[string]int{}, last: map[string]time.Time{}, spec: map[string]*compiler.LearnConfig{}}
 }
 
 // log opens a program's log; name is a spec's validated slug.
@@ -55,6 +56,13 @@ func (l *learner) log(name string) (*answerlog.Log, error) {
 	return lg, nil
 }
 
+// setSpec notes a spec's learn settings.
+func (l *learner) setSpec(name string, c *compiler.LearnConfig) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.spec[name] = c
+}
+
 // answers is what a compile of the program learns from; it notes how many.
 func (l *learner) answers(name string) []compiler.Answer {
 	lg, err := l.log(name)
@@ -72,7 +80,16 @@ func (l *learner) answers(name string) []compiler.Answer {
 func (l *learner) due(name string, total int) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return total-l.used[name] >= l.minNew && time.Since(l.last[name]) >= l.interval
+	minNew, interval := l.minNew, l.interval
+	if c := l.spec[name]; c != nil {
+		if c.MinNewAnswers > 0 {
+			minNew = c.MinNewAnswers
+		}
+		if c.Interval > 0 {
+			interval = c.Interval
+		}
+	}
+	return total-l.used[name] >= minNew && time.Since(l.last[name]) >= interval
 }
 
 func (l *learner) close() {

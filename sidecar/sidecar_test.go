@@ -393,7 +393,9 @@ func TestUnusableMetricsDirStillServesPrograms(t *testing.T) {
 // program lacks is refused; enough new answers recompile the program with
 // them, and it says how many it learned.
 func TestAnswersAreLoggedAndLearned(t *testing.T) {
-	s := startServerWith(t, Config{LearnMinAnswers: 50, LearnInterval: time.Millisecond}, map[string]string{"a.yaml": specYAML("a", 1)})
+	// The spec's own learn settings win over the sidecar's (1000 answers).
+	spec := specYAML("a", 1) + "learn: {min_new_answers: 50, interval: 1ms}\n"
+	s := startServerWith(t, Config{LearnMinAnswers: 1000}, map[string]string{"a.yaml": spec})
 	first := s.waitFor("published", func(ps map[string]Program) bool { return ps["a.yaml"].Status == "ok" })["a.yaml"]
 	post := func(body string) (int, string) {
 		resp, data := s.request("POST", "/v1/programs/a/answers", strings.NewReader(body), map[string]string{"Content-Type": "application/json"})
