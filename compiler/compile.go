@@ -174,7 +174,7 @@ type trained struct {
 	rates         BaseRates // the base rates folded into the bias
 	warnings      []string
 	cvECE         float64 // calibration error of the out-of-fold predictions
-	templates     string  // the training examples' template keys, for novelty
+	templates     string  // encoder-v1: the training examples' template keys, for novelty
 }
 
 // trainHashnet trains hashed n-gram embeddings and a head, with a
@@ -284,7 +284,6 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 			return nil
 		},
 		model: model, featurizer: fcfg, hashnet: &w, close: func() {}, trainAccuracy: acc, rates: rates, warnings: warnings, cvECE: ece,
-		templates: runtime.EncodeTemplateKeys(keys),
 		shape:     runtime.ModelShape{Buckets: w.Buckets, Dim: w.Dim, Temperature: round6(temperature)},
 	}, nil
 }

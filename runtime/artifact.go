@@ -70,8 +70,8 @@ type Manifest struct {
 	// BaseRatesSource says where they came from: spec, or estimated from
 	// N samples.
 	BaseRatesSource string `json:"base_rates_source,omitempty"`
-	// Templates are the training examples' template keys
-	// (EncodeTemplateKeys), what novelty checks a record against.
+	// Templates are an encoder-v1 program's training examples' template
+	// keys (EncodeTemplateKeys), what its novelty checks a record against.
 	Templates string `json:"templates,omitempty"`
 	// Learned says how much of the program came from answers given after
 	// its first compile (nil: none).

@@ -433,16 +433,15 @@ func (ws *workspace) score(chunk []item) error {
 		}
 		for i, it := range chunk {
 			text := it.req.texts[it.i]
-			// The key is the template novelty looks up, cache or not.
-			key := grp.feat.Scan(text, gs.toks)
-			gs.keys[i] = key
 			if gs.cache == nil {
 				f := &gs.feats[len(gs.misses)]
-				grp.feat.FeaturizeTokens(gs.toks, f)
+				grp.feat.Featurize(text, f)
 				gs.ptrs[len(gs.misses)] = f
 				gs.misses = append(gs.misses, i)
 				continue
 			}
+			key := grp.feat.Scan(text, gs.toks)
+			gs.keys[i] = key
 			ws.lookups++
 			if gs.cache.has(key) {
 				ws.hits++
@@ -472,11 +471,11 @@ func (ws *workspace) score(chunk []item) error {
 			}
 			for m, i := range gs.misses {
 				copy(gs.rows[m*gl+goff:m*gl+goff+k], ws.probs[m*k:(m+1)*k])
-				var f *Features
 				if p.feat != nil {
-					f = gs.ptrs[m]
+					gs.rows[m*gl+goff+k] = p.nov.features(gs.ptrs[m])
+				} else {
+					gs.rows[m*gl+goff+k] = p.nov.novelty(gs.keys[i], nil)
 				}
-				gs.rows[m*gl+goff+k] = p.nov.novelty(gs.keys[i], f)
 			}
 		}
 		off := ws.set.probOffset[pi]

@@ -7,14 +7,15 @@ import (
 	"slices"
 )
 
-// Novelty says how unlike its training data a record is, in [0, 1]: 0
-// when its template (the masked token stream, the template cache's key)
-// was among the training examples'; otherwise the share of its feature
-// mass the program never saw in training, up to 1 for a record made only
-// of unseen features. A score says what the program thinks; novelty says
-// how much that is a guess. hashnet-v1 reads which features training saw
-// from its table (rows training never touched are zero); encoder-v1,
-// having no such table, reports 1 for any unseen template.
+// Novelty says how unlike its training data a record is, in [0, 1]: the
+// share of its feature mass the program never saw in training, up to 1 for
+// a record made only of unseen features. A record whose template (the
+// masked token stream) was a training example's has that example's
+// features, so its novelty is 0. A score says what the program thinks;
+// novelty says how much that is a guess. hashnet-v1 reads which features
+// training saw from its table (rows training never touched are zero);
+// encoder-v1, having no such table, compares templates: 0 for one among
+// the training examples', 1 for any other.
 
 // NovelThreshold is the novelty above which a decision counts as novel in
 // metrics (paw_novel_total) and reports.
@@ -125,7 +126,8 @@ func (nd *noveltyData) features(f *Features) float32 {
 	return unseen / total
 }
 
-// novelty of a record with template key and, for hashnet-v1, features f.
+// novelty of a record with template key and, for hashnet-v1, features f
+// (for which features alone decide: a seen template's are all seen).
 func (nd *noveltyData) novelty(key uint64, f *Features) float32 {
 	if nd.hasTemplate(key) {
 		return 0

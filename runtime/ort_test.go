@@ -433,7 +433,6 @@ func TestTemplateCacheGivesTheModelsResults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer b.Close()
 		var out []runtime.Result
 		for lo := 0; lo < len(texts); lo += 100 {
 			rs, err := b.Classify(context.Background(), texts[lo:lo+100]...)
@@ -442,6 +441,9 @@ func TestTemplateCacheGivesTheModelsResults(t *testing.T) {
 			}
 			out = append(out, rs...)
 		}
+		// A worker adds a batch to the stats after its callers have their
+		// results: read them once the workers have stopped.
+		b.Close()
 		return out, st.Counts()
 	}
 	plain, off := classify(-1)
