@@ -284,7 +284,7 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 			return nil
 		},
 		model: model, featurizer: fcfg, hashnet: &w, close: func() {}, trainAccuracy: acc, rates: rates, warnings: warnings, cvECE: ece,
-		shape:     runtime.ModelShape{Buckets: w.Buckets, Dim: w.Dim, Temperature: round6(temperature)},
+		shape: runtime.ModelShape{Buckets: w.Buckets, Dim: w.Dim, Temperature: round6(temperature)},
 	}, nil
 }
 
