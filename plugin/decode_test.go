@@ -123,6 +123,10 @@ func decodeWithUgorji(data []byte) ([]Event, error) {
 func FuzzDecodeChunk(f *testing.F) {
 	f.Add(cat([]byte{0x92, 0x92}, fixext8(1, 2), []byte{0x80, 0x81}, str8("log"), str8("x")))
 	f.Add([]byte{0x92, 0xce, 0, 0, 0, 1, 0x80})
+	// msgpack timestamps (-1) of 4, 8 and 12 bytes, and of none.
+	for _, ts := range [][]byte{{0xd6, 0xff, 0x5f, 0, 0, 1}, {0xd7, 0xff, 0, 0, 0, 4, 0x5f, 0, 0, 1}, {0xc7, 12, 0xff, 0, 0, 0, 7, 0, 0, 0, 0, 0x5f, 0, 0, 1}, {0xc7, 0, 0xff}} {
+		f.Add(cat([]byte{0x92, 0xce, 0, 0, 0, 1, 0x81}, str8("t"), ts))
+	}
 	f.Add(cat([]byte{0x92, 0xcb, 0x41, 0xda, 0, 0, 0, 0, 0, 0, 0x82, 0xc4, 1, 'b', 0xc7, 2, 5, 1, 2}, str8("n"), []byte{0xdc, 0, 2, 0xca, 0x3f, 0x80, 0, 0, 0xc0}))
 	h := EncodeHandle()
 	var chunk []byte

@@ -155,6 +155,9 @@ func (r *reader) ext(n int) (interface{}, error) {
 		}
 		return et, nil
 	}
+	if t[0] == 0xff { // msgpack's timestamp extension (-1), as fluent-bit-go decodes it
+		return timestamp(data)
+	}
 	if n == 0 {
 		data = nil // as fluent-bit-go's decoder gives an empty extension (found by FuzzDecodeChunk)
 	}
@@ -199,4 +202,21 @@ func (r *reader) mapOf(n, depth int) (interface{}, error) {
 		out[k] = v
 	}
 	return out, nil
+}
+
+// timestamp decodes msgpack's timestamp extension: 4 bytes of seconds, 8
+// of nanoseconds (30 bits) and seconds (34), or 12 of nanoseconds and
+// signed seconds (found by FuzzDecodeChunk: a 0-byte one must fail, as in
+// fluent-bit-go).
+func timestamp(b []byte) (interface{}, error) {
+	switch len(b) {
+	case 4:
+		return time.Unix(int64(binary.BigEndian.Uint32(b)), 0).UTC(), nil
+	case 8:
+		v := binary.BigEndian.Uint64(b)
+		return time.Unix(int64(v&(1<<34-1)), int64(v>>34)).UTC(), nil
+	case 12:
+		return time.Unix(int64(binary.BigEndian.Uint64(b[4:])), int64(binary.BigEndian.Uint32(b))).UTC(), nil
+	}
+	return nil, fmt.Errorf("timestamp extension of %d bytes: want 4, 8 or 12", len(b))
 }
