@@ -894,9 +894,11 @@ func (pl *Pipeline) Close() error {
 	st := pl.state.Load()
 	retired := make(chan struct{})
 	go func() { st.retire(); close(retired) }()
+	grace := time.NewTimer(closeGrace)
+	defer grace.Stop()
 	select {
 	case <-retired:
-	case <-time.After(closeGrace):
+	case <-grace.C:
 		// A batch still runs: abort it rather than let shutdown wait on
 		// inference (its records fail, and their callers see the error).
 		slog.Warn("inference still running at close; aborting it", "after", closeGrace)

@@ -144,7 +144,9 @@ func (p *Program) trial() error {
 	out := make([]float32, len(p.Manifest.Labels))
 	timer := time.AfterFunc(p.opts.TrialTimeout, func() {
 		p.optsMu.Lock()
-		p.runOpts.Terminate() // not yet shared: nothing else can close it
+		if p.runOpts != nil { // a failed trial may have closed the program already
+			p.runOpts.Terminate()
+		}
 		p.optsMu.Unlock()
 	})
 	var err error
