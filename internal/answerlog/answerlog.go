@@ -23,6 +23,9 @@ import (
 // DefaultMaxEntries bounds a log before it is compacted.
 const DefaultMaxEntries = 100_000
 
+// MaxBytes bounds a log's size the same way: a line may be 64 KiB.
+const MaxBytes = 64 << 20
+
 // Log is one program's answers.
 type Log struct {
 	path string
@@ -31,6 +34,7 @@ type Log struct {
 	mu      sync.Mutex
 	f       *os.File
 	entries []compiler.Answer
+	bytes   int // of the file
 }
 
 // Open opens or creates the log at path. A line torn by a crash is
@@ -60,6 +64,7 @@ func Open(path string, maxEntries int) (*Log, error) {
 		l.entries = append(l.entries, a)
 		good += len(sc.Bytes()) + 1
 	}
+	l.bytes = good
 	if good < len(data) {
 		if err := f.Truncate(int64(good)); err != nil {
 			f.Close()
@@ -96,7 +101,8 @@ func (l *Log) Append(as ...compiler.Answer) error {
 		return fmt.Errorf("answer log %s: %w", l.path, err)
 	}
 	l.entries = append(l.entries, as...)
-	if len(l.entries) > l.max {
+	l.bytes += buf.Len()
+	if len(l.entries) > l.max || l.bytes > MaxBytes {
 		return l.compactLocked()
 	}
 	return nil
@@ -136,12 +142,19 @@ func (l *Log) compactLocked() error {
 	if len(keep) > l.max {
 		keep = keep[len(keep)-l.max:]
 	}
-	var buf bytes.Buffer
+	var lines [][]byte
+	size := 0
 	for _, a := range keep {
 		b, _ := json.Marshal(a)
-		buf.Write(append(b, '\n'))
+		lines = append(lines, append(b, '\n'))
+		size += len(b) + 1
 	}
-	if err := atomicfile.WriteFile(l.path, buf.Bytes()); err != nil {
+	for size > MaxBytes/2 && len(lines) > 0 { // the oldest go, with room to grow
+		size -= len(lines[0])
+		lines, keep = lines[1:], keep[1:]
+	}
+	buf := bytes.Join(lines, nil)
+	if err := atomicfile.WriteFile(l.path, buf); err != nil {
 		return fmt.Errorf("compact answer log %s: %w", l.path, err)
 	}
 	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND, 0o644)
@@ -149,7 +162,7 @@ func (l *Log) compactLocked() error {
 		return fmt.Errorf("answer log %s: %w", l.path, err)
 	}
 	l.f.Close()
-	l.f, l.entries = f, keep
+	l.f, l.entries, l.bytes = f, keep, size
 	return nil
 }
 
