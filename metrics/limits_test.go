@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,14 @@ func TestReportValidateBounds(t *testing.T) {
 		{"negative latency", func(r *Report) { r.LatencyP99Ms = -1 }, "latency_p99_ms -1"},
 		{"long label", func(r *Report) { r.Decisions["p"] = map[string]int64{strings.Repeat("x", 201): 1} }, "want names of 1 to 200"},
 		{"negative count", func(r *Report) { r.Escalations = map[string]int64{"p": -1} }, "count >= 0"},
+		{"too many patterns", func(r *Report) { r.Patterns = make([]ReportPattern, MaxReportPatterns+1) }, "501 patterns: at most 500"},
+		{"empty template", func(r *Report) { r.Patterns = []ReportPattern{{Program: "p", ID: "1", Label: "a"}} }, "patterns[0]: template of 0 bytes"},
+		{"long template", func(r *Report) {
+			r.Patterns = []ReportPattern{{Program: "p", ID: "1", Label: "a", Template: strings.Repeat("x", 1025)}}
+		}, "template of 1025 bytes"},
+		{"NaN novelty", func(r *Report) {
+			r.Patterns = []ReportPattern{{Program: "p", ID: "1", Label: "a", Template: "x", Novelty: math.NaN()}}
+		}, "novelty NaN"},
 	}
 	r := ok()
 	if err := r.Validate(now); err != nil {

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -34,13 +36,18 @@ type Report struct {
 	Novel map[string]int64 `json:"novel,omitempty"`
 	// Answers are the teacher's answers to escalations since the previous
 	// report, for the sidecar's answer logs (the learning loop).
-	Answers      []ReportAnswer `json:"answers,omitempty"`
-	Records      int64          `json:"records"`
-	DeadLetters  int64          `json:"dead_letters"`
-	Retries      int64          `json:"retries"`
-	LatencyP50Ms float64        `json:"latency_p50_ms"`
-	LatencyP99Ms float64        `json:"latency_p99_ms"`
-	MeanBatch    float64        `json:"mean_batch"`
+	Answers []ReportAnswer `json:"answers,omitempty"`
+	// Patterns are the log patterns of the records the reporter sampled
+	// since the previous report, largest first; PatternsDropped estimates
+	// the decisions that did not fit in them.
+	Patterns        []ReportPattern `json:"patterns,omitempty"`
+	PatternsDropped int64           `json:"patterns_dropped,omitempty"`
+	Records         int64           `json:"records"`
+	DeadLetters     int64           `json:"dead_letters"`
+	Retries         int64           `json:"retries"`
+	LatencyP50Ms    float64         `json:"latency_p50_ms"`
+	LatencyP99Ms    float64         `json:"latency_p99_ms"`
+	MeanBatch       float64         `json:"mean_batch"`
 	// Per-batch featurize-plus-inference time.
 	InferenceMeanMs float64 `json:"inference_mean_ms"`
 	InferenceP99Ms  float64 `json:"inference_p99_ms"`
@@ -85,6 +92,15 @@ func (r *Report) Validate(now time.Time) error {
 		return fmt.Errorf("%d programs: at most %d", len(r.Programs), MaxReportSeries)
 	case len(r.Answers) > MaxReportAnswers:
 		return fmt.Errorf("%d answers: at most %d per report", len(r.Answers), MaxReportAnswers)
+	case len(r.Patterns) > MaxReportPatterns:
+		return fmt.Errorf("%d patterns: at most %d per report", len(r.Patterns), MaxReportPatterns)
+	case r.PatternsDropped < 0:
+		return errors.New("patterns_dropped must not be negative")
+	}
+	for i := range r.Patterns {
+		if err := r.Patterns[i].Validate(); err != nil {
+			return fmt.Errorf("patterns[%d]: %w", i, err)
+		}
 	}
 	for i, a := range r.Answers {
 		if a.Program == "" || a.Label == "" || a.Line == "" || len(a.Line) > 64<<10 || len(a.Label) > maxNameLen {
@@ -138,6 +154,9 @@ const (
 	MetricInferP99    = "paw_inference_p99_ms"
 	MetricEscalations = "paw_escalations"
 	MetricNovel       = "paw_novel"
+	// MetricPatternsDropped estimates decisions left out of a report's
+	// patterns for lack of room: the pattern view undercounts by as much.
+	MetricPatternsDropped = "paw_patterns_dropped"
 )
 
 // Points turns a report into store points, labelled with the reporter
@@ -161,7 +180,7 @@ func (r *Report) Points() []Point {
 		v    float64
 	}{{MetricRecords, float64(r.Records)}, {MetricDeadLetters, float64(r.DeadLetters)}, {MetricRetries, float64(r.Retries)},
 		{MetricLatencyP50, r.LatencyP50Ms}, {MetricLatencyP99, r.LatencyP99Ms}, {MetricMeanBatch, r.MeanBatch},
-		{MetricInferMean, r.InferenceMeanMs}, {MetricInferP99, r.InferenceP99Ms}} {
+		{MetricInferMean, r.InferenceMeanMs}, {MetricInferP99, r.InferenceP99Ms}, {MetricPatternsDropped, float64(r.PatternsDropped)}} {
 		pts = append(pts, Point{Metric: m.name, Labels: who, Value: m.v, Time: r.Time})
 	}
 	return pts
@@ -194,8 +213,12 @@ type ReporterConfig struct {
 	// Answers, if set, hands over the teacher answers gathered since its
 	// last call; those of a failed report go with the next one.
 	Answers func() []ReportAnswer
-	Logger  *slog.Logger
-	Client  *http.Client
+	// Patterns, if set, hands over the log patterns sampled since its last
+	// call and how many sampled decisions did not fit; those of a failed
+	// report are merged into the next one.
+	Patterns func() ([]ReportPattern, int64)
+	Logger   *slog.Logger
+	Client   *http.Client
 	// Send, when set, takes each report instead of an HTTP push: a
 	// processor without a sidecar stores its own.
 	Send func(ctx context.Context, r *Report) error
@@ -219,6 +242,7 @@ func RunReporter(ctx context.Context, cfg ReporterConfig) {
 	}
 	var sent Totals // what the sidecar has acknowledged
 	var pending []ReportAnswer
+	var patterns pendingPatterns
 	t := time.NewTicker(cfg.Interval)
 	defer t.Stop()
 	failures := 0
@@ -240,6 +264,10 @@ func RunReporter(ctx context.Context, cfg ReporterConfig) {
 			}
 			r.Answers = pending[:min(len(pending), MaxReportAnswers)]
 		}
+		if cfg.Patterns != nil {
+			patterns.add(cfg.Patterns())
+			r.Patterns, r.PatternsDropped = patterns.report()
+		}
 		// A send is never cut short by shutdown: a report the sidecar took
 		// but the reporter saw fail would be carried over and counted twice.
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -254,11 +282,70 @@ func RunReporter(ctx context.Context, cfg ReporterConfig) {
 			failures = 0
 			sent = now
 			pending = pending[len(r.Answers):]
+			patterns = pendingPatterns{}
 		}
 		if final {
 			return
 		}
 	}
+}
+
+// pendingPatterns are the patterns not yet acknowledged, merged by program
+// and ID.
+type pendingPatterns struct {
+	byKey   map[[2]string]*ReportPattern
+	dropped int64
+}
+
+func (pp *pendingPatterns) add(ps []ReportPattern, dropped int64) {
+	if pp.byKey == nil {
+		pp.byKey = map[[2]string]*ReportPattern{}
+	}
+	pp.dropped += dropped
+	for _, p := range ps {
+		if p.Validate() != nil { // would cost the whole report: count it instead
+			pp.dropped += max(p.Count, 0)
+			continue
+		}
+		k := [2]string{p.Program, p.ID}
+		if q, ok := pp.byKey[k]; ok {
+			// Weigh the label share and novelty by the counts.
+			total := float64(q.Count + p.Count)
+			if total > 0 {
+				q.Share = (q.Share*float64(q.Count) + p.Share*float64(p.Count)) / total
+				q.Novelty = (q.Novelty*float64(q.Count) + p.Novelty*float64(p.Count)) / total
+			}
+			q.Count += p.Count
+			q.Template, q.Label = p.Template, p.Label
+			continue
+		}
+		if len(pp.byKey) >= 4*MaxReportPatterns { // a long outage: keep the map small
+			pp.dropped += p.Count
+			continue
+		}
+		p := p
+		pp.byKey[k] = &p
+	}
+}
+
+// report returns the largest MaxReportPatterns patterns; the others'
+// counts are reported as dropped, so none is lost without a trace.
+func (pp *pendingPatterns) report() ([]ReportPattern, int64) {
+	out := make([]ReportPattern, 0, len(pp.byKey))
+	for _, p := range pp.byKey {
+		out = append(out, *p)
+	}
+	slices.SortFunc(out, func(a, b ReportPattern) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Program, b.Program), cmp.Compare(a.ID, b.ID))
+	})
+	dropped := pp.dropped
+	if len(out) > MaxReportPatterns {
+		for _, p := range out[MaxReportPatterns:] {
+			dropped += p.Count
+		}
+		out = out[:MaxReportPatterns]
+	}
+	return out, dropped
 }
 
 func diff(now, sent Totals) Report {

@@ -54,6 +54,7 @@ type Query struct {
 // (series.jsonl beside the data) to answer label-matching queries.
 type Store struct {
 	ts        tstorage.Storage
+	patterns  *PatternBoard
 	dir       string
 	retention time.Duration
 	now       func() time.Time
@@ -128,7 +129,7 @@ func Open(dir string, retention time.Duration) (*Store, error) {
 		tstorage.WithPartitionDuration(time.Hour),
 		tstorage.WithLogger(nopLogger{}),
 	}
-	s := &Store{dir: dir, retention: retention, now: time.Now, series: map[string]seriesKey{}, perReporter: map[string]int{},
+	s := &Store{dir: dir, retention: retention, now: time.Now, patterns: NewPatternBoard(), series: map[string]seriesKey{}, perReporter: map[string]int{},
 		MaxSeries: DefaultMaxSeries, MaxSeriesPerReporter: DefaultMaxSeriesPerReporter}
 	if dir == "" {
 		ts, err := tstorage.NewStorage(opts...)
@@ -454,3 +455,15 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
+
+// AddReport stores a report's points and files its patterns.
+func (s *Store) AddReport(r *Report) error {
+	if err := s.Add(r.Points()); err != nil {
+		return err
+	}
+	s.patterns.Add(r)
+	return nil
+}
+
+// Patterns is the store's pattern board.
+func (s *Store) Patterns() *PatternBoard { return s.patterns }

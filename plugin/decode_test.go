@@ -142,7 +142,9 @@ func FuzzDecodeChunk(f *testing.F) {
 		if (err == nil) != (werr == nil) {
 			t.Fatalf("DecodeChunk error %v, reference error %v", err, werr)
 		}
-		if err == nil && !reflect.DeepEqual(got, want) {
+		// DeepEqual holds NaN unequal to itself; the printed forms (maps
+		// print sorted) tell a decoded NaN from a wrong value.
+		if err == nil && !reflect.DeepEqual(got, want) && fmt.Sprintf("%#v", got) != fmt.Sprintf("%#v", want) {
 			t.Fatalf("DecodeChunk %#v\nreference  %#v", got, want)
 		}
 	})

@@ -149,6 +149,7 @@ func New(cfg Config, opts Options) (*Instance, error) {
 			metrics.RunReporter(ctx, metrics.ReporterConfig{
 				URL: cfg.ReportURL, Token: cfg.ReportToken, Name: cfg.ReportName, Kind: "plugin", Interval: cfg.ReportInterval,
 				Programs: in.pl.ProgramIDs, Totals: in.totals, Logger: in.log, Answers: dataplane.TeacherAnswers(in.pl),
+				Patterns: dataplane.Patterns(in.pl),
 			})
 		}()
 	}

@@ -177,7 +177,7 @@ func (p *Processor) Run(ctx context.Context) error {
 			defer wg.Done()
 			rcfg := metrics.ReporterConfig{
 				URL: rc.URL, Token: os.Getenv(rc.TokenEnv), Name: rc.Name, Kind: "processor", Interval: rc.Interval,
-				Programs: p.pl.ProgramIDs, Totals: p.totals, Logger: p.log,
+				Programs: p.pl.ProgramIDs, Totals: p.totals, Logger: p.log, Patterns: dataplane.Patterns(p.pl),
 			}
 			if rc.URL != "" { // the sidecar keeps the answer logs
 				rcfg.Answers = dataplane.TeacherAnswers(p.pl)
@@ -187,7 +187,7 @@ func (p *Processor) Run(ctx context.Context) error {
 					if p.fleet != nil {
 						p.fleet.Seen(r)
 					}
-					return p.store.Add(r.Points())
+					return p.store.AddReport(r)
 				}
 			}
 			metrics.RunReporter(rctx, rcfg)

@@ -33,6 +33,11 @@ type PipelineConfig struct {
 	// Steps run in order. An explicit empty list passes every record
 	// through unclassified: a baseline for measuring what the steps cost.
 	Steps []Step `yaml:"steps"`
+	// PatternSample groups one record in PatternSample into log patterns,
+	// counted by program and label for the dashboard's pattern view.
+	// Sampling keeps the miner off most of the hot path. Default: 64;
+	// -1 turns it off.
+	PatternSample int `yaml:"pattern_sample,omitempty"`
 
 	file string
 	doc  *yamlconf.Doc
@@ -113,6 +118,9 @@ func ParsePipelineConfig(file string, data []byte) (*PipelineConfig, error) {
 	}
 	if err := ValidateInput(c.Input); err != nil {
 		doc.At("$.input", "input: %v", err)
+	}
+	if c.PatternSample < -1 {
+		doc.At("$.pattern_sample", "pattern_sample %d: want a count >= 1, 0 for the default or -1 for off", c.PatternSample)
 	}
 	routes := 0
 	for i, s := range c.Steps {
@@ -386,6 +394,7 @@ type Pipeline struct {
 
 	stats     BatchStats // shared by every generation's batcher
 	decisions decisionCounts
+	patterns  *patternTally       // nil when sampling is off
 	teachers  []*teacherEscalator // one per step escalating to the teacher
 	swap      sync.Mutex          // serializes Replace and Close
 	state     atomic.Pointer[pipelineState]
@@ -483,7 +492,7 @@ func NewPipeline(cfg *PipelineConfig, progs []*Program, bc BatcherConfig) (*Pipe
 	if err != nil {
 		return nil, fmt.Errorf("input: %w", err)
 	}
-	pl := &Pipeline{cfg: cfg, input: in, bc: bc}
+	pl := &Pipeline{cfg: cfg, input: in, bc: bc, patterns: newPatternTally(cfg.PatternSample)}
 	pl.bc.Stats = &pl.stats
 	for _, s := range cfg.Steps {
 		if e := s.escalate(); e != nil && e.To == EscalateToTeacher {
@@ -694,6 +703,7 @@ func (pl *Pipeline) classifyInto(ctx context.Context, texts [][]byte, outs []Out
 		j++
 	}
 	pl.decisions.add(st, results)
+	pl.patterns.add(st, texts, results)
 	pl.countEscalations(outs)
 	return nil
 }
@@ -735,8 +745,6 @@ func (pl *Pipeline) TeacherCounts() map[string]TeacherCounts {
 	return out
 }
 
-// Escalations returns how many decisions of each program escalated since
-// the pipeline opened (a copy).
 // TakeTeacherAnswers hands over the teacher's answers to escalations since
 // the last call, for the programs' answer logs.
 func (pl *Pipeline) TakeTeacherAnswers() []TeacherAnswer {
@@ -755,6 +763,8 @@ func (pl *Pipeline) Novel() map[string]int64 {
 	return maps.Clone(pl.decisions.novel)
 }
 
+// Escalations returns how many decisions of each program escalated since
+// the pipeline opened (a copy).
 func (pl *Pipeline) Escalations() map[string]int64 {
 	pl.decisions.mu.Lock()
 	defer pl.decisions.mu.Unlock()

@@ -3,6 +3,8 @@ package runtime_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
 
@@ -24,6 +26,7 @@ func TestParsePipelineConfigErrors(t *testing.T) {
 		{"route without default", "steps:\n  - route: {program: x, routes: {a: t}}\n", "route.default is required"},
 		{"bad input", "input: 'a..b'\nsteps:\n  - tag: {programs: [x]}\n", "p.yaml:1:8: input:"},
 		{"bad template", "input: '{{ .log '\nsteps:\n  - tag: {programs: [x]}\n", "input: template"},
+		{"pattern sample", "pattern_sample: -2\nsteps: []\n", "p.yaml:1:17: pattern_sample -2"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -199,6 +202,66 @@ func TestPipelineCountsDecisions(t *testing.T) {
 	}
 }
 
+func TestPipelinePatterns(t *testing.T) {
+	tests := []struct {
+		name, sample string
+		records      int
+		want         map[string]int64 // template -> estimated count
+	}{
+		{"every record", "pattern_sample: 1\n", 60, map[string]int64{"ERROR request <*> failed with exception timeout": 20, "INFO request <*> completed in <*>": 40}},
+		// One in four of records 0..59: 15 sampled, records 0, 4, 8, ...;
+		// every third record is an error, so 5 of them are.
+		{"one in four", "pattern_sample: 4\n", 60, map[string]int64{"ERROR request <*> failed with exception timeout": 20, "INFO request <*> completed in <*>": 40}},
+		{"off", "pattern_sample: -1\n", 60, map[string]int64{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pl := errsPipeline(t, tc.sample+"steps:\n  - filter: {program: errs, keep: [error]}\n")
+			var texts [][]byte
+			for i := range tc.records {
+				if i%3 == 0 {
+					texts = append(texts, fmt.Appendf(nil, "ERROR request %d failed with exception timeout", i))
+				} else {
+					texts = append(texts, fmt.Appendf(nil, "INFO request %d completed in %dms", i, i%7))
+				}
+			}
+			// Uneven batches: sampling must follow the record count, not
+			// the batch boundaries.
+			for len(texts) > 0 {
+				n := min(7, len(texts))
+				if _, err := pl.ProcessTexts(context.Background(), texts[:n]); err != nil {
+					t.Fatal(err)
+				}
+				texts = texts[n:]
+			}
+			got, dropped := pl.TakePatterns()
+			if dropped != 0 {
+				t.Fatalf("dropped %d", dropped)
+			}
+			counts := map[string]int64{}
+			for _, pc := range got {
+				if pc.Program != "errs" {
+					t.Fatalf("program %q", pc.Program)
+				}
+				counts[pc.Template] += pc.Count
+				wantLabel := "ok"
+				if strings.HasPrefix(pc.Template, "ERROR") {
+					wantLabel = "error"
+				}
+				if pc.Label != wantLabel || pc.Share != 1 || pc.Novelty < 0 || pc.Novelty > 1 {
+					t.Fatalf("%q: label %s share %v novelty %v", pc.Template, pc.Label, pc.Share, pc.Novelty)
+				}
+			}
+			if !maps.Equal(counts, tc.want) {
+				t.Fatalf("patterns %v, want %v", counts, tc.want)
+			}
+			if again, _ := pl.TakePatterns(); len(again) != 0 {
+				t.Fatalf("second take %v, want nothing new", again)
+			}
+		})
+	}
+}
+
 func TestEscalation(t *testing.T) {
 	env := openEnv(t)
 	p, err := runtime.NewProgram(env, compileSpec(t, "errs"), runtime.ProgramOptions{})
@@ -294,6 +357,44 @@ func BenchmarkEscalateIdle(b *testing.B) {
 			if n := pl.Escalations()["errs"]; n != 0 {
 				b.Fatalf("%d escalated: the benchmark wants none", n)
 			}
+		})
+	}
+}
+
+// BenchmarkPipelinePatterns measures what the dashboard's pattern sampling
+// costs a pipeline: off, the default one record in 64, and every record.
+func BenchmarkPipelinePatterns(b *testing.B) {
+	env := openEnv(b)
+	lines := loghubLines(b)
+	if len(lines) < 1024 {
+		lines = benchTexts(4096)
+	}
+	for _, sample := range []int{-1, 64, 1} {
+		b.Run(fmt.Sprintf("sample=%d", sample), func(b *testing.B) {
+			p, err := runtime.NewProgram(env, compileSpec(b, "errs"), runtime.ProgramOptions{Sessions: 2})
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg, err := runtime.ParsePipelineConfig("p.yaml", fmt.Appendf(nil, "pattern_sample: %d\nsteps:\n  - filter: {program: errs, keep: [error]}\n", sample))
+			if err != nil {
+				b.Fatal(err)
+			}
+			pl, err := runtime.NewPipeline(cfg, []*runtime.Program{p}, runtime.BatcherConfig{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer pl.Close()
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				lo := (i * 512) % (len(lines) - 512)
+				if _, err := pl.ProcessTexts(context.Background(), lines[lo:lo+512]); err != nil {
+					b.Fatal(err)
+				}
+				if i%64 == 63 { // as a reporter would, every few seconds
+					pl.TakePatterns()
+				}
+			}
+			b.ReportMetric(float64(b.N*512)/b.Elapsed().Seconds(), "lines/s")
 		})
 	}
 }

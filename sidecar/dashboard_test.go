@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -57,9 +58,18 @@ func TestDashboardInChromium(t *testing.T) {
 				want[p][l] += float64(n)
 			}
 		}
+		// Two patterns all along, and one that appears in the last five
+		// minutes: the dashboard must flag it new.
+		pats := []metrics.ReportPattern{
+			{Program: "errs", ID: "a1", Template: "ERROR request <*> failed with exception <*>", Count: dec["errs"]["error"], Label: "error", Share: 1, Novelty: 0.1},
+			{Program: "errs", ID: "b2", Template: "INFO request <*> completed in <*>", Count: dec["errs"]["ok"], Label: "ok", Share: 0.98, Novelty: 0.05},
+		}
+		if i >= 25 {
+			pats = append(pats, metrics.ReportPattern{Program: "errs", ID: "c3", Template: "WARN disk <*> is <*>% full", Count: 4, Label: "ok", Share: 0.75, Novelty: 0.9})
+		}
 		if code, body := s.report(metrics.Report{Reporter: "proc-a", Kind: "processor", Time: at, IntervalSeconds: 60,
 			Programs: map[string]string{"errs": id, "noise": "0123456789abcdef"}, Decisions: dec, Records: 1,
-			Escalations: map[string]int64{"errs": 2}, Novel: map[string]int64{"errs": 3}}); code != 204 {
+			Escalations: map[string]int64{"errs": 2}, Novel: map[string]int64{"errs": 3}, Patterns: pats}); code != 204 {
 			t.Fatalf("%d %s", code, body)
 		}
 	}
@@ -134,6 +144,21 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	if rate := fmt.Sprintf(`data-novel-rate="%.4f"`, 90/errsDecided); !strings.Contains(dom, rate) {
 		t.Errorf("the novel rate is missing or wrong: want %s", rate)
+	}
+
+	// The pattern table: largest first, the fed totals, only the late one
+	// flagged new.
+	rows := regexp.MustCompile(`<tr class="pattern" data-pattern-id="([^"]+)" data-label="([^"]+)" data-count="(\d+)" data-new="(true|false)">`).FindAllStringSubmatch(dom, -1)
+	var gotRows []string
+	for _, m := range rows {
+		gotRows = append(gotRows, strings.Join(m[1:], " "))
+	}
+	wantRows := []string{fmt.Sprintf("b2 ok %d false", int64(want["errs"]["ok"])), fmt.Sprintf("a1 error %d false", int64(want["errs"]["error"])), "c3 ok 20 true"}
+	if !slices.Equal(gotRows, wantRows) {
+		t.Errorf("pattern rows %q, want %q", gotRows, wantRows)
+	}
+	if !strings.Contains(dom, "WARN disk &lt;*&gt; is &lt;*&gt;% full") {
+		t.Error("the new pattern's template is not shown")
 	}
 
 	shot, err := filepath.Abs("../build/test-artifacts/dashboard.png")

@@ -35,7 +35,7 @@ func reportHandler(cfg Config, store *metrics.Store, f *metrics.Fleet, b *builde
 			refuse(http.StatusUnprocessableEntity, "invalid", "report: "+err.Error())
 			return
 		}
-		if err := store.Add(rep.Points()); err != nil {
+		if err := store.AddReport(&rep); err != nil {
 			if errors.Is(err, metrics.ErrSeriesLimit) {
 				refuse(http.StatusUnprocessableEntity, "series_limit", "report: "+err.Error())
 				return

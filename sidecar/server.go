@@ -223,6 +223,7 @@ func newHandler(cfg Config, b *builder, reg *prometheus.Registry, store *metrics
 	api.HandleFunc("POST /v1/programs/{name}/answers", answersHandler(cfg, b))
 	api.HandleFunc("GET /v1/programs/{name}/answers", answersListHandler(b))
 	api.Handle("GET /v1/metrics/query", metrics.QueryHandler(store))
+	api.Handle("GET /v1/patterns", metrics.PatternsHandler(store.Patterns()))
 	api.Handle("GET /{$}", metrics.DashboardHandler())
 	api.Handle("GET /v1/fleet", metrics.FleetHandler(f, b.publishedIDs))
 	mux.Handle("/", requireToken(cfg.Token, api))

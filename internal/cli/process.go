@@ -153,6 +153,7 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, p 
 	if opts.Store != nil {
 		mux.Handle("GET /{$}", metrics.DashboardHandler())
 		mux.Handle("GET /v1/metrics/query", metrics.QueryHandler(opts.Store))
+		mux.Handle("GET /v1/patterns", metrics.PatternsHandler(opts.Store.Patterns()))
 		mux.Handle("GET /v1/fleet", metrics.FleetHandler(opts.Fleet, nil))
 		mux.Handle("GET /v1/programs", p.ProgramsHandler())
 	}

@@ -6,6 +6,7 @@ package dataplane
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/segmentio/kafka-go"
 
@@ -83,5 +84,19 @@ func TeacherAnswers(pl *runtime.Pipeline) func() []metrics.ReportAnswer {
 			out[i] = metrics.ReportAnswer{Program: a.Program, ProgramID: a.ProgramID, Line: a.Line, Label: a.Label}
 		}
 		return out
+	}
+}
+
+// Patterns passes a pipeline's sampled log patterns on with its metrics
+// reports (metrics.ReporterConfig.Patterns), for the dashboard.
+func Patterns(pl *runtime.Pipeline) func() ([]metrics.ReportPattern, int64) {
+	return func() ([]metrics.ReportPattern, int64) {
+		ps, dropped := pl.TakePatterns()
+		out := make([]metrics.ReportPattern, len(ps))
+		for i, p := range ps {
+			out[i] = metrics.ReportPattern{Program: p.Program, ID: strconv.FormatUint(p.ID, 16), Template: p.Template,
+				Count: p.Count, Label: p.Label, Share: p.Share, Novelty: p.Novelty}
+		}
+		return out, dropped
 	}
 }

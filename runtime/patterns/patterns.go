@@ -242,7 +242,7 @@ func (m *Miner) tokens(line string) ([]string, []bool) {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			flush(i)
 			space = true
-		case strings.IndexByte(delimiters, c) >= 0:
+		case isDelimiterByte(c):
 			flush(i)
 			toks, spaces = append(toks, line[i:i+1]), append(spaces, space)
 			space = false
@@ -258,7 +258,7 @@ func (m *Miner) tokens(line string) ([]string, []bool) {
 	}
 	for i, t := range toks {
 		// A value after "=" is a variable whatever it looks like.
-		if len(t) == 1 && strings.IndexByte(delimiters, t[0]) >= 0 {
+		if len(t) == 1 && isDelimiterByte(t[0]) {
 			continue
 		}
 		if variable(t) || (i > 0 && toks[i-1] == "=" && !spaces[i]) || (i > 0 && toks[i-1] == Wildcard && unit(t)) {
@@ -272,6 +272,10 @@ func (m *Miner) tokens(line string) ([]string, []bool) {
 // brackets are split into their parts.
 const delimiters = "=,;|"
 
+// isDelimiterByte is strings.IndexByte(delimiters, c) >= 0, without the
+// call: it runs on every byte of a line.
+func isDelimiterByte(c byte) bool { return c == '=' || c == ',' || c == ';' || c == '|' }
+
 // variable reports whether a token is a value rather than a word: a
 // number, an id, a time, an address or a version (digits that make up
 // much of it, or digits joined by punctuation), hex of 8 or more, a path
@@ -284,7 +288,7 @@ func variable(t string) bool {
 	if strings.Count(t, "/") >= 2 || strings.Contains(t, "://") {
 		return true
 	}
-	if dateWords[strings.ToLower(strings.Trim(t, ",.;()[]"))] {
+	if w := trimPunct(t, ",.;()[]"); len(w) <= maxDateWord && dateWords[strings.ToLower(w)] {
 		return true // part of a timestamp
 	}
 	var digits, letters, hex int
@@ -296,10 +300,10 @@ func variable(t string) bool {
 			hex++
 		case unicode.IsLetter(r):
 			letters++
-			if strings.ContainsRune("abcdefABCDEF", r) {
+			if ('a' <= r && r <= 'f') || ('A' <= r && r <= 'F') {
 				hex++
 			}
-		case strings.ContainsRune(".:-_/=@#,", r):
+		case r == '.' || r == ':' || r == '-' || r == '_' || r == '/' || r == '=' || r == '@' || r == '#' || r == ',':
 			punct = true
 		}
 	}
@@ -319,7 +323,32 @@ func variable(t string) bool {
 // unit reports whether a token is a unit of the number before it (12 KB,
 // <1 sec): part of the value.
 func unit(t string) bool {
-	return units[strings.ToLower(strings.Trim(t, "()[],;."))]
+	w := trimPunct(t, "()[],;.")
+	return len(w) <= maxUnit && units[strings.ToLower(w)]
+}
+
+// trimPunct is strings.Trim(t, cutset) for an ASCII cutset, without
+// building the cutset's set on every call.
+func trimPunct(t, cutset string) string {
+	for len(t) > 0 && strings.IndexByte(cutset, t[0]) >= 0 {
+		t = t[1:]
+	}
+	for len(t) > 0 && strings.IndexByte(cutset, t[len(t)-1]) >= 0 {
+		t = t[:len(t)-1]
+	}
+	return t
+}
+
+// The longest unit and date word: a longer token is neither, and is not
+// lowered to find out.
+var maxUnit, maxDateWord = longest(units), longest(dateWords)
+
+func longest(m map[string]bool) int {
+	n := 0
+	for k := range m {
+		n = max(n, len(k))
+	}
+	return n
 }
 
 var units = func() map[string]bool {
