@@ -247,7 +247,7 @@ func TestPluginReportsMetrics(t *testing.T) {
 	h.do("exit 1")
 	mu.Lock()
 	defer mu.Unlock()
-	var records, decided int64
+	var records, decided, patterned int64
 	for _, r := range reports {
 		if r.Reporter != "fb-1" || r.Kind != "plugin" || r.Programs["noise"] == "" {
 			t.Fatalf("report %+v", r)
@@ -256,9 +256,15 @@ func TestPluginReportsMetrics(t *testing.T) {
 		for _, n := range r.Decisions["noise"] {
 			decided += n
 		}
+		for _, p := range r.Patterns {
+			if p.Program == "noise" {
+				patterned += p.Count
+			}
+		}
 	}
-	if records != 500 || decided != 500 {
-		t.Fatalf("%d reports carried %d records and %d decisions, want 500 each", len(reports), records, decided)
+	// Patterns: one record in 64 sampled (0, 64, ..., 448), 64 each.
+	if records != 500 || decided != 500 || patterned != 8*64 {
+		t.Fatalf("%d reports carried %d records, %d decisions and patterns of %d, want 500, 500 and 512", len(reports), records, decided, patterned)
 	}
 	if last := reports[len(reports)-1]; last.InferenceMeanMs <= 0 || last.InferenceP99Ms < last.InferenceMeanMs/2 || last.MeanBatch != 100 {
 		t.Fatalf("inference latency or batch size missing from %+v", last)

@@ -211,6 +211,18 @@ func TestStandaloneProcessorKeepsItsOwnMetrics(t *testing.T) {
 	if total != n || len(members) != 1 || members[0].Name != "solo" || members[0].Programs["noise"] == "" {
 		t.Fatalf("stored %v noise decisions for %d records; fleet %+v", total, n, members)
 	}
+	// The pattern view: one record in 64 (records 0, 64, ...) sampled,
+	// each counted 64 times.
+	var sampled int64
+	for _, p := range store.Patterns().Top(time.Now().Add(-time.Hour), time.Now(), 100, "noise")["noise"] {
+		sampled += p.Count
+		if p.Template == "" || p.Label == "" {
+			t.Fatalf("pattern %+v", p)
+		}
+	}
+	if want := int64(64 * ((n + 63) / 64)); sampled != want {
+		t.Fatalf("patterns count %d records, want %d", sampled, want)
+	}
 }
 
 // TestEscalationToAReviewTopic: low-confidence route decisions also go to
