@@ -333,27 +333,7 @@ func BenchmarkEscalateIdle(b *testing.B) {
 		{"filter+teacher", "steps:\n  - filter: {program: errs, keep: [error, ok], escalate: {below: 0.5, to: teacher, teacher: {base_url: 'http://127.0.0.1:1/v1', model: m}}}\n"},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
-			p, err := runtime.NewProgram(env, compileSpec(b, "errs"), runtime.ProgramOptions{Sessions: 2})
-			if err != nil {
-				b.Fatal(err)
-			}
-			cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte(mode.yaml))
-			if err != nil {
-				b.Fatal(err)
-			}
-			pl, err := runtime.NewPipeline(cfg, []*runtime.Program{p}, runtime.BatcherConfig{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer pl.Close()
-			b.ResetTimer()
-			for i := 0; b.Loop(); i++ {
-				lo := (i * 512) % (len(lines) - 512)
-				if _, err := pl.ProcessTexts(context.Background(), lines[lo:lo+512]); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N*512)/b.Elapsed().Seconds(), "lines/s")
+			pl := benchPipeline(b, env, []byte(mode.yaml), lines, nil)
 			if n := pl.Escalations()["errs"]; n != 0 {
 				b.Fatalf("%d escalated: the benchmark wants none", n)
 			}
@@ -371,30 +351,43 @@ func BenchmarkPipelinePatterns(b *testing.B) {
 	}
 	for _, sample := range []int{-1, 64, 1} {
 		b.Run(fmt.Sprintf("sample=%d", sample), func(b *testing.B) {
-			p, err := runtime.NewProgram(env, compileSpec(b, "errs"), runtime.ProgramOptions{Sessions: 2})
-			if err != nil {
-				b.Fatal(err)
-			}
-			cfg, err := runtime.ParsePipelineConfig("p.yaml", fmt.Appendf(nil, "pattern_sample: %d\nsteps:\n  - filter: {program: errs, keep: [error]}\n", sample))
-			if err != nil {
-				b.Fatal(err)
-			}
-			pl, err := runtime.NewPipeline(cfg, []*runtime.Program{p}, runtime.BatcherConfig{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer pl.Close()
-			b.ReportAllocs()
-			for i := 0; b.Loop(); i++ {
-				lo := (i * 512) % (len(lines) - 512)
-				if _, err := pl.ProcessTexts(context.Background(), lines[lo:lo+512]); err != nil {
-					b.Fatal(err)
-				}
+			yaml := fmt.Appendf(nil, "pattern_sample: %d\nsteps:\n  - filter: {program: errs, keep: [error]}\n", sample)
+			benchPipeline(b, env, yaml, lines, func(pl *runtime.Pipeline, i int) {
 				if i%64 == 63 { // as a reporter would, every few seconds
 					pl.TakePatterns()
 				}
-			}
-			b.ReportMetric(float64(b.N*512)/b.Elapsed().Seconds(), "lines/s")
+			})
 		})
 	}
+}
+
+// benchPipeline runs a pipeline of the errs program on lines, 512 at a
+// time, calling after (when set) after each call, and reports lines/s.
+func benchPipeline(b *testing.B, env *runtime.Env, yaml []byte, lines [][]byte, after func(*runtime.Pipeline, int)) *runtime.Pipeline {
+	p, err := runtime.NewProgram(env, compileSpec(b, "errs"), runtime.ProgramOptions{Sessions: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := runtime.ParsePipelineConfig("p.yaml", yaml)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pl, err := runtime.NewPipeline(cfg, []*runtime.Program{p}, runtime.BatcherConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { pl.Close() })
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		lo := (i * 512) % (len(lines) - 512)
+		if _, err := pl.ProcessTexts(context.Background(), lines[lo:lo+512]); err != nil {
+			b.Fatal(err)
+		}
+		if after != nil {
+			after(pl, i)
+		}
+	}
+	b.ReportMetric(float64(b.N*512)/b.Elapsed().Seconds(), "lines/s")
+	return pl
 }
