@@ -60,6 +60,7 @@ type PatternBoard struct {
 	mu       sync.Mutex
 	programs map[string]*programPatterns
 	n        int
+	evicted  int64 // patterns dropped to stay within maxBoardPatterns
 }
 
 type programPatterns struct {
@@ -148,6 +149,14 @@ func (b *PatternBoard) evictLocked() {
 	}
 	delete(in.byID, oldest.ID)
 	b.n--
+	b.evicted++
+}
+
+// Evicted is how many patterns the board dropped to stay within its bound.
+func (b *PatternBoard) Evicted() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.evicted
 }
 
 // WindowPattern is a pattern's count over a window.
@@ -202,7 +211,8 @@ func (b *PatternBoard) Top(from, to time.Time, limit int, program string) map[st
 
 // PatternsHandler answers GET /v1/patterns?program=&from=&to=&limit=:
 // each program's largest patterns over the window (default: every
-// program, the last hour, 10 per program, at most 100).
+// program, the last hour, 10 per program, at most 100), and how many
+// patterns the board has evicted.
 func PatternsHandler(b *PatternBoard) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v := r.URL.Query()
@@ -226,6 +236,6 @@ func PatternsHandler(b *PatternBoard) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false) // templates read <*>, not \u003c*\u003e
-		enc.Encode(map[string]any{"from": from.UTC(), "to": to.UTC(), "programs": b.Top(from, to, limit, v.Get("program"))})
+		enc.Encode(map[string]any{"from": from.UTC(), "to": to.UTC(), "programs": b.Top(from, to, limit, v.Get("program")), "evicted": b.Evicted()})
 	})
 }

@@ -112,8 +112,9 @@ func TestPatternBoard(t *testing.T) {
 	for i := range maxBoardPatterns + 10 {
 		report(60+i%5, p(fmt.Sprint("flood", i), 1))
 	}
-	if b.n != maxBoardPatterns {
-		t.Fatalf("%d patterns kept, want %d", b.n, maxBoardPatterns)
+	// 3 patterns before the flood, so 13 too many.
+	if b.n != maxBoardPatterns || b.Evicted() != 13 {
+		t.Fatalf("%d patterns kept, %d evicted: want %d and 13", b.n, b.Evicted(), maxBoardPatterns)
 	}
 	for m := range maxPatternBuckets + 100 {
 		report(100+m, p("long", 1))
