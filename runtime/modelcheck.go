@@ -39,6 +39,15 @@ type onnxTensor struct {
 	raw   []byte
 }
 
+// rowTable is a hashnet-v1 graph's per-bucket table: "table" when the
+// head is folded into it (one column per label), else "embedding".
+func (g *onnxGraph) rowTable() (t onnxTensor, folded bool) {
+	if t, ok := g.inits["table"]; ok {
+		return t, true
+	}
+	return g.inits["embedding"], false
+}
+
 // wantNode is one node of an expected graph.
 type wantNode struct {
 	op      string
@@ -107,7 +116,7 @@ func checkModel(m *Manifest, model []byte) error {
 	if err != nil {
 		return err
 	}
-	_, folded := g.inits["table"]
+	_, folded := g.rowTable()
 	nodes, inits, inputs := expectedGraph(m, folded)
 	if len(g.nodes) != len(nodes) {
 		return fmt.Errorf("graph has %d nodes, a %s program has %d", len(g.nodes), m.Interpreter, len(nodes))

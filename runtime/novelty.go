@@ -83,10 +83,7 @@ func newNoveltyData(a *Artifact) (*noveltyData, error) {
 	if err != nil {
 		return nd, nil // not paw's graph (DecodeArtifact refuses it): templates only
 	}
-	t, ok := g.inits["table"]
-	if !ok {
-		t = g.inits["embedding"]
-	}
+	t, _ := g.rowTable()
 	if len(t.dims) != 2 || len(t.raw) != 4*int(t.dims[0]*t.dims[1]) {
 		return nd, nil // not paw's graph (refused elsewhere): templates only
 	}
