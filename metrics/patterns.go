@@ -37,7 +37,7 @@ const (
 // Validate reports a pattern a sidecar would refuse.
 func (p *ReportPattern) Validate() error {
 	switch {
-	case p.Program == "" || len(p.Program) > maxNameLen || p.Label == "" || len(p.Label) > maxNameLen:
+	case !validName(p.Program) || !validName(p.Label):
 		return fmt.Errorf("program %.40q, label %.40q: want names of 1 to %d characters", p.Program, p.Label, maxNameLen)
 	case p.ID == "" || len(p.ID) > 32:
 		return fmt.Errorf("id %.40q: want 1 to 32 characters", p.ID)

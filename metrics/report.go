@@ -78,7 +78,7 @@ const MaxReportAnswers = 1000
 // Validate reports a report the sidecar must refuse, at time now.
 func (r *Report) Validate(now time.Time) error {
 	switch {
-	case r.Reporter == "" || len(r.Reporter) > maxNameLen:
+	case !validName(r.Reporter):
 		return errors.New("reporter: 1 to 200 characters")
 	case r.Kind != "processor" && r.Kind != "plugin":
 		return fmt.Errorf("kind %q: want processor or plugin", r.Kind)
@@ -120,22 +120,29 @@ func (r *Report) Validate(now time.Time) error {
 	if series > MaxReportSeries {
 		return fmt.Errorf("%d decision and escalation series: at most %d per report", series, MaxReportSeries)
 	}
-	name := func(s string) bool { return s != "" && len(s) <= maxNameLen }
-	for p, n := range r.Novel {
-		if n < 0 || !name(p) {
-			return fmt.Errorf("novel[%q] = %d: want a name of 1 to %d characters and a count >= 0", p, n, maxNameLen)
-		}
+	if err := checkCounts("novel", r.Novel); err != nil {
+		return err
 	}
-	for p, n := range r.Escalations {
-		if n < 0 || !name(p) {
-			return fmt.Errorf("escalations[%q] = %d: want a name of 1 to %d characters and a count >= 0", p, n, maxNameLen)
-		}
+	if err := checkCounts("escalations", r.Escalations); err != nil {
+		return err
 	}
 	for p, byLabel := range r.Decisions {
 		for l, n := range byLabel {
-			if n < 0 || !name(p) || !name(l) {
+			if n < 0 || !validName(p) || !validName(l) {
 				return fmt.Errorf("decisions[%q][%q] = %d: want names of 1 to %d characters and a count >= 0", p, l, n, maxNameLen)
 			}
+		}
+	}
+	return nil
+}
+
+func validName(s string) bool { return s != "" && len(s) <= maxNameLen }
+
+// checkCounts refuses a per-program count with a bad name or below 0.
+func checkCounts(field string, counts map[string]int64) error {
+	for p, n := range counts {
+		if n < 0 || !validName(p) {
+			return fmt.Errorf("%s[%q] = %d: want a name of 1 to %d characters and a count >= 0", field, p, n, maxNameLen)
 		}
 	}
 	return nil
@@ -355,18 +362,8 @@ func diff(now, sent Totals) Report {
 		LatencyP50Ms: now.LatencyP50Ms, LatencyP99Ms: now.LatencyP99Ms, MeanBatch: now.MeanBatch,
 		InferenceMeanMs: now.InferenceMeanMs, InferenceP99Ms: now.InferenceP99Ms,
 	}
-	if len(now.Escalations) > 0 {
-		r.Escalations = map[string]int64{}
-		for p, n := range now.Escalations {
-			r.Escalations[p] = n - sent.Escalations[p]
-		}
-	}
-	if len(now.Novel) > 0 {
-		r.Novel = map[string]int64{}
-		for p, n := range now.Novel {
-			r.Novel[p] = n - sent.Novel[p]
-		}
-	}
+	r.Escalations = since(now.Escalations, sent.Escalations)
+	r.Novel = since(now.Novel, sent.Novel)
 	for p, byLabel := range now.Decisions {
 		d := map[string]int64{}
 		for l, n := range byLabel {
@@ -375,6 +372,18 @@ func diff(now, sent Totals) Report {
 		r.Decisions[p] = d
 	}
 	return r
+}
+
+// since is now - sent per key, nil when now is empty.
+func since(now, sent map[string]int64) map[string]int64 {
+	if len(now) == 0 {
+		return nil
+	}
+	d := make(map[string]int64, len(now))
+	for k, n := range now {
+		d[k] = n - sent[k]
+	}
+	return d
 }
 
 func post(ctx context.Context, cfg ReporterConfig, r *Report) error {
