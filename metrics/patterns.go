@@ -119,17 +119,12 @@ func (b *PatternBoard) Add(r *Report) {
 		if !at.Before(p.lastSeen) { // the latest template, label and novelty
 			p.ReportPattern, p.lastSeen = rp, at
 		}
-		if k := len(p.buckets); k > 0 && p.buckets[k-1].minute == minute {
-			p.buckets[k-1].n += rp.Count
-		} else if k == 0 || p.buckets[k-1].minute < minute {
-			p.buckets = append(p.buckets, patternCount{minute, rp.Count})
-		} else { // a late report: file it in its minute
-			i, found := slices.BinarySearchFunc(p.buckets, minute, func(c patternCount, m int64) int { return cmp.Compare(c.minute, m) })
-			if found {
-				p.buckets[i].n += rp.Count
-			} else {
-				p.buckets = slices.Insert(p.buckets, i, patternCount{minute, rp.Count})
-			}
+		// Usually the last minute or a new one; a late report goes in its own.
+		i, found := slices.BinarySearchFunc(p.buckets, minute, func(c patternCount, m int64) int { return cmp.Compare(c.minute, m) })
+		if found {
+			p.buckets[i].n += rp.Count
+		} else {
+			p.buckets = slices.Insert(p.buckets, i, patternCount{minute, rp.Count})
 		}
 		if over := len(p.buckets) - maxPatternBuckets; over > 0 {
 			p.buckets = slices.Delete(p.buckets, 0, over)
