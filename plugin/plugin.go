@@ -143,14 +143,17 @@ func New(cfg Config, opts Options) (*Instance, error) {
 		}
 	}()
 	if cfg.ReportURL != "" {
+		// Built before records flow: dataplane.Patterns starts the
+		// pattern sampling the reports carry.
+		rcfg := metrics.ReporterConfig{
+			URL: cfg.ReportURL, Token: cfg.ReportToken, Name: cfg.ReportName, Kind: "plugin", Interval: cfg.ReportInterval,
+			Programs: in.pl.ProgramIDs, Totals: in.totals, Logger: in.log, Answers: dataplane.TeacherAnswers(in.pl),
+			Patterns: dataplane.Patterns(in.pl),
+		}
 		in.wg.Add(1)
 		go func() {
 			defer in.wg.Done()
-			metrics.RunReporter(ctx, metrics.ReporterConfig{
-				URL: cfg.ReportURL, Token: cfg.ReportToken, Name: cfg.ReportName, Kind: "plugin", Interval: cfg.ReportInterval,
-				Programs: in.pl.ProgramIDs, Totals: in.totals, Logger: in.log, Answers: dataplane.TeacherAnswers(in.pl),
-				Patterns: dataplane.Patterns(in.pl),
-			})
+			metrics.RunReporter(ctx, rcfg)
 		}()
 	}
 	in.log.Info("out_paw ready", "pipeline", cfg.Pipeline, "output", cfg.Output, "programs", in.pl.ProgramIDs())

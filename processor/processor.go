@@ -172,24 +172,26 @@ func (p *Processor) Run(ctx context.Context) error {
 		// final counts.
 		rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 		defer stop()
+		// Built before records flow: dataplane.Patterns starts the
+		// pattern sampling the reports carry.
+		rcfg := metrics.ReporterConfig{
+			URL: rc.URL, Token: os.Getenv(rc.TokenEnv), Name: rc.Name, Kind: "processor", Interval: rc.Interval,
+			Programs: p.pl.ProgramIDs, Totals: p.totals, Logger: p.log, Patterns: dataplane.Patterns(p.pl),
+		}
+		if rc.URL != "" { // the sidecar keeps the answer logs
+			rcfg.Answers = dataplane.TeacherAnswers(p.pl)
+		}
+		if rc.URL == "" { // standalone: keep our own metrics
+			rcfg.Send = func(_ context.Context, r *metrics.Report) error {
+				if p.fleet != nil {
+					p.fleet.Seen(r)
+				}
+				return p.store.AddReport(r)
+			}
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rcfg := metrics.ReporterConfig{
-				URL: rc.URL, Token: os.Getenv(rc.TokenEnv), Name: rc.Name, Kind: "processor", Interval: rc.Interval,
-				Programs: p.pl.ProgramIDs, Totals: p.totals, Logger: p.log, Patterns: dataplane.Patterns(p.pl),
-			}
-			if rc.URL != "" { // the sidecar keeps the answer logs
-				rcfg.Answers = dataplane.TeacherAnswers(p.pl)
-			}
-			if rc.URL == "" { // standalone: keep our own metrics
-				rcfg.Send = func(_ context.Context, r *metrics.Report) error {
-					if p.fleet != nil {
-						p.fleet.Seen(r)
-					}
-					return p.store.AddReport(r)
-				}
-			}
 			metrics.RunReporter(rctx, rcfg)
 		}()
 	}

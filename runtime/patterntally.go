@@ -41,6 +41,7 @@ type PatternCount struct {
 // counts the programs' decisions on each. It is safe for concurrent use.
 type patternTally struct {
 	every   uint64
+	on      atomic.Bool // set by the first collector: until then, no work
 	seen    atomic.Uint64
 	mu      sync.Mutex
 	miner   *patterns.Miner
@@ -77,7 +78,7 @@ func newPatternTally(sample int) *patternTally {
 
 // add samples texts[i], whose decisions are results[i].
 func (t *patternTally) add(st *pipelineState, texts [][]byte, results []Result) {
-	if t == nil || len(texts) == 0 {
+	if t == nil || len(texts) == 0 || !t.on.Load() {
 		return
 	}
 	// The records numbered first..first+n-1 are this batch; sample those
@@ -155,6 +156,15 @@ func truncUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// CollectPatterns starts the pattern sampling TakePatterns hands over
+// (pattern_sample permitting). Until it is called the pipeline does none
+// of that work: nothing would collect it.
+func (pl *Pipeline) CollectPatterns() {
+	if pl.patterns != nil {
+		pl.patterns.on.Store(true)
+	}
 }
 
 // TakePatterns hands over the log patterns of the records sampled since

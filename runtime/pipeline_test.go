@@ -205,18 +205,24 @@ func TestPipelineCountsDecisions(t *testing.T) {
 func TestPipelinePatterns(t *testing.T) {
 	tests := []struct {
 		name, sample string
+		collect      bool
 		records      int
 		want         map[string]int64 // template -> estimated count
 	}{
-		{"every record", "pattern_sample: 1\n", 60, map[string]int64{"ERROR request <*> failed with exception timeout": 20, "INFO request <*> completed in <*>": 40}},
+		{"every record", "pattern_sample: 1\n", true, 60, map[string]int64{"ERROR request <*> failed with exception timeout": 20, "INFO request <*> completed in <*>": 40}},
 		// One in four of records 0..59: 15 sampled, records 0, 4, 8, ...;
 		// every third record is an error, so 5 of them are.
-		{"one in four", "pattern_sample: 4\n", 60, map[string]int64{"ERROR request <*> failed with exception timeout": 20, "INFO request <*> completed in <*>": 40}},
-		{"off", "pattern_sample: -1\n", 60, map[string]int64{}},
+		{"one in four", "pattern_sample: 4\n", true, 60, map[string]int64{"ERROR request <*> failed with exception timeout": 20, "INFO request <*> completed in <*>": 40}},
+		{"off", "pattern_sample: -1\n", true, 60, map[string]int64{}},
+		// Nothing collects: the default sampling does no work.
+		{"not collected", "", false, 60, map[string]int64{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			pl := errsPipeline(t, tc.sample+"steps:\n  - filter: {program: errs, keep: [error]}\n")
+			if tc.collect {
+				pl.CollectPatterns()
+			}
 			var texts [][]byte
 			for i := range tc.records {
 				if i%3 == 0 {
@@ -362,7 +368,7 @@ func BenchmarkPipelinePatterns(b *testing.B) {
 }
 
 // benchPipeline runs a pipeline of the errs program on lines, 512 at a
-// time, calling after (when set) after each call, and reports lines/s.
+// time, pattern sampling on, calling after (when set) after each call, and reports lines/s.
 func benchPipeline(b *testing.B, env *runtime.Env, yaml []byte, lines [][]byte, after func(*runtime.Pipeline, int)) *runtime.Pipeline {
 	p, err := runtime.NewProgram(env, compileSpec(b, "errs"), runtime.ProgramOptions{Sessions: 2})
 	if err != nil {
@@ -377,6 +383,7 @@ func benchPipeline(b *testing.B, env *runtime.Env, yaml []byte, lines [][]byte, 
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { pl.Close() })
+	pl.CollectPatterns() // as a processor or plugin that reports does
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {

@@ -88,8 +88,10 @@ func TeacherAnswers(pl *runtime.Pipeline) func() []metrics.ReportAnswer {
 }
 
 // Patterns passes a pipeline's sampled log patterns on with its metrics
-// reports (metrics.ReporterConfig.Patterns), for the dashboard.
+// reports (metrics.ReporterConfig.Patterns), for the dashboard. It starts
+// the sampling, so call it before records flow.
 func Patterns(pl *runtime.Pipeline) func() ([]metrics.ReportPattern, int64) {
+	pl.CollectPatterns()
 	return func() ([]metrics.ReportPattern, int64) {
 		ps, dropped := pl.TakePatterns()
 		out := make([]metrics.ReportPattern, len(ps))
