@@ -142,13 +142,7 @@ func NewProgram(env *Env, a *Artifact, opts ProgramOptions) (*Program, error) {
 // here, while the program it would replace keeps running.
 func (p *Program) trial() error {
 	out := make([]float32, len(p.Manifest.Labels))
-	timer := time.AfterFunc(p.opts.TrialTimeout, func() {
-		p.optsMu.Lock()
-		if p.runOpts != nil { // a failed trial may have closed the program already
-			p.runOpts.Terminate()
-		}
-		p.optsMu.Unlock()
-	})
+	timer := time.AfterFunc(p.opts.TrialTimeout, p.terminate)
 	var err error
 	if p.enc != nil {
 		err = p.RunEmbeddings(make([]float32, p.enc.Ref.Dim), 1, out)
@@ -180,6 +174,12 @@ func (p *Program) trial() error {
 // cannot wait on inference. The program is unusable afterwards.
 func (p *Program) Abort() {
 	p.aborted.Store(true)
+	p.terminate()
+}
+
+// terminate stops the runs in flight, if the program is still open (a
+// failed trial may have closed it already).
+func (p *Program) terminate() {
 	p.optsMu.Lock()
 	if p.runOpts != nil {
 		p.runOpts.Terminate()
