@@ -416,11 +416,13 @@ func TestAnswersAreLoggedAndLearned(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 25; i++ {
-				label := "ok"
+				// Answers a program can learn, so the held-out gate passes
+				// the learned one whichever answers the recompile sees.
+				label, what := "ok", "finished cleanly"
 				if i%2 == 0 {
-					label = "error"
+					label, what = "error", "crashed with fatal exception"
 				}
-				body := fmt.Sprintf(`{"answers": [{"line": "service%c%c step %d done", "label": %q, "by": "model"}]}`, 'a'+r, 'a'+i, i, label)
+				body := fmt.Sprintf(`{"answers": [{"line": "service%c%c step %d %s", "label": %q, "by": "model"}]}`, 'a'+r, 'a'+i, i, what, label)
 				if code, resp := post(body); code != 200 {
 					t.Errorf("answer: %d %s", code, resp)
 				}
