@@ -45,32 +45,47 @@ func (s *Spec) learned() (examples []Example, digest string) {
 	for _, e := range s.Tests {
 		own[runtime.Normalize([]byte(e.Text), maxBytes)] = true
 	}
-	best := map[string]Answer{}
+	var valid []Answer
 	for _, a := range s.Answers {
-		if !slices.Contains(s.Labels, a.Label) || strings.TrimSpace(a.Line) == "" {
-			continue
+		if slices.Contains(s.Labels, a.Label) && strings.TrimSpace(a.Line) != "" {
+			valid = append(valid, a)
 		}
-		k := runtime.Normalize([]byte(a.Line), maxBytes)
-		if own[k] {
-			continue
-		}
-		if b, ok := best[k]; ok && !Better(a, b) {
-			continue
-		}
-		best[k] = a
 	}
-	keys := make([]string, 0, len(best))
-	for k := range best {
-		keys = append(keys, k)
+	best, templates := BestPerTemplate(valid, maxBytes)
+	byKey := make(map[string]Answer, len(templates))
+	var keys []string
+	for i, k := range templates {
+		if !own[k] {
+			byKey[k] = best[i]
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys)
 	h := sha256.New()
 	for _, k := range keys {
-		a := best[k]
+		a := byKey[k]
 		examples = append(examples, Example{Text: a.Line, Label: a.Label})
 		h.Write([]byte(k + "\x00" + a.Line + "\x00" + a.Label + "\x00" + a.By + "\n"))
 	}
 	return examples, hex.EncodeToString(h.Sum(nil))
+}
+
+// BestPerTemplate keeps the best answer (see Better) for each masked
+// template, in the order the templates first appear, with their templates.
+func BestPerTemplate(as []Answer, maxBytes int) (best []Answer, templates []string) {
+	at := map[string]int{}
+	for _, a := range as {
+		k := runtime.Normalize([]byte(a.Line), maxBytes)
+		if i, ok := at[k]; ok {
+			if Better(a, best[i]) {
+				best[i] = a
+			}
+			continue
+		}
+		at[k] = len(best)
+		best, templates = append(best, a), append(templates, k)
+	}
+	return best, templates
 }
 
 // Better reports whether answer a should replace b for the same template: a

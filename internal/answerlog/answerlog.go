@@ -126,19 +126,7 @@ func (l *Log) Len() int {
 // a model's, then the latest), as a compile would, and rewrites the file
 // atomically; if that is still too many, the oldest go.
 func (l *Log) compactLocked() error {
-	best := map[string]int{}
-	var keep []compiler.Answer
-	for _, a := range l.entries {
-		k := runtime.Normalize([]byte(a.Line), runtime.DefaultMaxBytes)
-		if i, ok := best[k]; ok {
-			if compiler.Better(a, keep[i]) {
-				keep[i] = a
-			}
-			continue
-		}
-		best[k] = len(keep)
-		keep = append(keep, a)
-	}
+	keep, _ := compiler.BestPerTemplate(l.entries, runtime.DefaultMaxBytes)
 	if len(keep) > l.max {
 		keep = keep[len(keep)-l.max:]
 	}
