@@ -112,8 +112,7 @@ func (b *builder) takeAnswers(in []metrics.ReportAnswer) (refused int) {
 			refused++
 			continue
 		}
-		byProgram[a.Program] = append(byProgram[a.Program], compiler.Answer{Template: runtime.Normalize([]byte(a.Line), runtime.DefaultMaxBytes),
-			Line: a.Line, Label: a.Label, By: compiler.ByModel, Time: now, ProgramID: a.ProgramID})
+		byProgram[a.Program] = append(byProgram[a.Program], newAnswer(a.Line, a.Label, compiler.ByModel, a.ProgramID, now))
 	}
 	for _, name := range slices.Sorted(maps.Keys(byProgram)) {
 		lg, err := b.learn.log(name)
@@ -132,6 +131,11 @@ func (b *builder) takeAnswers(in []metrics.ReportAnswer) (refused int) {
 		}
 	}
 	return refused
+}
+
+// newAnswer is an answer as the logs keep it, with its line's template.
+func newAnswer(line, label, by, programID string, at time.Time) compiler.Answer {
+	return compiler.Answer{Template: runtime.Normalize([]byte(line), runtime.DefaultMaxBytes), Line: line, Label: label, By: by, Time: at, ProgramID: programID}
 }
 
 // answerRequest is POST /v1/programs/{name}/answers.
@@ -191,7 +195,7 @@ func answersHandler(cfg Config, b *builder) http.HandlerFunc {
 				writeError(w, http.StatusUnprocessableEntity, APIError{Error: fmt.Sprintf("answer %d: line must be 1 to 65536 bytes", i)})
 				return
 			}
-			as[i] = compiler.Answer{Template: runtime.Normalize([]byte(a.Line), runtime.DefaultMaxBytes), Line: a.Line, Label: a.Label, By: by, Time: now, ProgramID: id}
+			as[i] = newAnswer(a.Line, a.Label, by, id, now)
 		}
 		lg, err := b.learn.log(name)
 		if err == nil {
@@ -254,7 +258,7 @@ func holdoutAnswers(as []compiler.Answer) (train, held []compiler.Answer) {
 var errLearnedWorse = errors.New("the learned program does worse on held-out answers")
 
 // checkLearned compares a learned hashnet-v1 program with the published
-// one on the held-out answers; the best answer per template is the truth.
+// one on the held-out answers, each counted as the truth for its line.
 func checkLearned(res *compiler.Result, published []byte, held []compiler.Answer) error {
 	if len(held) == 0 || res.Weights == nil || published == nil {
 		return nil
