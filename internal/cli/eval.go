@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"github.com/pawlogs/paw/compiler"
 	"math"
@@ -21,6 +22,21 @@ const maxDataLine = 16 << 20
 // labelled is one line of evaluation data.
 type labelled struct {
 	text, label string
+}
+
+// labelledFlags are the flags of the commands that read labelled JSONL.
+type labelledFlags struct{ data, textField, labelField *string }
+
+func addLabelledFlags(fs *flag.FlagSet, dataHelp string) labelledFlags {
+	return labelledFlags{
+		data:       fs.String("data", "", dataHelp),
+		textField:  fs.String("text-field", "text", "JSON field holding the text"),
+		labelField: fs.String("label-field", "label", "JSON field holding the gold label"),
+	}
+}
+
+func (l labelledFlags) read() ([]labelled, error) {
+	return readLabelled(*l.data, *l.textField, *l.labelField)
 }
 
 // readLabelled reads JSONL with the text and label at the given fields.
@@ -59,9 +75,8 @@ func readLabelled(path, textField, labelField string) ([]labelled, error) {
 func runEval(e *env, args []string) error {
 	fs := newFlags(e, "eval")
 	rf := addRuntimeFlags(fs)
-	data := fs.String("data", "", "labelled JSONL data")
-	textField := fs.String("text-field", "text", "JSON field holding the text")
-	labelField := fs.String("label-field", "label", "JSON field holding the gold label")
+	lf := addLabelledFlags(fs, "labelled JSONL data")
+	data := lf.data
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	rates := fs.String("base-rates", "program", "score at the program's base rates (program), at the file's own, estimated by EM (estimate), or at given ones (error=0.05,benign=0.95)")
 	pos, err := parse(fs, args)
@@ -71,7 +86,7 @@ func runEval(e *env, args []string) error {
 	if len(pos) != 1 || *data == "" {
 		return usagef("want one program and --data")
 	}
-	rows, err := readLabelled(*data, *textField, *labelField)
+	rows, err := lf.read()
 	if err != nil {
 		return err
 	}

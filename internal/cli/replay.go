@@ -12,9 +12,8 @@ import (
 func runReplay(e *env, args []string) error {
 	fs := newFlags(e, "replay")
 	ortLib := ortLibFlag(fs)
-	data := fs.String("data", "", "labelled JSONL, replayed in its order")
-	textField := fs.String("text-field", "text", "JSON field holding the text")
-	labelField := fs.String("label-field", "label", "JSON field holding the gold label")
+	lf := addLabelledFlags(fs, "labelled JSONL, replayed in its order")
+	data := lf.data
 	teacherURL := fs.String("teacher-url", "", "OpenAI-compatible API root of the teacher (none: the frozen program)")
 	teacherModel := fs.String("teacher-model", "", "the teacher's model")
 	below := fs.Float64("below", replay.DefaultBelow, "escalate decisions scoring below this")
@@ -32,7 +31,7 @@ func runReplay(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rows, err := readLabelled(*data, *textField, *labelField)
+	rows, err := lf.read()
 	if err != nil {
 		return err
 	}
