@@ -25,6 +25,14 @@ func benchData(b testing.TB) string {
 	return benchChunks
 }
 
+// benchModes are the pipelines the benchmarks flush through.
+var benchModes = []struct{ name, pipeline, cache string }{
+	{"pass-through", "steps: []\n", ""},
+	{"filter", "steps:\n  - filter: {program: real-error, keep: [error]}\n", ""},
+	{"tag", "steps:\n  - tag: {programs: [real-error]}\n", ""},
+	{"filter-nocache", "steps:\n  - filter: {program: real-error, keep: [error]}\n", "-1"},
+}
+
 var flushdirReply = regexp.MustCompile(`^flushdir \d+ ok=(\d+) retry=0 error=0 ns=(\d+)$`)
 
 // BenchmarkPlugin flushes 100,000 records through out_paw.so in the C
@@ -35,18 +43,13 @@ var flushdirReply = regexp.MustCompile(`^flushdir \d+ ok=(\d+) retry=0 error=0 n
 // filter without the template cache.
 func BenchmarkPlugin(b *testing.B) {
 	chunks := benchData(b)
-	for _, mode := range []struct{ name, pipeline string }{
-		{"pass-through", "steps: []\n"},
-		{"filter", "steps:\n  - filter: {program: real-error, keep: [error]}\n"},
-		{"tag", "steps:\n  - tag: {programs: [real-error]}\n"},
-		{"filter-nocache", "steps:\n  - filter: {program: real-error, keep: [error]}\n"},
-	} {
+	for _, mode := range benchModes {
 		b.Run(mode.name, func(b *testing.B) {
 			pipe := writePipeline(b, b.TempDir(), "p.yaml", mode.pipeline)
 			h := startHarnessB(b)
 			props := map[string]string{"pipeline": pipe, "programs_dir": build.programs, "output": "file:///dev/null"}
-			if mode.name == "filter-nocache" {
-				props["template_cache"] = "-1"
+			if mode.cache != "" {
+				props["template_cache"] = mode.cache
 			}
 			if got := h.instance(1, props); got != "init 1 1" {
 				b.Fatalf("init: %s", got)

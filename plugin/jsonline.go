@@ -16,19 +16,39 @@ import (
 // keys sorted) without reflection or the intermediate map[string]any: this
 // is most of a flush's cost.
 func appendLine(buf []byte, ts time.Time, tag string, rec map[interface{}]interface{}, tags []runtime.Tag, dest string) []byte {
+	buf = appendLineHead(buf, ts, tag)
+	buf = appendMap(buf, rec)
+	return appendLineTail(buf, tags, dest)
+}
+
+// appendLineHead writes a line up to its record.
+func appendLineHead(buf []byte, ts time.Time, tag string) []byte {
 	buf = append(buf, `{"timestamp":"`...)
 	buf = ts.UTC().AppendFormat(buf, time.RFC3339Nano)
 	buf = append(buf, `","tag":`...)
 	buf = appendString(buf, tag)
-	buf = append(buf, `,"record":`...)
-	buf = appendMap(buf, rec)
+	return append(buf, `,"record":`...)
+}
+
+// appendLineTail writes a line after its record.
+func appendLineTail(buf []byte, tags []runtime.Tag, dest string) []byte {
 	if len(tags) > 0 {
 		buf = append(buf, `,"paw":{`...)
-		order := make([]int, len(tags))
-		for i := range order {
-			order[i] = i
+		// Sorted by program, as encoding/json orders a map's keys: an
+		// insertion sort on the stack, since a record has a few tags.
+		var small [8]int
+		order := small[:0]
+		if len(tags) > len(small) {
+			order = make([]int, 0, len(tags))
 		}
-		sort.Slice(order, func(a, b int) bool { return tags[order[a]].Program < tags[order[b]].Program })
+		for i := range tags {
+			j := len(order)
+			order = append(order, i)
+			for ; j > 0 && tags[order[j-1]].Program > tags[i].Program; j-- {
+				order[j] = order[j-1]
+			}
+			order[j] = i
+		}
 		for i, k := range order {
 			t := &tags[k]
 			if i > 0 {

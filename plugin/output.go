@@ -15,18 +15,35 @@ import (
 	"github.com/pawlogs/paw/internal/dataplane"
 )
 
-// Line is one output record: a JSON object, and for Kafka the topic the
-// pipeline's route chose ("" for the output's own).
-type Line struct {
-	Topic string
-	Data  []byte
+// batch is a chunk's output records: JSON objects, each followed by a
+// newline, in one buffer, and for Kafka the topic the pipeline's route
+// chose for each ("" for the output's own).
+type batch struct {
+	buf   []byte
+	lines []line
+}
+
+// line is buf[start:end] of its batch; buf[end] is its newline.
+type line struct {
+	topic      string
+	start, end int
+}
+
+// add ends the line begun at start (len(buf) before it was written).
+func (b *batch) add(topic string, start int) {
+	b.lines = append(b.lines, line{topic: topic, start: start, end: len(b.buf)})
+	b.buf = append(b.buf, '\n')
+}
+
+func (b *batch) reset() {
+	b.buf, b.lines = b.buf[:0], b.lines[:0]
 }
 
 // output is where records go. Write is called concurrently (Fluent Bit's
 // output workers) and must deliver all lines or return an error: the
-// chunk is then retried by Fluent Bit.
+// chunk is then retried by Fluent Bit. It may keep b only when it fails.
 type output interface {
-	Write(ctx context.Context, lines []Line) error
+	Write(ctx context.Context, b *batch) error
 	Close() error
 }
 
@@ -97,18 +114,10 @@ func openFileOutput(path string) (*streamOutput, error) {
 	return &streamOutput{w: f, closer: f}, nil
 }
 
-func (o *streamOutput) Write(_ context.Context, lines []Line) error {
-	n := 0
-	for _, l := range lines {
-		n += len(l.Data) + 1
-	}
-	buf := make([]byte, 0, n)
-	for _, l := range lines {
-		buf = append(append(buf, l.Data...), '\n')
-	}
+func (o *streamOutput) Write(_ context.Context, b *batch) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if _, err := o.w.Write(buf); err != nil {
+	if _, err := o.w.Write(b.buf); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
 	return nil
@@ -148,16 +157,18 @@ func newKafkaOutput(spec outputSpec) *kafkaOutput {
 	}}
 }
 
-func (o *kafkaOutput) Write(ctx context.Context, lines []Line) error {
-	msgs := make([]kafka.Message, len(lines))
-	for i, l := range lines {
-		msgs[i] = kafka.Message{Topic: l.Topic, Value: l.Data}
-		if l.Topic == "" {
+func (o *kafkaOutput) Write(ctx context.Context, b *batch) error {
+	msgs := make([]kafka.Message, len(b.lines))
+	for i, l := range b.lines {
+		msgs[i] = kafka.Message{Topic: l.topic, Value: b.buf[l.start:l.end:l.end]}
+		if l.topic == "" {
 			msgs[i].Topic = o.topic
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, kafkaWriteTimeout)
 	defer cancel()
+	// A write that fails may still be in flight: the flush then drops b
+	// rather than reusing it.
 	if err := o.w.WriteMessages(ctx, msgs...); err != nil {
 		return dataplane.DeliveryError(err, len(msgs))
 	}

@@ -53,6 +53,8 @@ type Instance struct {
 	stop   context.CancelFunc
 	wg     sync.WaitGroup
 	stats  counters
+	// flushes holds the working memory of finished flushes (*flush).
+	flushes sync.Pool
 }
 
 type counters struct {
@@ -259,70 +261,121 @@ type deadLine struct {
 // cannot take the records does, with StatusRetry. A chunk's records are
 // counted once, when it succeeds: a retried chunk is not counted again.
 func (in *Instance) Flush(ctx context.Context, tag string, data []byte) Status {
-	events, decErr := DecodeChunk(data)
+	f, _ := in.flushes.Get().(*flush)
+	if f == nil {
+		f = new(flush)
+	}
+	st := in.flush(ctx, tag, data, f)
+	// An output that failed may still hold the batches (a Kafka write in
+	// flight); so may a flush that grew them past what is worth keeping.
+	if st == StatusOK && cap(f.out.buf) <= maxPooledBytes {
+		f.reset()
+		in.flushes.Put(f)
+	}
+	return st
+}
+
+// maxPooledBytes bounds the output buffer a finished flush keeps for the
+// next: a huge chunk's buffer is left to the collector.
+const maxPooledBytes = 8 << 20
+
+// flush is one Flush's working memory, reused by the next.
+type flush struct {
+	evs   []event
+	texts [][]byte
+	idx   []int // evs[idx[i]] has texts[i]
+	out   batch
+	dead  batch
+	x     transcoder
+}
+
+func (f *flush) reset() {
+	clear(f.evs) // drop the references to the chunk
+	clear(f.texts)
+	f.evs, f.texts, f.idx = f.evs[:0], f.texts[:0], f.idx[:0]
+	f.out.reset()
+	f.dead.reset()
+}
+
+func (in *Instance) flush(ctx context.Context, tag string, data []byte, f *flush) Status {
 	var n counts
-	n.records = int64(len(events))
-	var lines, dead []Line
-	if decErr != nil {
+	var decErr error
+	var ok bool
+	if f.evs, ok = scanChunk(data, f.evs); !ok {
+		var events []Event
+		events, decErr = DecodeChunk(data)
+		f.evs = f.evs[:0]
+		for _, e := range events {
+			f.evs = append(f.evs, event{time: e.Time, rec: e.Record})
+		}
 		n.badChunks = 1
 		in.log.Error("malformed chunk; records before the damage are processed", "tag", tag, "bytes", len(data), "err", decErr)
-		dl, _ := json.Marshal(deadLine{Tag: tag, Reason: "malformed_chunk", Error: decErr.Error(), Chunk: base64.StdEncoding.EncodeToString(data)})
-		dead = append(dead, Line{Data: dl})
+		f.appendDead(deadLine{Tag: tag, Reason: "malformed_chunk", Error: decErr.Error(), Chunk: base64.StdEncoding.EncodeToString(data)})
 	}
-	texts := make([][]byte, 0, len(events))
-	idx := make([]int, 0, len(events)) // events[idx[i]] has texts[i]
-	for i := range events {
-		text, err := in.text(events[i].Record)
-		if err != nil {
-			n.poison++
-			if in.dead != nil {
-				dl, _ := json.Marshal(deadLine{Timestamp: stamp(events[i].Time), Tag: tag, Reason: dataplane.Reason(err), Error: err.Error(), Record: jsonMap(events[i].Record)})
-				dead = append(dead, Line{Data: dl})
-			} else {
-				lines = append(lines, in.line(tag, &events[i], nil))
-			}
-			continue
+	n.records = int64(len(f.evs))
+	for i := range f.evs {
+		ev := &f.evs[i]
+		text, ok := []byte(nil), false
+		if ev.raw != nil {
+			text, ok = rawLookup(ev.raw, in.field)
 		}
-		texts = append(texts, text)
-		idx = append(idx, i)
+		if !ok {
+			var err error
+			if text, err = in.text(ev.record()); err != nil {
+				n.poison++
+				if in.dead != nil {
+					f.appendDead(deadLine{Timestamp: stamp(ev.time), Tag: tag, Reason: dataplane.Reason(err), Error: err.Error(), Record: jsonMap(ev.rec)})
+				} else {
+					f.appendEvent(&f.out, tag, ev, nil)
+				}
+				continue
+			}
+		}
+		f.texts = append(f.texts, text)
+		f.idx = append(f.idx, i)
 	}
-	outs, err := in.pl.ProcessTexts(ctx, texts)
+	outs, err := in.pl.ProcessTexts(ctx, f.texts)
 	if err != nil {
 		return in.retry("pipeline unavailable; chunk will be retried", tag, err)
 	}
-	var reviews map[string][]Line
-	for j, o := range outs {
+	var reviews map[string]*batch
+	for j := range outs {
+		o := &outs[j]
+		ev := &f.evs[f.idx[j]]
 		for k, e := range o.Escalations {
 			if slices.ContainsFunc(o.Escalations[:k], func(p runtime.Escalation) bool { return p.To == e.To }) {
 				continue
 			}
 			if reviews == nil {
-				reviews = map[string][]Line{}
+				reviews = map[string]*batch{}
 			}
-			reviews[e.To] = append(reviews[e.To], in.line(tag, &events[idx[j]], &o))
+			if reviews[e.To] == nil {
+				reviews[e.To] = new(batch)
+			}
+			f.appendEvent(reviews[e.To], tag, ev, o)
 		}
 		if !o.Keep {
 			n.dropped++
 			continue
 		}
 		n.tagged++
-		lines = append(lines, in.line(tag, &events[idx[j]], &o))
+		f.appendEvent(&f.out, tag, ev, o)
 	}
 	for _, to := range slices.Sorted(maps.Keys(reviews)) {
-		ls := reviews[to]
-		if err := in.review[to].Write(ctx, ls); err != nil {
+		b := reviews[to]
+		if err := in.review[to].Write(ctx, b); err != nil {
 			return in.retry("review destination refused the records; chunk will be retried", tag, err, "to", to)
 		}
-		n.escalated += int64(len(ls))
+		n.escalated += int64(len(b.lines))
 	}
-	if in.dead != nil && len(dead) > 0 {
-		if err := in.dead.Write(ctx, dead); err != nil {
+	if in.dead != nil && len(f.dead.lines) > 0 {
+		if err := in.dead.Write(ctx, &f.dead); err != nil {
 			return in.retry("dead_letter refused the records; chunk will be retried", tag, err)
 		}
-		n.deadLettered = int64(len(dead))
+		n.deadLettered = int64(len(f.dead.lines))
 	}
-	if len(lines) > 0 {
-		if err := in.out.Write(ctx, lines); err != nil {
+	if len(f.out.lines) > 0 {
+		if err := in.out.Write(ctx, &f.out); err != nil {
 			return in.retry("output refused the records; chunk will be retried", tag, err, "output", in.cfg.Output)
 		}
 	}
@@ -353,14 +406,30 @@ func (in *Instance) retry(msg, tag string, err error, attrs ...any) Status {
 	return StatusRetry
 }
 
-// line renders a record, tagged when o is set.
-func (in *Instance) line(tag string, ev *Event, o *runtime.Outcome) Line {
+// appendEvent writes a record's line to b, tagged when o is set.
+func (f *flush) appendEvent(b *batch, tag string, ev *event, o *runtime.Outcome) {
 	var tags []runtime.Tag
 	var dest string
 	if o != nil {
 		tags, dest = o.Tags, o.Destination
 	}
-	return Line{Topic: dest, Data: appendLine(make([]byte, 0, 256), ev.Time, tag, ev.Record, tags, dest)}
+	start := len(b.buf)
+	b.buf = appendLineHead(b.buf, ev.time, tag)
+	if ev.rec != nil {
+		b.buf = appendMap(b.buf, ev.rec)
+	} else {
+		b.buf = f.x.appendRecord(b.buf, ev.raw)
+	}
+	b.buf = appendLineTail(b.buf, tags, dest)
+	b.add(dest, start)
+}
+
+// appendDead writes a dead-letter line.
+func (f *flush) appendDead(l deadLine) {
+	start := len(f.dead.buf)
+	data, _ := json.Marshal(l) // cannot fail: strings and plain values
+	f.dead.buf = append(f.dead.buf, data...)
+	f.dead.add("", start)
 }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
