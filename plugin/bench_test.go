@@ -28,12 +28,15 @@ func benchData(b testing.TB) string {
 // benchModes are the pipelines the benchmarks flush through.
 var benchModes = []struct{ name, pipeline, cache string }{
 	{"pass-through", "steps: []\n", ""},
+	// The peer: the keyword rule a real-error program replaces, as Fluent
+	// Bit's filter_grep runs it, through the same decode and write.
+	{"regex", "steps:\n  - grep: {regex: '(?i)(error|fail|fatal|exception)'}\n", ""},
 	{"filter", "steps:\n  - filter: {program: real-error, keep: [error]}\n", ""},
 	{"tag", "steps:\n  - tag: {programs: [real-error]}\n", ""},
 	{"filter-nocache", "steps:\n  - filter: {program: real-error, keep: [error]}\n", "-1"},
 }
 
-var flushdirReply = regexp.MustCompile(`^flushdir \d+ ok=(\d+) retry=0 error=0 ns=(\d+)$`)
+var flushdirReply = regexp.MustCompile(`^flushdir \d+ ok=(\d+) retry=0 error=0 ns=(\d+) cpu_ns=(\d+)$`)
 
 // BenchmarkPlugin flushes 100,000 records through out_paw.so in the C
 // harness, from 2 threads, to /dev/null: the same plugin with a
@@ -54,7 +57,7 @@ func BenchmarkPlugin(b *testing.B) {
 			if got := h.instance(1, props); got != "init 1 1" {
 				b.Fatalf("init: %s", got)
 			}
-			var ns int64
+			var ns, cpu int64
 			for b.Loop() {
 				got := h.do(fmt.Sprintf("flushdir 1 app %s 2", chunks))
 				m := flushdirReply.FindStringSubmatch(got)
@@ -62,10 +65,12 @@ func BenchmarkPlugin(b *testing.B) {
 					b.Fatalf("flush: %s", got)
 				}
 				n, _ := strconv.ParseInt(m[2], 10, 64)
-				ns += n
+				c, _ := strconv.ParseInt(m[3], 10, 64)
+				ns, cpu = ns+n, cpu+c
 			}
 			h.do("exit 1")
 			b.ReportMetric(float64(b.N*benchRecords)/(float64(ns)/1e9), "records/s")
+			b.ReportMetric(float64(cpu)/1e3/float64(b.N*benchRecords), "cpu-µs/record")
 		})
 	}
 }

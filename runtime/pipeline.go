@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -48,6 +49,31 @@ type Step struct {
 	Filter *FilterStep `yaml:"filter,omitempty"`
 	Tag    *TagStep    `yaml:"tag,omitempty"`
 	Route  *RouteStep  `yaml:"route,omitempty"`
+	Grep   *GrepStep   `yaml:"grep,omitempty"`
+}
+
+// GrepStep keeps the records whose text matches Regex, or drops those that
+// match Exclude, as Fluent Bit's grep filter does; no program runs. It is
+// the rule a program replaces: a cheap pre-filter, and the baseline the
+// benchmarks measure paw against. Go's regexp runs in time linear in the
+// text, whatever the pattern.
+type GrepStep struct {
+	Regex   string `yaml:"regex,omitempty"`
+	Exclude string `yaml:"exclude,omitempty"`
+	re      *regexp.Regexp
+}
+
+// DroppedByGrep is an Outcome's DroppedBy when a grep step dropped the
+// record; program names cannot contain the colon.
+const DroppedByGrep = "step:grep"
+
+// maxGrepPattern bounds a grep step's pattern: its compiled program grows
+// with it.
+const maxGrepPattern = 4096
+
+// keeps reports whether the step lets text through.
+func (g *GrepStep) keeps(text []byte) bool {
+	return g.re.Match(text) == (g.Regex != "")
 }
 
 // FilterStep keeps a record when the program's probability of one of Keep
@@ -162,14 +188,36 @@ func ParsePipelineConfig(file string, data []byte) (*PipelineConfig, error) {
 				doc.At(p+".route", "only one route step is allowed")
 			}
 		}
+		if s.Grep != nil {
+			n++
+			validateGrep(doc, p+".grep", s.Grep)
+		}
 		if n != 1 {
-			doc.At(p, "a step has exactly one of filter, tag or route (found %d)", n)
+			doc.At(p, "a step has exactly one of filter, tag, route or grep (found %d)", n)
 		}
 	}
 	if err := doc.Err(); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+func validateGrep(doc *yamlconf.Doc, path string, g *GrepStep) {
+	pattern, key := g.Regex, "regex"
+	if g.Exclude != "" {
+		pattern, key = g.Exclude, "exclude"
+	}
+	var err error
+	switch {
+	case (g.Regex == "") == (g.Exclude == ""):
+		doc.At(path, "grep needs one of regex (keep what matches) or exclude (drop what matches)")
+	case len(pattern) > maxGrepPattern:
+		doc.At(path+"."+key, "grep.%s is %d bytes; the limit is %d", key, len(pattern), maxGrepPattern)
+	default:
+		if g.re, err = regexp.Compile(pattern); err != nil {
+			doc.At(path+"."+key, "grep.%s: %v", key, err)
+		}
+	}
 }
 
 func validateEscalate(doc *yamlconf.Doc, path string, e *Escalate) {
@@ -370,7 +418,8 @@ type Outcome struct {
 	Err error
 	// Keep is false when a filter dropped the record.
 	Keep bool
-	// DroppedBy names the filtering program when Keep is false.
+	// DroppedBy names the filtering program when Keep is false, or is
+	// DroppedByGrep.
 	DroppedBy string
 	// Tags are the tag steps' decisions, in step order.
 	Tags []Tag
@@ -671,19 +720,21 @@ func (pl *Pipeline) classifyInto(ctx context.Context, texts [][]byte, outs []Out
 	if len(texts) == 0 {
 		return nil
 	}
-	if len(pl.cfg.Steps) == 0 {
-		for i := range outs {
-			if outs[i].Err == nil {
-				outs[i].Keep = true
-			}
-		}
-		return nil
-	}
 	st, err := pl.acquire()
 	if err != nil {
 		return err
 	}
 	defer st.mu.RUnlock()
+	if st.batcher == nil { // no program to run: pass-through or grep steps
+		j := 0
+		for i := range outs {
+			if outs[i].Err == nil {
+				outs[i] = pl.apply(st, nil, texts[j])
+				j++
+			}
+		}
+		return nil
+	}
 	results, err := st.batcher.Classify(ctx, texts...)
 	if err != nil {
 		return err
@@ -699,7 +750,7 @@ func (pl *Pipeline) classifyInto(ctx context.Context, texts [][]byte, outs []Out
 		if outs[i].Err != nil {
 			continue
 		}
-		outs[i] = pl.apply(st, &results[j])
+		outs[i] = pl.apply(st, &results[j], texts[j])
 		j++
 	}
 	pl.decisions.add(st, results)
@@ -835,10 +886,14 @@ func (pl *Pipeline) Decisions() map[string]map[string]int64 {
 }
 
 // apply runs the steps over one record's decisions.
-func (pl *Pipeline) apply(st *pipelineState, r *Result) Outcome {
+func (pl *Pipeline) apply(st *pipelineState, r *Result, text []byte) Outcome {
 	o := Outcome{Keep: true}
 	for _, s := range pl.cfg.Steps {
 		switch {
+		case s.Grep != nil:
+			if !s.Grep.keeps(text) {
+				return Outcome{Keep: false, DroppedBy: DroppedByGrep, Tags: o.Tags, Escalations: o.Escalations}
+			}
 		case s.Filter != nil:
 			i := st.index[s.Filter.Program]
 			escalate(&o, s.Filter.Escalate, r.Decisions[i])

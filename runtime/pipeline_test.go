@@ -20,7 +20,11 @@ func TestParsePipelineConfigErrors(t *testing.T) {
 		{"wrong type", "steps: 5\n", "p.yaml:1:8:"},
 		{"no steps", "input: log\n", "p.yaml:1:1: steps: at least one step is required"},
 		{"steps null", "steps:\n", "steps: at least one step is required"},
-		{"two kinds in a step", "steps:\n  - filter: {program: x, keep: [a]}\n    tag: {programs: [x]}\n", "p.yaml:2:5: a step has exactly one of filter, tag or route (found 2)"},
+		{"two kinds in a step", "steps:\n  - filter: {program: x, keep: [a]}\n    tag: {programs: [x]}\n", "p.yaml:2:5: a step has exactly one of filter, tag, route or grep (found 2)"},
+		{"grep with neither", "steps:\n  - grep: {}\n", "p.yaml:2:11: grep needs one of regex"},
+		{"grep with both", "steps:\n  - grep: {regex: a, exclude: b}\n", "grep needs one of regex"},
+		{"grep bad regex", "steps:\n  - grep: {regex: '(a'}\n", "p.yaml:2:19: grep.regex: error parsing regexp"},
+		{"grep long pattern", "steps:\n  - grep: {exclude: '" + strings.Repeat("a", 5000) + "'}\n", "grep.exclude is 5000 bytes; the limit is 4096"},
 		{"filter without keep", "steps:\n  - filter: {program: x}\n", "p.yaml:2:14: filter.keep needs at least one label"},
 		{"min score range", "steps:\n  - filter: {program: x, keep: [a], min_score: 2}\n", "p.yaml:2:48: filter.min_score 2 must be between 0 and 1"},
 		{"route without default", "steps:\n  - route: {program: x, routes: {a: t}}\n", "route.default is required"},
@@ -88,6 +92,57 @@ steps:
 		if !errors.Is(outs[i+2].Err, want) {
 			t.Errorf("record %d: err %v, want %v", i+2, outs[i+2].Err, want)
 		}
+	}
+}
+
+func TestGrepSteps(t *testing.T) {
+	env := openEnv(t)
+	texts := [][]byte{[]byte("ERROR disk full"), []byte("INFO all good"), []byte("WARN retry failed"), []byte("debug: Error page rendered")}
+	tests := []struct {
+		name, steps string
+		keep        []bool
+		tagged      bool
+	}{
+		{"regex only", "  - grep: {regex: '(?i)(error|fail)'}\n", []bool{true, false, true, true}, false},
+		{"exclude only", "  - grep: {exclude: '^(INFO|DEBUG|debug)'}\n", []bool{true, false, true, false}, false},
+		{"two greps", "  - grep: {regex: '(?i)error'}\n  - grep: {exclude: debug}\n", []bool{true, false, false, false}, false},
+		{"grep before a program", "  - grep: {regex: '(?i)(error|fail)'}\n  - tag: {programs: [errs]}\n", []bool{true, false, true, true}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte("steps:\n"+tc.steps))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var progs []*runtime.Program
+			if tc.tagged {
+				p, err := runtime.NewProgram(env, compileSpec(t, "errs"), runtime.ProgramOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				progs = append(progs, p)
+			}
+			pl, err := runtime.NewPipeline(cfg, progs, runtime.BatcherConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pl.Close()
+			outs, err := pl.ProcessTexts(context.Background(), texts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, o := range outs {
+				if o.Keep != tc.keep[i] {
+					t.Errorf("%q: keep %v, want %v", texts[i], o.Keep, tc.keep[i])
+				}
+				if !o.Keep && o.DroppedBy != runtime.DroppedByGrep {
+					t.Errorf("%q: dropped by %q", texts[i], o.DroppedBy)
+				}
+				if o.Keep && tc.tagged != (len(o.Tags) == 1) {
+					t.Errorf("%q: tags %v", texts[i], o.Tags)
+				}
+			}
+		})
 	}
 }
 
