@@ -2,9 +2,15 @@ package runtime
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/csv"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -295,4 +301,72 @@ func TestTemplateKeysOnLoghub(t *testing.T) {
 	if rate < 0.8 {
 		t.Fatalf("only %.1f%% of real lines share a key with an earlier line; want at least 80%%", 100*rate)
 	}
+}
+
+// TestFeaturizeGolden pins what the featurizer gives every line of
+// ../shared (skipped when absent): the template key and the features of
+// each, hashed. An optimisation of the scanner must leave it unchanged, so
+// that programs decide and score every line bit-identically.
+func TestFeaturizeGolden(t *testing.T) {
+	lines := sharedLines(t)
+	f := newTestFeaturizer(t)
+	ft, toks := f.NewFeatures(), f.NewTokens()
+	h := sha256.New()
+	var b [8]byte
+	for _, l := range lines {
+		binary.LittleEndian.PutUint64(b[:], f.Scan(l, toks))
+		h.Write(b[:])
+		f.Featurize(l, &ft)
+		for i := 0; i < ft.Len; i++ {
+			binary.LittleEndian.PutUint64(b[:], uint64(ft.IDs[i]))
+			h.Write(b[:])
+			binary.LittleEndian.PutUint32(b[:], math.Float32bits(ft.Weights[i]))
+			h.Write(b[:4])
+		}
+	}
+	const want = "6846857b095a7b7150ea16e97f4453e661af81d2b799c961e7a5074ebb51dd73"
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		t.Fatalf("featurization of %d lines changed: hash %s, want %s", len(lines), got, want)
+	}
+}
+
+// sharedLines reads every raw line, every parsed content and every
+// labelled text of ../shared.
+func sharedLines(t *testing.T) [][]byte {
+	files, _ := filepath.Glob("../../shared/data/loghub/*/*.log")
+	labeled, err := os.ReadFile("../../shared/data/labeled/real-error.jsonl")
+	if len(files) == 0 || err != nil {
+		t.Skip("../shared is absent")
+	}
+	var lines [][]byte
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))...)
+	}
+	structured, _ := filepath.Glob("../../shared/data/loghub/*/*_structured.csv")
+	for _, name := range structured {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+		if err != nil || len(rows) == 0 {
+			t.Fatalf("%s: %v", name, err)
+		}
+		col := slices.Index(rows[0], "Content")
+		for _, r := range rows[1:] {
+			lines = append(lines, []byte(r[col]))
+		}
+	}
+	for _, l := range bytes.Split(bytes.TrimSuffix(labeled, []byte("\n")), []byte("\n")) {
+		var rec struct{ Text string }
+		if err := json.Unmarshal(l, &rec); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, []byte(rec.Text))
+	}
+	return lines
 }

@@ -45,16 +45,20 @@ type scanner struct {
 func scanTokens(text []byte, feat *featState, norm *normState, toks *Tokens) {
 	s := scanner{feat: feat, norm: norm, toks: toks}
 	i := 0
-	for i < len(text) {
-		for i < len(text) && isSpace(text[i]) {
+	for i < len(text) && !s.full() {
+		for i < len(text) && byteClass[text[i]] == cSpace {
 			i++
 		}
 		// The field's byte classes are ORed on the way: a superset of the
 		// trimmed field's, which can only run more checks, never fewer.
 		j := i
 		var classes uint8
-		for j < len(text) && !isSpace(text[j]) {
-			classes |= byteClass[text[j]]
+		for j < len(text) {
+			c := byteClass[text[j]]
+			if c == cSpace {
+				break
+			}
+			classes |= c
 			j++
 		}
 		if j > i {
@@ -62,6 +66,19 @@ func scanTokens(text []byte, feat *featState, norm *normState, toks *Tokens) {
 		}
 		i = j
 	}
+}
+
+// full reports whether the features are capped: no later token can
+// change them, so the rest of the text need not be scanned. Templates
+// (norm) have no cap.
+func (s *scanner) full() bool {
+	switch {
+	case s.feat != nil:
+		return s.feat.n >= len(s.feat.ids)
+	case s.toks != nil:
+		return s.toks.features >= s.toks.f.cfg.MaxFeatures
+	}
+	return false
 }
 
 func (s *scanner) emit(tok []byte, kind tokenKind) {
@@ -98,11 +115,14 @@ const (
 	cDash                    // '-'
 	cTilde                   // '~'
 	cOther
+	cSpace // isSpace; never part of a field's classes
 )
 
 var byteClass = func() (t [256]uint8) {
 	for c := 0; c < 256; c++ {
 		switch {
+		case isSpace(byte(c)):
+			t[c] = cSpace
 		case isWordByte(byte(c)):
 			t[c] = cWord
 		case c == ':':
@@ -170,11 +190,11 @@ func (s *scanner) fieldClasses(f []byte, classes uint8) {
 func (s *scanner) words(f []byte) {
 	i := 0
 	for i < len(f) {
-		for i < len(f) && !isWordByte(f[i]) {
+		for i < len(f) && byteClass[f[i]] != cWord {
 			i++
 		}
 		j := i
-		for j < len(f) && isWordByte(f[j]) {
+		for j < len(f) && byteClass[f[j]] == cWord {
 			j++
 		}
 		if j > i {
@@ -189,12 +209,14 @@ func (s *scanner) word(w []byte) {
 	// token with digit runs folded ("node17" -> "node0"); the token is
 	// dropped if the word turns out to be a number.
 	// The token's FNV-1a hash (hashBytes) is computed on the way too.
-	digits, hex := 0, true
+	digits := 0
+	var flags uint16
 	n := 0
 	inDigits := false
 	h := uint64(fnvOffset)
 	for _, c := range w {
-		if c >= '0' && c <= '9' {
+		e := wordTab[c]
+		if e&wDigit != 0 {
 			digits++
 			if !inDigits && n < len(s.buf) {
 				s.buf[n] = '0'
@@ -205,18 +227,15 @@ func (s *scanner) word(w []byte) {
 			continue
 		}
 		inDigits = false
-		if l := c | 0x20; l < 'a' || l > 'f' {
-			hex = false
-		}
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
+		flags |= e
 		if n < len(s.buf) {
+			c = byte(e)
 			s.buf[n] = c
 			h = (h ^ uint64(c)) * fnvPrime
 			n++
 		}
 	}
+	hex := flags&wNotHex == 0
 	switch {
 	case digits == len(w):
 		s.emit(nil, tokNum)
@@ -239,6 +258,31 @@ func (s *scanner) word(w []byte) {
 	}
 	s.emitHashed(tok, tokWord, h)
 }
+
+// wordTab holds, for each byte of a word, the byte its token keeps
+// (lower-cased) and flags, so word's loop makes one lookup per byte.
+const (
+	wDigit  uint16 = 1 << 8
+	wNotHex uint16 = 1 << 9 // not a hex digit
+)
+
+var wordTab = func() (t [256]uint16) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		if b >= 'A' && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		e := uint16(b)
+		switch {
+		case c >= '0' && c <= '9':
+			e |= wDigit
+		case !isHexByte(byte(c)):
+			e |= wNotHex
+		}
+		t[c] = e
+	}
+	return t
+}()
 
 // classify recognizes whole-field variables; classes are the field's ORed
 // byte classes.
