@@ -74,6 +74,15 @@ func (in *Input) Extract(record []byte) ([]byte, error) {
 	if !utf8.Valid(record) {
 		return nil, ErrInvalidUTF8
 	}
+	if in.tmpl == nil {
+		return extractJSON(record, in.path, in.expr)
+	}
+	return in.extractDecoded(record)
+}
+
+// extractDecoded decodes the record for a template: the reference
+// extractJSON is checked against.
+func (in *Input) extractDecoded(record []byte) ([]byte, error) {
 	// Numbers stay as their text: a 100,000-digit number is a valid JSON
 	// object, not a float64 overflow. Of a key given twice, the last value
 	// is read (as encoding/json and the plugin's decoder both do).
