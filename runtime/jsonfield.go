@@ -8,7 +8,7 @@ import (
 )
 
 // extractJSON reads the string at path in a JSON record without decoding
-// the record: json.Valid checks it (allocation-free), then a scan of the
+// the record: validJSON checks it (allocation-free), then a scan of the
 // valid bytes finds the field, and only a string with escapes is decoded.
 // It returns what decoding into map[string]any and Lookup return, errors
 // included (FuzzExtractJSON compares the two): the last of duplicate keys
@@ -16,7 +16,7 @@ import (
 func extractJSON(record []byte, path []string, expr string) ([]byte, error) {
 	s := jsonScan{b: record}
 	s.space()
-	if s.pos >= len(s.b) || s.b[s.pos] != '{' || !json.Valid(record) {
+	if s.pos >= len(s.b) || s.b[s.pos] != '{' || !validJSON(record) {
 		return nil, ErrNotJSON
 	}
 	var val []byte
@@ -159,4 +159,183 @@ func (s *jsonScan) str() {
 			return
 		}
 	}
+}
+
+// maxJSONDepth is encoding/json's nesting limit, which validJSON keeps.
+const maxJSONDepth = 10000
+
+// validJSON reports what json.Valid reports, in one pass without its
+// per-byte state function calls (FuzzValidJSON compares the two).
+func validJSON(b []byte) bool {
+	var objects [maxJSONDepth/64 + 1]uint64 // bit d: the container at depth d is an object
+	depth := 0
+	i := skipSpace(b, 0)
+	for {
+		// A value starts at i.
+		if i >= len(b) {
+			return false
+		}
+		switch c := b[i]; {
+		case c == '{' || c == '[':
+			if depth == maxJSONDepth {
+				return false
+			}
+			if c == '{' {
+				objects[depth/64] |= 1 << (depth % 64)
+			} else {
+				objects[depth/64] &^= 1 << (depth % 64)
+			}
+			depth++
+			i = skipSpace(b, i+1)
+			if i < len(b) && b[i] == c+2 { // '}' or ']': empty
+				depth--
+				i++
+				break
+			}
+			if c == '{' {
+				if i = member(b, i); i < 0 {
+					return false
+				}
+			}
+			continue
+		case c == '"':
+			if i = skipString(b, i); i < 0 {
+				return false
+			}
+		case c == '-' || c >= '0' && c <= '9':
+			if i = skipNumber(b, i); i < 0 {
+				return false
+			}
+		case c == 't':
+			if !bytes.HasPrefix(b[i:], []byte("true")) {
+				return false
+			}
+			i += 4
+		case c == 'f':
+			if !bytes.HasPrefix(b[i:], []byte("false")) {
+				return false
+			}
+			i += 5
+		case c == 'n':
+			if !bytes.HasPrefix(b[i:], []byte("null")) {
+				return false
+			}
+			i += 4
+		default:
+			return false
+		}
+		// After a value: close containers, or go on to the next element.
+		for {
+			i = skipSpace(b, i)
+			if depth == 0 {
+				return i == len(b)
+			}
+			if i >= len(b) {
+				return false
+			}
+			inObject := objects[(depth-1)/64]&(1<<((depth-1)%64)) != 0
+			if b[i] == ',' {
+				i = skipSpace(b, i+1)
+				if inObject {
+					if i = member(b, i); i < 0 {
+						return false
+					}
+				}
+				break
+			}
+			if inObject && b[i] != '}' || !inObject && b[i] != ']' {
+				return false
+			}
+			depth--
+			i++
+		}
+	}
+}
+
+// member passes an object member's key and colon; -1 if there is none.
+func member(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	if i = skipString(b, i); i < 0 {
+		return -1
+	}
+	if i = skipSpace(b, i); i >= len(b) || b[i] != ':' {
+		return -1
+	}
+	return skipSpace(b, i+1)
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString passes the string starting at i; -1 if it is not valid.
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1
+		case c < 0x20:
+			return -1
+		case c == '\\':
+			i++
+			if i >= len(b) {
+				return -1
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(b) || !isHex(b[i+1:i+5]) {
+					return -1
+				}
+				i += 4
+			default:
+				return -1
+			}
+		}
+	}
+	return -1
+}
+
+// skipNumber passes -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?; -1 if
+// there is none at i.
+func skipNumber(b []byte, i int) int {
+	digits := func(i int) (int, bool) {
+		j := i
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+			j++
+		}
+		return j, j > i
+	}
+	if b[i] == '-' {
+		i++
+	}
+	if i >= len(b) {
+		return -1
+	}
+	var ok bool
+	if b[i] == '0' {
+		i++
+	} else if i, ok = digits(i); !ok {
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		if i, ok = digits(i + 1); !ok {
+			return -1
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i, ok = digits(i); !ok {
+			return -1
+		}
+	}
+	return i
 }

@@ -2,7 +2,9 @@ package runtime
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -89,4 +91,46 @@ func BenchmarkExtractJSON(b *testing.B) {
 			}
 		})
 	}
+}
+
+// FuzzValidJSON: validJSON agrees with json.Valid on any bytes.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range extractSeeds {
+		f.Add([]byte(s.record))
+	}
+	for _, s := range []string{"", " ", "0", "-0.5e+7", "01", "1.", "-", "1e", `"\u12G4"`, `"\/"`, "\"a\x01\"", "[1,]", "[,1]", "{\"a\"}", "{\"a\":}", "tru", "nulll", "[[]]", "{}}", "[]]", `{"a":1,"b":[true,false,null]}`,
+		strings.Repeat("[", 10000) + strings.Repeat("]", 10000), strings.Repeat("[", 10001) + strings.Repeat("]", 10001)} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Fatalf("validJSON(%q) = %v, json.Valid %v", b, got, want)
+		}
+	})
+}
+
+// TestValidJSONRandom compares validJSON with json.Valid on 300,000
+// strings over JSON's own alphabet, which random bytes rarely hit.
+func TestValidJSONRandom(t *testing.T) {
+	const alphabet = `{}[]:,"\ u0aeE.+-19tfrlsn` + "\t\x01"
+	rng := rand.New(rand.NewPCG(1, 2))
+	b := make([]byte, 0, 32)
+	valid := 0
+	for n := 0; n < 300_000; n++ {
+		b = b[:0]
+		for k := rng.IntN(24); k >= 0; k-- {
+			b = append(b, alphabet[rng.IntN(len(alphabet))])
+		}
+		got, want := validJSON(b), json.Valid(b)
+		if got != want {
+			t.Fatalf("validJSON(%q) = %v, json.Valid %v", b, got, want)
+		}
+		if got {
+			valid++
+		}
+	}
+	if valid < 1000 { // the comparison must see both answers
+		t.Fatalf("only %d of the strings are valid JSON", valid)
+	}
+	t.Logf("%d valid", valid)
 }

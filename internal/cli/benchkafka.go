@@ -51,11 +51,15 @@ func tvSeconds(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv
 // steps, with a filter that drops what it rejects, with the same filter
 // sending rejected records to an audit topic (every record is produced, as
 // in pass-through), and with the filter but no template cache.
-var benchModes = []struct{ name, steps, extra string }{
-	{"pass-through", "steps: []\n", ""},
-	{"filter", filterSteps, ""},
-	{"filter+audit", filterSteps, "audit_topic: audit\n"},
-	{"filter-nocache", filterSteps, "template_cache: -1\n"},
+// The +json modes read the same lines wrapped in JSON objects (input:
+// log), to show what reading a field costs.
+var benchModes = []struct{ name, steps, extra, topic string }{
+	{"pass-through", "steps: []\n", "", "in"},
+	{"filter", filterSteps, "", "in"},
+	{"filter+audit", filterSteps, "audit_topic: audit\n", "in"},
+	{"filter-nocache", filterSteps, "template_cache: -1\n", "in"},
+	{"pass-through+json", "input: log\nsteps: []\n", "", "in-json"},
+	{"filter+json", "input: log\n" + filterSteps, "", "in-json"},
 }
 
 // stepsFor fills a mode's steps with the program's name and positive label.
@@ -119,7 +123,7 @@ func runBenchKafka(e *env, args []string) error {
 	if err := os.WriteFile(filepath.Join(dir, prog.Name+".paw"), data, 0o644); err != nil {
 		return err
 	}
-	topics := []string{fmt.Sprintf("in:%d", *partitions), "dlq:1"}
+	topics := []string{fmt.Sprintf("in:%d", *partitions), fmt.Sprintf("in-json:%d", *partitions), "dlq:1"}
 	for _, m := range benchModes {
 		topics = append(topics, fmt.Sprintf("live-%s:%d", slug(m.name), *partitions))
 	}
@@ -133,11 +137,14 @@ func runBenchKafka(e *env, args []string) error {
 	if err := produceBacklog(e.ctx, b.Addr(), "in", lines, *records); err != nil {
 		return err
 	}
+	if err := produceBacklog(e.ctx, b.Addr(), "in-json", jsonRecords(lines), *records); err != nil {
+		return err
+	}
 
 	var jobs []benchJob
 	for r := 0; r < *rounds; r++ {
 		for _, m := range benchModes {
-			jobs = append(jobs, benchJob{name: m.name, round: r, steps: stepsFor(m.steps, prog), extra: m.extra, topic: "in", records: *records})
+			jobs = append(jobs, benchJob{name: m.name, round: r, steps: stepsFor(m.steps, prog), extra: m.extra, topic: m.topic, records: *records})
 		}
 	}
 	if *liveRate > 0 {
@@ -180,11 +187,30 @@ func runBenchKafka(e *env, args []string) error {
 	for _, r := range results {
 		fmt.Fprintf(e.stdout, "%-20s %10.0f %-22s %8.1f %8.1f %15d %6.0f MiB %9.1f%% %6.2fs/%5.2fs\n", r.Mode, r.RecordsPerSec, roundList(r.RoundRecordsPerSec), r.LatencyP50Ms, r.LatencyP99Ms, r.MaxUncommitted, r.PeakRSSMiB, r.TemplateHitPct, r.ProcessorCPUSeconds, r.BrokerCPUSeconds)
 	}
-	base := results[0].RecordsPerSec
-	for _, r := range results[1:len(benchModes)] {
-		fmt.Fprintf(e.stdout, "%s / pass-through: %.0f%%\n", r.Mode, 100*r.RecordsPerSec/base)
+	rate := map[string]float64{}
+	for _, r := range results {
+		rate[r.Mode] = r.RecordsPerSec
 	}
+	for _, m := range benchModes[1:] {
+		base := "pass-through"
+		if m.topic == "in-json" {
+			base = strings.TrimSuffix(m.name, "+json") // the same mode on text records
+		}
+		fmt.Fprintf(e.stdout, "%s / %s: %.0f%%\n", m.name, base, 100*rate[m.name]/rate[base])
+	}
+	fmt.Fprintf(e.stdout, "filter+json / pass-through+json: %.0f%%\n", 100*rate["filter+json"]/rate["pass-through+json"])
 	return nil
+}
+
+// jsonRecords wraps lines as the JSON records a log shipper sends: the
+// line in "log", beside the fields a Kubernetes record carries.
+func jsonRecords(lines [][]byte) [][]byte {
+	out := make([][]byte, len(lines))
+	for i, l := range lines {
+		text, _ := json.Marshal(string(l))
+		out[i] = fmt.Appendf(nil, `{"log":%s,"stream":"stdout","time":"2026-12-01T10:00:00.%09dZ","kubernetes":{"pod":"api-%d","namespace":"shop","labels":{"app":"orders"}}}`, text, i, i%3)
+	}
+	return out
 }
 
 // medians keeps, per mode in first-seen order, the run with the median
