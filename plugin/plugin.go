@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -158,6 +159,10 @@ func New(cfg Config, opts Options) (*Instance, error) {
 			metrics.RunReporter(ctx, rcfg)
 		}()
 	}
+	// Loading programs (decompressing, checking and trial-running each)
+	// leaves garbage many times their size; give it back now rather than
+	// when the scavenger gets to it, so Fluent Bit's RSS is the plugin's.
+	debug.FreeOSMemory()
 	in.log.Info("out_paw ready", "pipeline", cfg.Pipeline, "output", cfg.Output, "programs", in.pl.ProgramIDs())
 	return in, nil
 }

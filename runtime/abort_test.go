@@ -87,7 +87,7 @@ func TestTrialRefusesAGraphThatHangs(t *testing.T) {
 	env := testEnv(t)
 	done := make(chan error, 1)
 	go func() {
-		_, err := NewProgram(env, loopArtifact(t), ProgramOptions{TrialTimeout: 200 * time.Millisecond})
+		_, err := NewProgram(env, loopArtifact(t), ProgramOptions{TrialTimeout: 200 * time.Millisecond, denseTable: true})
 		done <- err
 	}()
 	err := waitFor(t, "NewProgram", done)
@@ -120,7 +120,7 @@ func TestTrialRefusesScoresThatAreNotProbabilities(t *testing.T) {
 
 func TestAbortStopsARunInFlight(t *testing.T) {
 	env := testEnv(t)
-	p, err := NewProgram(env, loopArtifact(t), ProgramOptions{noTrial: true})
+	p, err := NewProgram(env, loopArtifact(t), ProgramOptions{noTrial: true, denseTable: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestAbortStopsARunInFlight(t *testing.T) {
 // its caller has given up; Close must still return.
 func TestPipelineCloseAbortsInference(t *testing.T) {
 	env := testEnv(t)
-	p, err := NewProgram(env, loopArtifact(t), ProgramOptions{noTrial: true})
+	p, err := NewProgram(env, loopArtifact(t), ProgramOptions{noTrial: true, denseTable: true})
 	if err != nil {
 		t.Fatal(err)
 	}

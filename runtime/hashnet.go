@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 )
@@ -119,22 +118,15 @@ func ReadHashnet(a *Artifact) (*HashnetWeights, error) {
 	if err != nil {
 		return nil, err
 	}
-	floats := func(raw []byte) []float32 {
-		out := make([]float32, len(raw)/4)
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-		}
-		return out
-	}
 	l := len(a.Manifest.Labels)
-	w := &HashnetWeights{Buckets: a.Manifest.Model.Buckets, Labels: l, Bias: floats(g.inits["bias"].raw)}
+	w := &HashnetWeights{Buckets: a.Manifest.Model.Buckets, Labels: l, Bias: floatsOf(g.inits["bias"].raw)}
 	if t, folded := g.rowTable(); folded {
-		w.Dim, w.Embedding, w.Head = l, floats(t.raw), make([]float32, l*l)
+		w.Dim, w.Embedding, w.Head = l, floatsOf(t.raw), make([]float32, l*l)
 		for k := 0; k < l; k++ {
 			w.Head[k*l+k] = 1
 		}
 	} else {
-		w.Dim, w.Embedding, w.Head = a.Manifest.Model.Dim, floats(t.raw), floats(g.inits["head"].raw)
+		w.Dim, w.Embedding, w.Head = a.Manifest.Model.Dim, floatsOf(t.raw), floatsOf(g.inits["head"].raw)
 	}
 	if err := w.Validate(); err != nil {
 		return nil, err

@@ -497,3 +497,56 @@ func benchTexts(n int) [][]byte {
 	}
 	return lines
 }
+
+// TestCompactTableScoresBitIdentical runs programs over their compact
+// tables and over the artifacts' own graphs, folded (fewer labels than
+// dimensions) and not, and wants the same bits for every probability of
+// every line (the Loghub samples of ../shared when present).
+func TestCompactTableScoresBitIdentical(t *testing.T) {
+	env := openEnv(t)
+	lines := append(benchTexts(512), loghubLines(t)...)
+	for _, c := range []struct {
+		name string
+		opts compiler.Options
+	}{{"folded", compiler.Options{Seed: 1}}, {"unfolded", compiler.Options{Seed: 2, Dim: 2, BucketBits: 12}}} {
+		t.Run(c.name, func(t *testing.T) {
+			a, err := runtime.DecodeArtifact(compileWith(t, "err", c.opts))
+			if err != nil {
+				t.Fatal(err)
+			}
+			compact, err := runtime.NewProgram(env, a, runtime.ProgramOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer compact.Close()
+			dense, err := runtime.NewProgram(env, a, runtime.WithDenseTable(runtime.ProgramOptions{}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dense.Close()
+			f := compact.Featurizer()
+			k := len(compact.Labels())
+			for lo := 0; lo < len(lines); lo += runtime.DefaultMaxBatch {
+				batch := lines[lo:min(lo+runtime.DefaultMaxBatch, len(lines))]
+				feats := make([]*runtime.Features, len(batch))
+				for i, l := range batch {
+					ft := f.NewFeatures()
+					f.Featurize(l, &ft)
+					feats[i] = &ft
+				}
+				got, want := make([]float32, len(batch)*k), make([]float32, len(batch)*k)
+				if err := compact.Run(feats, got); err != nil {
+					t.Fatal(err)
+				}
+				if err := dense.Run(feats, want); err != nil {
+					t.Fatal(err)
+				}
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%q: label %d scores %v compact, %v dense", batch[i/k], i%k, got[i], want[i])
+					}
+				}
+			}
+		})
+	}
+}

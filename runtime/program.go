@@ -28,7 +28,8 @@ type ProgramOptions struct {
 	// it can go live. Default: DefaultTrialTimeout.
 	TrialTimeout time.Duration
 
-	noTrial bool // tests load graphs that are meant to hang
+	noTrial    bool // tests load graphs that are meant to hang
+	denseTable bool // tests run the artifact's own graph: to compare, or one paw did not write
 }
 
 // DefaultTrialTimeout is ample for paw's graphs, which score a record in
@@ -43,7 +44,8 @@ type Program struct {
 
 	env   *Env
 	opts  ProgramOptions
-	model []byte
+	model []byte      // the graph sessions load
+	rows  *rowIndex   // hashnet-v1: buckets to rows of model's compact table
 	feat  *Featurizer // hashnet-v1
 	enc   *Encoder    // encoder-v1
 	pool  *sessionPool[*session]
@@ -112,6 +114,11 @@ func NewProgram(env *Env, a *Artifact, opts ProgramOptions) (*Program, error) {
 	default:
 		if p.feat, err = NewFeaturizer(a.Manifest.Featurizer); err != nil {
 			return nil, err
+		}
+		if !opts.denseTable {
+			if p.model, p.rows, err = compactHashnet(a.Model, "paw-interpreter"); err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+			}
 		}
 	}
 	if p.runOpts, err = ort.NewRunOptions(); err != nil {
@@ -294,7 +301,13 @@ func (p *Program) Run(feats []*Features, out []float32) error {
 	}
 	for i, f := range feats {
 		row := i * width
-		copy(s.ids[row:row+width], f.IDs[:width])
+		if p.rows == nil {
+			copy(s.ids[row:row+width], f.IDs[:width])
+		} else {
+			for j, id := range f.IDs[:width] {
+				s.ids[row+j] = p.rows.row(id)
+			}
+		}
 		copy(s.weights[row:row+width], f.Weights[:width])
 	}
 	shape := ort.NewShape(int64(n), int64(width))
