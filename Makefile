@@ -14,7 +14,7 @@ help:
 	@echo "make plugin   build the Fluent Bit output plugin build/out_paw.so"
 	@echo "make test     unit, integration and CLI tests (installs ONNX Runtime and the tokenizer reference first)"
 	@echo "make quality  few-shot quality experiment on ../shared (skips when absent)"
-	@echo "make bench    interpreter benchmarks (paw bench and go test -bench)"
+	@echo "make bench    line-rate report: plugin, interpreter, processor, memory (build/bench.txt)"
 	@echo "make bench-kafka  processor throughput, pass-through vs filter, 1M-record backlog"
 	@echo "make fuzz     run each fuzz target for FUZZTIME (default 20s)"
 
@@ -55,9 +55,10 @@ test: ort tokref
 quality: ort build
 	$(PAW) quality --data $(SHARED)
 
+# One table of the line-rate figures, each against its baseline from the
+# same run: stdout and build/bench.txt (about 10 minutes).
 bench: ort compile
-	$(PAW) bench $(PROGRAMS)/real-error.paw
-	$(GO) test -run '^$$' -bench . -benchmem ./runtime
+	BUILD=$(BUILD) PAW=$(PAW) scripts/bench-report.sh
 	$(GO) test -run '^$$' -bench BenchmarkPlugin -benchtime 3x ./plugin
 
 bench-kafka: ort compile
@@ -72,7 +73,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseSpec -fuzztime $(FUZZTIME) ./compiler
 	$(GO) test -run '^$$' -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./processor
 	$(GO) test -run '^$$' -fuzz FuzzTagJSON -fuzztime $(FUZZTIME) ./processor
+	$(GO) test -run '^$$' -fuzz '^FuzzExtractJSON$$' -fuzztime $(FUZZTIME) ./runtime
+	$(GO) test -run '^$$' -fuzz '^FuzzValidJSON$$' -fuzztime $(FUZZTIME) ./runtime
 	$(GO) test -run '^$$' -fuzz FuzzDecodeChunk -fuzztime $(FUZZTIME) ./plugin
+	$(GO) test -run '^$$' -fuzz '^FuzzRawPath$$' -fuzztime $(FUZZTIME) ./plugin
+	$(GO) test -run '^$$' -fuzz '^FuzzAppendLine$$' -fuzztime $(FUZZTIME) ./plugin
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./runtime/tokenizer
 	$(GO) test -run '^$$' -fuzz FuzzEncode -fuzztime $(FUZZTIME) ./runtime/tokenizer
 	$(GO) test -run '^$$' -fuzz FuzzMiner -fuzztime $(FUZZTIME) ./runtime/patterns

@@ -297,6 +297,7 @@ type flush struct {
 func (f *flush) reset() {
 	clear(f.evs) // drop the references to the chunk
 	clear(f.texts)
+	clear(f.x.kvs[:cap(f.x.kvs)])
 	f.evs, f.texts, f.idx = f.evs[:0], f.texts[:0], f.idx[:0]
 	f.out.reset()
 	f.dead.reset()

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/csv"
 	"encoding/hex"
-	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -308,7 +305,7 @@ func TestTemplateKeysOnLoghub(t *testing.T) {
 // each, hashed. An optimisation of the scanner must leave it unchanged, so
 // that programs decide and score every line bit-identically.
 func TestFeaturizeGolden(t *testing.T) {
-	lines := sharedLines(t)
+	lines := SharedLines(t)
 	f := newTestFeaturizer(t)
 	ft, toks := f.NewFeatures(), f.NewTokens()
 	h := sha256.New()
@@ -328,45 +325,4 @@ func TestFeaturizeGolden(t *testing.T) {
 	if got := hex.EncodeToString(h.Sum(nil)); got != want {
 		t.Fatalf("featurization of %d lines changed: hash %s, want %s", len(lines), got, want)
 	}
-}
-
-// sharedLines reads every raw line, every parsed content and every
-// labelled text of ../shared.
-func sharedLines(t *testing.T) [][]byte {
-	files, _ := filepath.Glob("../../shared/data/loghub/*/*.log")
-	labeled, err := os.ReadFile("../../shared/data/labeled/real-error.jsonl")
-	if len(files) == 0 || err != nil {
-		t.Skip("../shared is absent")
-	}
-	var lines [][]byte
-	for _, name := range files {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines = append(lines, bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))...)
-	}
-	structured, _ := filepath.Glob("../../shared/data/loghub/*/*_structured.csv")
-	for _, name := range structured {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
-		if err != nil || len(rows) == 0 {
-			t.Fatalf("%s: %v", name, err)
-		}
-		col := slices.Index(rows[0], "Content")
-		for _, r := range rows[1:] {
-			lines = append(lines, []byte(r[col]))
-		}
-	}
-	for _, l := range bytes.Split(bytes.TrimSuffix(labeled, []byte("\n")), []byte("\n")) {
-		var rec struct{ Text string }
-		if err := json.Unmarshal(l, &rec); err != nil {
-			t.Fatal(err)
-		}
-		lines = append(lines, []byte(rec.Text))
-	}
-	return lines
 }

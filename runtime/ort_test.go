@@ -3,6 +3,9 @@ package runtime_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -361,8 +364,44 @@ func benchClassify(b *testing.B, set *runtime.ProgramSet, lines [][]byte, cache 
 		}
 	})
 	b.ReportMetric(float64(b.N*64)/b.Elapsed().Seconds(), "lines/s")
-	if c := st.Counts(); c.Lookups > 0 {
+	c := st.Counts()
+	if c.Lookups > 0 {
 		b.ReportMetric(100*float64(c.Hits)/float64(c.Lookups), "%hits")
+	}
+	b.ReportMetric(float64(c.InferenceP99)/1e6, "batch-p99-ms")
+}
+
+// BenchmarkPrograms is the cost of tagging with 1, 3 and 10 programs in
+// one pipeline, without the template cache (unique lines): programs with
+// one featurizer config share the scan and the features, and each adds
+// its own inference.
+func BenchmarkPrograms(b *testing.B) {
+	env := openEnv(b)
+	lines := loghubLines(b)
+	if len(lines) < 1024 {
+		lines = benchTexts(4096)
+	}
+	var progs []*runtime.Program
+	for i := 0; i < 10; i++ {
+		a, err := runtime.DecodeArtifact(compileWith(b, fmt.Sprintf("p%d", i), compiler.Options{Seed: uint64(i)}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{Sessions: 2})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { p.Close() })
+		progs = append(progs, p)
+	}
+	for _, n := range []int{1, 3, 10} {
+		b.Run(fmt.Sprintf("programs=%d", n), func(b *testing.B) {
+			set, err := runtime.NewProgramSet(progs[:n]...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchClassify(b, set, lines, -1)
+		})
 	}
 }
 
@@ -548,5 +587,45 @@ func TestCompactTableScoresBitIdentical(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestScoresGolden pins what a program decides on every line of ../shared
+// (skipped when absent): the bits of all 76,000 lines' probabilities,
+// hashed. The featurizer, the compact table and the batch layout may
+// change how fast a line is scored, never what it scores; the pinned hash
+// was computed by commit 8572a0c, before them.
+func TestScoresGolden(t *testing.T) {
+	lines := runtime.SharedLines(t)
+	p, err := runtime.NewProgram(openEnv(t), compileSpec(t, "err"), runtime.ProgramOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	f, k := p.Featurizer(), len(p.Labels())
+	h := sha256.New()
+	feats := make([]*runtime.Features, runtime.DefaultMaxBatch)
+	for i := range feats {
+		ft := f.NewFeatures()
+		feats[i] = &ft
+	}
+	probs := make([]float32, runtime.DefaultMaxBatch*k)
+	var b [4]byte
+	for lo := 0; lo < len(lines); lo += runtime.DefaultMaxBatch {
+		batch := lines[lo:min(lo+runtime.DefaultMaxBatch, len(lines))]
+		for i, l := range batch {
+			f.Featurize(l, feats[i])
+		}
+		if err := p.Run(feats[:len(batch)], probs); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range probs[:len(batch)*k] {
+			binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
+			h.Write(b[:])
+		}
+	}
+	const want = "00177687986e142d0be578a87a812bc8f679b4aa6ac67f1d30318c858c856e28"
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		t.Fatalf("scores of %d lines changed: hash %s, want %s", len(lines), got, want)
 	}
 }
