@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/pawlogs/paw/runtime"
 	"github.com/pawlogs/paw/teacher/teachertest"
@@ -286,5 +288,52 @@ func TestEscalateTeacherConfigErrors(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestTeacherCallDoesNotHoldUpAReload: while a batch waits on the teacher,
+// a reload goes through; the teacher is only let go once it has.
+func TestTeacherCallDoesNotHoldUpAReload(t *testing.T) {
+	env := openEnv(t)
+	reached, release := make(chan struct{}), make(chan struct{})
+	var reachOnce, releaseOnce sync.Once
+	letGo := func() { releaseOnce.Do(func() { close(release) }) }
+	ts := teachertest.NewServer(t, func(line string) string {
+		reachOnce.Do(func() { close(reached) })
+		<-release
+		return teachertest.ErrorRule(line)
+	})
+	defer letGo()
+	pl := teacherPipeline(t, env, cascadeYAML(ts.BaseURL(), "calls_per_second: 1000, timeout: 2m, cache_dir: "+strconv.Quote(t.TempDir())))
+	done := make(chan error, 1)
+	go func() {
+		_, err := pl.ProcessTexts(context.Background(), cascadeTexts())
+		done <- err
+	}()
+	guard := time.After(time.Minute) // a failure, not a measurement: the test would hang
+	select {
+	case <-reached:
+	case err := <-done:
+		t.Fatalf("the batch asked no teacher: %v", err)
+	case <-guard:
+		t.Fatal("the teacher was never asked")
+	}
+	next, err := runtime.NewProgram(env, compileSpec(t, "errs"), runtime.ProgramOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaced := make(chan error, 1)
+	go func() { replaced <- pl.Replace(next) }()
+	select {
+	case err := <-replaced:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-guard:
+		t.Fatal("Replace waited for the batch's teacher call")
+	}
+	letGo()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
