@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +35,7 @@ func runProcess(e *env, args []string) error {
 	metricsDir := fs.String("metrics-dir", "", "keep this processor's metrics here when it reports to no sidecar (overrides metrics_dir)")
 	brokers := fs.String("brokers", "", "comma-separated bootstrap brokers (overrides brokers)")
 	metricsListen := fs.String("metrics-listen", "", "address of /metrics (overrides metrics_listen)")
+	check := fs.Bool("check", false, "validate the config, the pipeline and its programs (loaded and trial-run), print what would run, and exit; no broker is contacted")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -70,6 +73,9 @@ func runProcess(e *env, args []string) error {
 	}
 	if *metricsListen != "" {
 		cfg.MetricsListen = *metricsListen
+	}
+	if *check {
+		return checkProcess(e, *config, cfg, *ortLib)
 	}
 	opts := processor.Options{Logger: log, Registerer: reg}
 	if cfg.Report.URL == "" && cfg.MetricsListen != "" {
@@ -114,6 +120,29 @@ func runProcess(e *env, args []string) error {
 		}
 	}
 	return runErr
+}
+
+// checkProcess opens what `paw process` would run, short of the brokers,
+// and prints it.
+func checkProcess(e *env, file string, cfg *processor.Config, ortLib string) error {
+	p, err := processor.OpenConfig(cfg, ortLib, processor.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	ids := p.Pipeline().ProgramIDs()
+	var progs []string
+	for _, name := range slices.Sorted(maps.Keys(ids)) {
+		progs = append(progs, name+" "+ids[name][:12])
+	}
+	fmt.Fprintf(e.stdout, "%s: ok\n", file)
+	fmt.Fprintf(e.stdout, "  pipeline %s: steps %d, programs %s\n", cfg.PipelinePath(), len(p.Pipeline().Config().Steps), strings.Join(progs, ", "))
+	out := cfg.OutputTopic
+	if d := p.Pipeline().Config().Destinations(); out == "" {
+		out = "the routes' " + strings.Join(d, ",")
+	}
+	fmt.Fprintf(e.stdout, "  reads %s from %s; writes %s; dead letters to %s\n", strings.Join(cfg.Topics, ","), strings.Join(cfg.Brokers, ","), out, cfg.DLQTopic)
+	return nil
 }
 
 // processStats is what --stats writes.

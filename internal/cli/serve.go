@@ -32,6 +32,7 @@ func runServe(e *env, args []string) error {
 	fs.DurationVar(&drift.Baseline, "drift-baseline", time.Hour, "longer-run baseline the window is compared with")
 	fs.Float64Var(&drift.Band, "drift-band", 0.15, "largest allowed difference of positive rates")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
+	check := fs.Bool("check", false, "check the folders and parse every spec, print what would be served, and exit")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -44,13 +45,26 @@ func runServe(e *env, args []string) error {
 		return usagef("--log-level: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lv}))
-	return sidecar.Run(e.ctx, sidecar.Config{
+	cfg := sidecar.Config{
 		SpecsDir: *specs, ProgramsDir: *programs, Listen: *listen, Concurrency: *concurrency,
 		MetricsDir: *metricsDir, Retention: *retention, Drift: drift,
 		HTTPCompiles: *httpCompiles, HTTPCompileTimeout: *httpTimeout, AllowedHosts: splitList(*allowedHosts),
 		AnswersDir: *answersDir, LearnMinAnswers: *learnMin, LearnInterval: *learnEvery,
 		Token: os.Getenv("PAW_TOKEN"),
-	}, sidecar.Options{Logger: log})
+	}
+	if *check {
+		rep, err := sidecar.Check(cfg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s: ok: %d specs (%s)\n", *specs, len(rep.Specs), strings.Join(rep.Specs, ", "))
+		fmt.Fprintf(e.stdout, "%s: %d programs published\n", *programs, len(rep.Published))
+		for _, u := range rep.Unreadable {
+			fmt.Fprintf(e.stdout, "  unreadable, to be compiled again: %s\n", u)
+		}
+		return nil
+	}
+	return sidecar.Run(e.ctx, cfg, sidecar.Options{Logger: log})
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.
