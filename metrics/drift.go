@@ -15,10 +15,10 @@ import (
 // over the last Window differs from its rate over the Baseline before it
 // by more than Band (absolute), with at least MinRecords in the window.
 type DriftConfig struct {
-	Window     time.Duration // default 5m
-	Baseline   time.Duration // default 1h
-	Band       float64       // default 0.15
-	MinRecords float64       // default 100
+	Window     time.Duration `yaml:"window"`      // default 5m
+	Baseline   time.Duration `yaml:"baseline"`    // default 1h
+	Band       float64       `yaml:"band"`        // default 0.15
+	MinRecords float64       `yaml:"min_records"` // default 100
 }
 
 func (c DriftConfig) withDefaults() DriftConfig {

@@ -17,43 +17,43 @@ import (
 // Config is an out_paw instance's properties.
 type Config struct {
 	// Pipeline is the pipeline YAML, the processor's format. Required.
-	Pipeline string
+	Pipeline string `yaml:"pipeline"`
 	// ProgramsDir overrides the pipeline's programs_dir.
-	ProgramsDir string
+	ProgramsDir string `yaml:"programs_dir"`
 	// ProgramsURL fetches the programs from a paw serve sidecar instead,
 	// polling it every ProgramsPoll (default 5s) with ProgramsToken.
-	ProgramsURL   string
-	ProgramsToken string
-	ProgramsPoll  time.Duration
+	ProgramsURL   string        `yaml:"programs_url"`
+	ProgramsToken string        `yaml:"programs_token"`
+	ProgramsPoll  time.Duration `yaml:"programs_poll"`
 	// Field is the record key holding the text, dotted for nested maps.
 	// Default: "log".
-	Field string
+	Field string `yaml:"field"`
 	// Output is stdout, file://PATH or kafka://host1:9092,host2:9092/TOPIC.
 	// Default: stdout.
-	Output string
+	Output string `yaml:"output"`
 	// MaxBatch is the interpreter's micro-batch. Default: 256.
-	MaxBatch int
+	MaxBatch int `yaml:"max_batch"`
 	// Device is cpu, cuda or cuda:N. Default: cpu.
-	Device string
+	Device string `yaml:"device"`
 	// DeadLetter, a file path, receives records without the field or with
 	// a non-string one (as JSON lines with the reason); default: they are
 	// passed through untagged. Either way they are counted.
-	DeadLetter string
+	DeadLetter string `yaml:"dead_letter"`
 	// ReportURL pushes metrics snapshots to paw serve every
 	// ReportInterval (default 5s), as ReportName (default host-pid).
-	ReportURL      string
-	ReportToken    string
-	ReportInterval time.Duration
-	ReportName     string
+	ReportURL      string        `yaml:"report_url"`
+	ReportToken    string        `yaml:"report_token"`
+	ReportInterval time.Duration `yaml:"report_interval"`
+	ReportName     string        `yaml:"report_name"`
 	// TemplateCache as in runtime.BatcherConfig; -1 turns it off.
-	TemplateCache int
+	TemplateCache int `yaml:"template_cache"`
 	// ORTLib is the ONNX Runtime library; default as for paw.
-	ORTLib string
+	ORTLib string `yaml:"ort_lib"`
 	// LogLevel: debug, info, warn or error. Default: info.
-	LogLevel string
+	LogLevel string `yaml:"log_level"`
 	// Alias is Fluent Bit's name for the instance; every log line carries
 	// it (or, without one, the pipeline path) as instance.
-	Alias string
+	Alias string `yaml:"alias"`
 }
 
 // Name is how the instance's log lines name it.

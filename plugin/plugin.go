@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pawlogs/paw/internal/dataplane"
+	"github.com/pawlogs/paw/internal/yamlconf"
 	"github.com/pawlogs/paw/metrics"
 	"github.com/pawlogs/paw/runtime"
 )
@@ -164,6 +165,7 @@ func New(cfg Config, opts Options) (*Instance, error) {
 	// when the scavenger gets to it, so Fluent Bit's RSS is the plugin's.
 	debug.FreeOSMemory()
 	in.log.Info("out_paw ready", "pipeline", cfg.Pipeline, "output", cfg.Output, "programs", in.pl.ProgramIDs())
+	in.log.Info("settings", yamlconf.Settings(cfg)...)
 	return in, nil
 }
 

@@ -194,8 +194,13 @@ func TestStdoutOutput(t *testing.T) {
 	pipe := writePipeline(t, dir, "p.yaml", tagPipeline)
 	writeChunks(t, filepath.Join(dir, "c"), 0, 300, 100)
 	h := startHarness(t)
-	if got := h.instance(1, map[string]string{"pipeline": pipe, "programs_dir": build.programs}); got != "init 1 1" {
+	if got := h.instance(1, map[string]string{"pipeline": pipe, "programs_dir": build.programs, "report_token": "s3cret"}); got != "init 1 1" {
 		t.Fatalf("init: %s", got)
+	}
+	// Every setting in effect is logged once at start, defaults included,
+	// secrets only as set or not.
+	if !h.stderrContains("settings") || !h.stderrContains("field=log") || !h.stderrContains("max_batch=256") || !h.stderrContains("report_token_set=true") || strings.Contains(h.stderr.String(), "s3cret") {
+		t.Fatalf("settings not logged, or a secret was:\n%s", h.stderr.String())
 	}
 	if got := h.do(fmt.Sprintf("flushdir 1 app %s 3", filepath.Join(dir, "c"))); !strings.Contains(got, "ok=3 retry=0 error=0") {
 		t.Fatalf("flush: %s", got)

@@ -20,6 +20,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/pawlogs/paw/internal/dataplane"
+	"github.com/pawlogs/paw/internal/yamlconf"
 	"github.com/pawlogs/paw/metrics"
 	"github.com/pawlogs/paw/runtime"
 )
@@ -196,6 +197,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		}()
 	}
 	p.log.Info("processor starting", "brokers", p.cfg.Brokers, "group", p.cfg.GroupID, "topics", p.cfg.Topics, "programs", shortIDs(p.pl.ProgramIDs()))
+	p.log.Info("settings", yamlconf.Settings(p.cfg)...)
 	backoff := 500 * time.Millisecond
 	for {
 		start := time.Now()

@@ -18,55 +18,56 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pawlogs/paw/compiler"
+	"github.com/pawlogs/paw/internal/yamlconf"
 	"github.com/pawlogs/paw/metrics"
 )
 
 // Config configures paw serve. Zero values take the defaults.
 type Config struct {
 	// SpecsDir is the folder of specs (*.yaml) to compile. Required.
-	SpecsDir string
+	SpecsDir string `yaml:"specs"`
 	// ProgramsDir receives <name>.paw, published atomically. Required.
-	ProgramsDir string
+	ProgramsDir string `yaml:"programs"`
 	// Listen is the HTTP address. Default: 127.0.0.1:8080 (loopback).
-	Listen string
+	Listen string `yaml:"listen"`
 	// Token, when set, is required as "Authorization: Bearer <token>" on
 	// every endpoint but /healthz. paw serve reads it from $PAW_TOKEN.
-	Token string
+	Token string `yaml:"token"`
 	// Debounce waits for a spec to stop changing. Default: 300ms.
-	Debounce time.Duration
+	Debounce time.Duration `yaml:"debounce"`
 	// Concurrency bounds spec-folder compiles running at once. Default: 2.
-	Concurrency int
+	Concurrency int `yaml:"concurrency"`
 	// HTTPCompiles bounds POST /v1/compile requests running at once, apart
 	// from the spec folder's compiles, which they can then never starve;
 	// one more is answered 503 with Retry-After. Default: 1.
-	HTTPCompiles int
+	HTTPCompiles int `yaml:"http_compiles"`
 	// HTTPCompileTimeout cancels a POST /v1/compile that runs longer.
 	// Default: 60s.
-	HTTPCompileTimeout time.Duration
+	HTTPCompileTimeout time.Duration `yaml:"http_compile_timeout"`
 	// MaxSpecBytes caps a POST /v1/compile body. Default: 256 KiB.
-	MaxSpecBytes int64
+	MaxSpecBytes int64 `yaml:"max_spec_bytes"`
 	// MaxBodyBytes caps POST /v1/report bodies. Default: 1 MiB.
-	MaxBodyBytes int64
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// AnswersDir keeps each program's answer log (<name>.answers.jsonl).
 	// Default: ProgramsDir/.answers.
-	AnswersDir string
+	AnswersDir string `yaml:"answers_dir"`
 	// LearnMinAnswers new answers, no sooner than LearnInterval after the
 	// program last learned, recompile it with its answers. Defaults: 20
 	// and 5m.
-	LearnMinAnswers int
-	LearnInterval   time.Duration
+	LearnMinAnswers int           `yaml:"learn_min_answers"`
+	LearnInterval   time.Duration `yaml:"learn_interval"`
 	// AllowedHosts are the host names (besides IP literals and localhost)
 	// the API answers to when no Token is set, against DNS rebinding; list
 	// the name other containers reach the sidecar by.
-	AllowedHosts []string
+	AllowedHosts []string `yaml:"allowed_hosts"`
 	// MetricsDir keeps the reported decision metrics (tstorage); "" keeps
 	// them in memory. Retention drops older points. Default: 14 days.
-	MetricsDir string
-	Retention  time.Duration
+	MetricsDir string        `yaml:"metrics_dir"`
+	Retention  time.Duration `yaml:"retention"`
 	// Drift configures the drift check, run every DriftInterval
 	// (default 30s) over the reported decisions of each program.
-	Drift         metrics.DriftConfig
-	DriftInterval time.Duration
+	Drift         metrics.DriftConfig `yaml:"drift"`
+	DriftInterval time.Duration       `yaml:"drift_interval"`
 }
 
 func (c Config) withDefaults() Config {
@@ -156,6 +157,7 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 		IdleTimeout:       2 * time.Minute,
 	}
 	opts.Logger.Info("paw serve", "specs", cfg.SpecsDir, "programs", cfg.ProgramsDir, "listen", "http://"+ln.Addr().String(), "token", cfg.Token != "")
+	opts.Logger.Info("settings", yamlconf.Settings(cfg)...)
 	bctx, stopBuilder := context.WithCancel(ctx)
 	defer stopBuilder()
 	drift := metrics.NewDriftGauge(reg)

@@ -1,6 +1,7 @@
 package yamlconf
 
 import (
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -111,5 +112,27 @@ func TestClosest(t *testing.T) {
 		if got := Closest(tc.got, known); got != tc.want {
 			t.Errorf("Closest(%q) = %q, want %q", tc.got, got, tc.want)
 		}
+	}
+}
+
+func TestSettings(t *testing.T) {
+	type inner struct {
+		MaxRecords int    `yaml:"max_records"`
+		Password   string `yaml:"password,omitempty"`
+	}
+	cfg := struct {
+		Brokers []string      `yaml:"brokers"`
+		Wait    time.Duration `yaml:"wait"`
+		Batch   inner         `yaml:"batch"`
+		Token   string        `yaml:"token"`
+		EnvName string        `yaml:"password_env"`
+	}{Brokers: []string{"a:9092", "b:9092"}, Wait: 5 * time.Millisecond, Batch: inner{MaxRecords: 1024, Password: "hunter2"}, Token: "", EnvName: "KAFKA_PASSWORD"}
+	got := fmt.Sprint(Settings(cfg))
+	want := "[batch.max_records 1024 batch.password_set true brokers [a:9092 b:9092] password_env KAFKA_PASSWORD token_set false wait 5ms]"
+	if got != want {
+		t.Fatalf("Settings =\n%s\nwant\n%s", got, want)
+	}
+	if strings.Contains(got, "hunter2") {
+		t.Fatal("a password was logged")
 	}
 }
