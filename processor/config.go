@@ -92,6 +92,12 @@ type Config struct {
 	MetricsDir string `yaml:"metrics_dir,omitempty"`
 	// MetricsRetention drops older points. Default: 14 days.
 	MetricsRetention time.Duration `yaml:"metrics_retention,omitempty"`
+	// AnswersDir keeps the teacher's answers to this processor's
+	// escalations, one log per program (<program>.answers.jsonl), when it
+	// reports to no sidecar (with one, the sidecar keeps them). paw serve
+	// --answers-dir learns from such a folder. Default: .answers in the
+	// pipeline's programs folder.
+	AnswersDir string `yaml:"answers_dir,omitempty"`
 	// TLS and SASL secure the broker connections.
 	TLS  *TLSConfig  `yaml:"tls,omitempty"`
 	SASL *SASLConfig `yaml:"sasl,omitempty"`

@@ -196,6 +196,17 @@ func (p *Processor) Run(ctx context.Context) error {
 			metrics.RunReporter(rctx, rcfg)
 		}()
 	}
+	if dir := p.answersDir(); dir != "" {
+		// Like the reporter, stopped after the drain: the last answers
+		// are kept too.
+		actx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		defer stop()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.keepAnswers(actx, dir)
+		}()
+	}
 	p.log.Info("processor starting", "brokers", p.cfg.Brokers, "group", p.cfg.GroupID, "topics", p.cfg.Topics, "programs", shortIDs(p.pl.ProgramIDs()))
 	p.log.Info("settings", yamlconf.Settings(p.cfg)...)
 	backoff := 500 * time.Millisecond

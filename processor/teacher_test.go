@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pawlogs/paw/compiler"
+	"github.com/pawlogs/paw/internal/answerlog"
 	"github.com/pawlogs/paw/internal/devbroker"
 	"github.com/pawlogs/paw/runtime"
 	"github.com/pawlogs/paw/teacher/teachertest"
@@ -105,4 +107,21 @@ steps:
 		t.Fatalf("%d routed; %d teacher calls; metrics asked %v cached %v escalated %v; oracle %+v", c.count("alerts")+c.count("app"), calls, asked, cached, escalated, counts)
 	}
 	t.Logf("%v of %d records escalated to the teacher in %d calls (%v answered by a call, %v from cache); every record routed by its answer", escalated, n, calls, asked, cached)
+
+	// Reporting to no sidecar, the processor keeps the answers itself: one
+	// per call, with the line's template, who answered and the program.
+	lg, err := answerlog.Open(filepath.Join(s.dir, ".answers", "errs.answers.jsonl"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lg.Close()
+	as := lg.All()
+	if len(as) != calls {
+		t.Fatalf("%d answers kept for %d teacher calls", len(as), calls)
+	}
+	for _, a := range as {
+		if a.Label != rule(a.Line) || a.By != compiler.ByModel || a.Template == "" || a.ProgramID == "" {
+			t.Fatalf("answer %+v", a)
+		}
+	}
 }

@@ -112,7 +112,7 @@ func (b *builder) takeAnswers(in []metrics.ReportAnswer) (refused int) {
 			refused++
 			continue
 		}
-		byProgram[a.Program] = append(byProgram[a.Program], newAnswer(a.Line, a.Label, compiler.ByModel, a.ProgramID, now))
+		byProgram[a.Program] = append(byProgram[a.Program], answerlog.NewAnswer(a.Line, a.Label, compiler.ByModel, a.ProgramID, now))
 	}
 	for _, name := range slices.Sorted(maps.Keys(byProgram)) {
 		lg, err := b.learn.log(name)
@@ -133,10 +133,6 @@ func (b *builder) takeAnswers(in []metrics.ReportAnswer) (refused int) {
 	return refused
 }
 
-// newAnswer is an answer as the logs keep it, with its line's template.
-func newAnswer(line, label, by, programID string, at time.Time) compiler.Answer {
-	return compiler.Answer{Template: runtime.Normalize([]byte(line), runtime.DefaultMaxBytes), Line: line, Label: label, By: by, Time: at, ProgramID: programID}
-}
 
 // answerRequest is POST /v1/programs/{name}/answers.
 type answerRequest struct {
@@ -195,7 +191,7 @@ func answersHandler(cfg Config, b *builder) http.HandlerFunc {
 				writeError(w, http.StatusUnprocessableEntity, APIError{Error: fmt.Sprintf("answer %d: line must be 1 to 65536 bytes", i)})
 				return
 			}
-			as[i] = newAnswer(a.Line, a.Label, by, id, now)
+			as[i] = answerlog.NewAnswer(a.Line, a.Label, by, id, now)
 		}
 		lg, err := b.learn.log(name)
 		if err == nil {

@@ -14,11 +14,17 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/pawlogs/paw/compiler"
 	"github.com/pawlogs/paw/internal/atomicfile"
 	"github.com/pawlogs/paw/runtime"
 )
+
+// NewAnswer is an answer as the logs keep it, with its line's template.
+func NewAnswer(line, label, by, programID string, at time.Time) compiler.Answer {
+	return compiler.Answer{Template: runtime.Normalize([]byte(line), runtime.DefaultMaxBytes), Line: line, Label: label, By: by, Time: at, ProgramID: programID}
+}
 
 // DefaultMaxEntries bounds a log before it is compacted.
 const DefaultMaxEntries = 100_000
