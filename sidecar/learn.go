@@ -133,7 +133,6 @@ func (b *builder) takeAnswers(in []metrics.ReportAnswer) (refused int) {
 	return refused
 }
 
-
 // answerRequest is POST /v1/programs/{name}/answers.
 type answerRequest struct {
 	Answers []struct {
