@@ -23,20 +23,61 @@ import (
 // programs folder or by polling the sidecar's API with its token: records
 // produced after the edit carry the new program ID.
 func TestSpecEditReachesARunningProcessor(t *testing.T) {
+	edit := func(t *testing.T, s *server) string {
+		s.writeSpec("errs.yaml", specYAML("errs", 2))
+		next := compileID(t, specYAML("errs", 2))
+		s.waitFor("the edit", func(ps map[string]Program) bool { return ps["errs.yaml"].ID == next })
+		return next
+	}
 	for _, viaURL := range []bool{false, true} {
 		t.Run(map[bool]string{false: "folder", true: "sidecar URL"}[viaURL], func(t *testing.T) {
-			specEditReachesProcessor(t, viaURL)
+			changeReachesProcessor(t, viaURL, specYAML("errs", 1), edit)
 		})
 	}
 }
 
-func specEditReachesProcessor(t *testing.T, viaURL bool) {
+// TestAnswersReachARunningProcessor closes the learning loop end to end:
+// answers posted to the sidecar recompile the program, and a processor
+// polling the sidecar runs the learned one. It logs how long the
+// recompile took and how long the processor took to pick it up.
+func TestAnswersReachARunningProcessor(t *testing.T) {
+	spec := specYAML("errs", 1) + "learn: {min_new_answers: 20, interval: 1ms}\n"
+	learn := func(t *testing.T, s *server) string {
+		first := s.waitFor("published", func(ps map[string]Program) bool { return ps["errs.yaml"].Status == "ok" })["errs.yaml"].ID
+		var b strings.Builder
+		b.WriteString(`{"answers": [`)
+		for i := 0; i < 20; i++ {
+			label, what := "ok", "finished cleanly"
+			if i%2 == 0 {
+				label, what = "error", "crashed with fatal exception"
+			}
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `{"line": "worker%c step %d %s", "label": %q, "by": "model"}`, 'a'+i, i, what, label)
+		}
+		b.WriteString("]}")
+		posted := time.Now()
+		if resp, data := s.request("POST", "/v1/programs/errs/answers", strings.NewReader(b.String()), map[string]string{"Content-Type": "application/json"}); resp.StatusCode != 200 {
+			t.Fatalf("answers: %d %s", resp.StatusCode, data)
+		}
+		learned := s.waitFor("learned", func(ps map[string]Program) bool { return ps["errs.yaml"].Learned > 0 && ps["errs.yaml"].ID != first })["errs.yaml"]
+		t.Logf("20 answers posted: learned program %s published %v later", learned.ID[:12], time.Since(posted).Round(time.Millisecond))
+		return learned.ID
+	}
+	changeReachesProcessor(t, true, spec, learn)
+}
+
+// changeReachesProcessor runs a processor on the sidecar's program, makes
+// change (which returns the new program's ID once published), and wants
+// records produced after it tagged by the new program.
+func changeReachesProcessor(t *testing.T, viaURL bool, spec string, change func(*testing.T, *server) string) {
 	token, extra := "", ""
 	if viaURL {
 		token = "tok3n"
 	}
 	t.Setenv("PAW_TEST_SIDECAR_TOKEN", token)
-	s := startServer(t, token, map[string]string{"errs.yaml": specYAML("errs", 1)})
+	s := startServer(t, token, map[string]string{"errs.yaml": spec})
 	if viaURL {
 		extra = fmt.Sprintf("programs_url: http://%s\nprograms_token_env: PAW_TEST_SIDECAR_TOKEN\nprograms_poll: 200ms\n", s.addr)
 	}
@@ -101,16 +142,15 @@ func specEditReachesProcessor(t *testing.T, viaURL bool) {
 	if got := alertID(0); got != first {
 		t.Fatalf("tagged by %s, want the published %s", got, first)
 	}
-	s.writeSpec("errs.yaml", specYAML("errs", 2))
-	next := compileID(t, specYAML("errs", 2))
-	s.waitFor("the edit", func(ps map[string]Program) bool { return ps["errs.yaml"].ID == next })
-	deadline := time.Now().Add(30 * time.Second)
+	next := change(t, s)
+	published := time.Now()
+	deadline := published.Add(30 * time.Second)
 	sent := 1
 	for i := 1; ; i++ {
 		got := alertID(i)
 		sent++
 		if got == next {
-			t.Logf("record %d after the edit carried the new program %s", i, next[:12])
+			t.Logf("record %d after the change carried the new program %s, %v after it was published (poll interval %s)", i, next[:12], time.Since(published).Round(time.Millisecond), map[bool]string{false: "none: the folder is watched", true: "200ms"}[viaURL])
 			break
 		}
 		if got != first || time.Now().After(deadline) {
