@@ -143,6 +143,7 @@ type Batcher struct {
 	stopped chan struct{}
 	once    sync.Once
 	wg      sync.WaitGroup
+	fused   []*fusedRun // by featurizer group; nil where its programs run alone
 }
 
 // NewBatcher starts the batcher's collector and workers. Close stops them.
@@ -163,6 +164,21 @@ func NewBatcher(set *ProgramSet, cfg BatcherConfig) (*Batcher, error) {
 		batches: make(chan []*request, cfg.Workers),
 		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
+		fused:   make([]*fusedRun, len(set.groups)),
+	}
+	for g := range set.groups {
+		var progs []int
+		for pi := range set.programs {
+			if set.groupOf[pi] == g {
+				progs = append(progs, pi)
+			}
+		}
+		f, err := newFusedRun(set, progs, cfg.MaxBatch, cfg.Workers)
+		if err != nil {
+			b.closeFused()
+			return nil, err
+		}
+		b.fused[g] = f
 	}
 	b.wg.Add(1 + cfg.Workers)
 	go b.collect()
@@ -178,6 +194,16 @@ func NewBatcher(set *ProgramSet, cfg BatcherConfig) (*Batcher, error) {
 
 // Config returns the effective configuration.
 func (b *Batcher) Config() BatcherConfig { return b.cfg }
+
+// Fused reports whether some of the batcher's programs run as one graph.
+func (b *Batcher) Fused() bool {
+	for _, f := range b.fused {
+		if f != nil {
+			return true
+		}
+	}
+	return false
+}
 
 // Classify scores texts and returns one Result per text. It blocks while the
 // queue is full, and returns early with ctx's error on cancellation. A call
@@ -242,6 +268,17 @@ func (b *Batcher) wait(ctx context.Context, req *request) error {
 func (b *Batcher) Close() {
 	b.once.Do(func() { close(b.closing) })
 	<-b.stopped
+	b.closeFused()
+}
+
+// closeFused releases the fused groups' sessions; Close calls it once the
+// workers have stopped, and every later call finds the pools closed.
+func (b *Batcher) closeFused() {
+	for _, f := range b.fused {
+		if f != nil {
+			f.close()
+		}
+	}
 }
 
 // collect groups queued requests into batches of MaxBatch records or
@@ -309,6 +346,12 @@ func (b *Batcher) drain() {
 func (b *Batcher) work() {
 	defer b.wg.Done()
 	ws := newWorkspace(b.set, b.cfg.MaxBatch, b.cfg.TemplateCache)
+	ws.fused = b.fused
+	for _, f := range b.fused {
+		for i, pi := range f.progsOrNil() {
+			ws.fusedProbs[pi] = make([]float32, b.cfg.MaxBatch*f.widths[i])
+		}
+	}
 	for batch := range b.batches {
 		start := time.Now()
 		records := ws.run(batch)
@@ -329,6 +372,10 @@ func (b *Batcher) work() {
 type workspace struct {
 	set *ProgramSet
 	max int
+	// fused are the batcher's fused groups; fusedProbs receives each
+	// fused program's probabilities (nil for the others).
+	fused      []*fusedRun
+	fusedProbs [][]float32
 	// cache lookups and hits since the worker last reported them
 	lookups, hits int64
 	groups        []groupSpace
@@ -355,7 +402,7 @@ type item struct {
 }
 
 func newWorkspace(set *ProgramSet, maxBatch, cacheSize int) *workspace {
-	ws := &workspace{set: set, max: maxBatch, groups: make([]groupSpace, len(set.groups))}
+	ws := &workspace{set: set, max: maxBatch, groups: make([]groupSpace, len(set.groups)), fusedProbs: make([][]float32, len(set.programs))}
 	maxLabels := 0
 	for g, grp := range set.groups {
 		gs := &ws.groups[g]
@@ -453,6 +500,17 @@ func (ws *workspace) score(chunk []item) error {
 			gs.misses = append(gs.misses, i)
 		}
 	}
+	for g, f := range ws.fused {
+		if n := len(ws.groups[g].misses); f != nil && n > 0 {
+			outs := make([][]float32, len(f.progs))
+			for i, pi := range f.progs {
+				outs[i] = ws.fusedProbs[pi]
+			}
+			if err := f.run(ws.groups[g].ptrs[:n], outs); err != nil {
+				return err
+			}
+		}
+	}
 	for pi, p := range ws.set.programs {
 		g := ws.set.groupOf[pi]
 		gs := &ws.groups[g]
@@ -461,9 +519,12 @@ func (ws *workspace) score(chunk []item) error {
 		goff := ws.set.groupOffset[pi]
 		if n := len(gs.misses); n > 0 {
 			var err error
-			if p.enc != nil {
+			switch {
+			case ws.fusedProbs[pi] != nil:
+				copy(ws.probs[:n*k], ws.fusedProbs[pi][:n*k])
+			case p.enc != nil:
 				err = p.RunEmbeddings(gs.emb, n, ws.probs)
-			} else {
+			default:
 				err = p.Run(gs.ptrs[:n], ws.probs)
 			}
 			if err != nil {

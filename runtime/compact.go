@@ -31,43 +31,82 @@ func (r *rowIndex) row(bucket int64) int64 {
 	return 1 + int64(r.before[bucket/64]) + int64(bits.OnesCount64(w&(m-1)))
 }
 
-// compactHashnet rewrites a checked hashnet-v1 model over its compact table.
-func compactHashnet(model []byte, producerVersion string) ([]byte, *rowIndex, error) {
+// hashnetTable is a checked hashnet-v1 model's weights.
+type hashnetTable struct {
+	name       string // "table" (folded: labels < dim) or "embedding"
+	width      int    // values per row
+	raw        []byte // rows x width float32s, little-endian
+	head, bias []float32
+}
+
+func readHashnetTable(model []byte) (*hashnetTable, error) {
 	g, err := parseONNX(model)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	t, folded := g.rowTable()
-	bias := floatsOf(g.inits["bias"].raw)
-	width := len(bias)
-	var head []float32
-	name := "table"
+	raw, folded := g.rowTable()
+	t := &hashnetTable{name: "table", raw: raw.raw, bias: floatsOf(g.inits["bias"].raw)}
+	t.width = len(t.bias)
 	if !folded {
-		name = "embedding"
-		head = floatsOf(g.inits["head"].raw)
-		width = len(head) / len(bias)
+		t.name = "embedding"
+		t.head = floatsOf(g.inits["head"].raw)
+		t.width = len(t.head) / max(len(t.bias), 1)
 	}
-	rowBytes := 4 * width
-	if width == 0 || len(t.raw)%rowBytes != 0 {
-		return nil, nil, fmt.Errorf("%s of %d bytes is not rows of %d values", name, len(t.raw), width)
+	if t.width == 0 || len(t.raw)%(4*t.width) != 0 {
+		return nil, fmt.Errorf("%s of %d bytes is not rows of %d values", t.name, len(t.raw), t.width)
 	}
-	rows := len(t.raw) / rowBytes
-	idx := &rowIndex{kept: make([]uint64, (rows+63)/64), before: make([]int32, (rows+63)/64)}
-	vals := make([]float32, width) // the zero row
-	for r := 0; r < rows; r++ {
-		raw := t.raw[r*rowBytes : (r+1)*rowBytes]
-		if allZero(raw) {
-			continue
+	return t, nil
+}
+
+func (t *hashnetTable) rows() int { return len(t.raw) / (4 * t.width) }
+
+func (t *hashnetTable) row(r int) []byte { return t.raw[r*4*t.width : (r+1)*4*t.width] }
+
+// kept sets the bits of the rows that are not all zero bits.
+func (t *hashnetTable) kept(bits []uint64) {
+	for r := 0; r < t.rows(); r++ {
+		if !allZero(t.row(r)) {
+			bits[r/64] |= 1 << (r % 64)
 		}
-		idx.kept[r/64] |= 1 << (r % 64)
-		vals = append(vals, floatsOf(raw)...)
 	}
+}
+
+// newRowIndex indexes the buckets whose bits are set.
+func newRowIndex(kept []uint64) *rowIndex {
+	idx := &rowIndex{kept: kept, before: make([]int32, len(kept))}
 	n := int32(0)
-	for w, k := range idx.kept {
+	for w, k := range kept {
 		idx.before[w] = n
 		n += int32(bits.OnesCount64(k))
 	}
-	return hashnetGraph(name, 1+int(n), width, vals, head, bias, producerVersion), idx, nil
+	return idx
+}
+
+// size is how many rows the compact table has, the zero row included.
+func (r *rowIndex) size() int {
+	if len(r.kept) == 0 {
+		return 1
+	}
+	last := len(r.kept) - 1
+	return 1 + int(r.before[last]) + bits.OnesCount64(r.kept[last])
+}
+
+// compactHashnet rewrites a checked hashnet-v1 model over its compact table.
+func compactHashnet(model []byte, producerVersion string) ([]byte, *rowIndex, error) {
+	t, err := readHashnetTable(model)
+	if err != nil {
+		return nil, nil, err
+	}
+	kept := make([]uint64, (t.rows()+63)/64)
+	t.kept(kept)
+	idx := newRowIndex(kept)
+	vals := make([]float32, t.width, idx.size()*t.width) // the zero row first
+	for r := 0; r < t.rows(); r++ {
+		if kept[r/64]&(1<<(r%64)) != 0 {
+			vals = append(vals, floatsOf(t.row(r))...)
+		}
+	}
+	return hashnetGraph(t.name, idx.size(), t.width, vals, t.head, t.bias, producerVersion), idx, nil
 }
 
 func allZero(b []byte) bool {

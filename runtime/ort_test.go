@@ -629,3 +629,88 @@ func TestScoresGolden(t *testing.T) {
 		t.Fatalf("scores of %d lines changed: hash %s, want %s", len(lines), got, want)
 	}
 }
+
+// TestFusedGroupScoresBitIdentical runs the shipped specs' programs (2, 2
+// and 5 labels) and two more through a batcher, which fuses programs that
+// share a featurizer into one graph, and wants each probability's bits
+// as each program alone gives them, on every line (those of ../shared
+// too when present).
+func TestFusedGroupScoresBitIdentical(t *testing.T) {
+	env := openEnv(t)
+	var progs []*runtime.Program
+	specs, _ := filepath.Glob("../configs/filters/*.yaml")
+	for _, path := range specs {
+		spec, err := compiler.LoadSpec(path, compiler.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := compiler.Compile(context.Background(), spec, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := runtime.DecodeArtifact(res.Artifact)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		progs = append(progs, p)
+	}
+	for i := 0; i < 2; i++ {
+		a, err := runtime.DecodeArtifact(compileWith(t, fmt.Sprintf("seed%d", i), compiler.Options{Seed: uint64(i)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		progs = append(progs, p)
+	}
+	set, err := runtime.NewProgramSet(progs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bt, err := runtime.NewBatcher(set, runtime.BatcherConfig{TemplateCache: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bt.Close()
+	if !bt.Fused() {
+		t.Fatal("the programs were not fused")
+	}
+	lines := append(benchTexts(512), loghubLines(t)...)
+	results, err := bt.Classify(context.Background(), lines...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := progs[0].Featurizer()
+	for pi, p := range progs {
+		k := len(p.Labels())
+		for lo := 0; lo < len(lines); lo += runtime.DefaultMaxBatch {
+			batch := lines[lo:min(lo+runtime.DefaultMaxBatch, len(lines))]
+			feats := make([]*runtime.Features, len(batch))
+			for i, l := range batch {
+				ft := f.NewFeatures()
+				f.Featurize(l, &ft)
+				feats[i] = &ft
+			}
+			want := make([]float32, len(batch)*k)
+			if err := p.Run(feats, want); err != nil {
+				t.Fatal(err)
+			}
+			for i := range batch {
+				got := results[lo+i].Decisions[pi].Probs
+				for j := range k {
+					if math.Float32bits(got[j]) != math.Float32bits(want[i*k+j]) {
+						t.Fatalf("%s on %q: label %d %v fused, %v alone", p.Name(), batch[i], j, got[j], want[i*k+j])
+					}
+				}
+			}
+		}
+	}
+}

@@ -77,6 +77,19 @@ func (p *sessionPool[S]) release(s S) {
 	}
 }
 
+// shrink destroys the idle sessions; later acquires create them again.
+func (p *sessionPool[S]) shrink() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for _, s := range p.idle {
+		errs = append(errs, p.destroy(s))
+		p.created--
+	}
+	p.idle = nil
+	return errors.Join(errs...)
+}
+
 // close destroys the idle sessions; sessions in use are destroyed when
 // they are released.
 func (p *sessionPool[S]) close() error {

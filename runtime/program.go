@@ -140,6 +140,12 @@ func NewProgram(env *Env, a *Artifact, opts ProgramOptions) (*Program, error) {
 			return nil, fmt.Errorf("%w: trial inference: %v", ErrCorrupt, err)
 		}
 	}
+	if p.feat != nil {
+		// The trial proved the graph loads. A batcher that fuses this
+		// program with others never runs it alone, so it holds no session
+		// until it does.
+		p.pool.shrink()
+	}
 	return p, nil
 }
 
