@@ -494,8 +494,10 @@ func (ws *workspace) score(chunk []item) error {
 				ws.hits++
 				continue
 			}
+			// A miss is scanned again, for its features: cheaper than
+			// keeping every record's tokens for the few that miss.
 			f := &gs.feats[len(gs.misses)]
-			grp.feat.FeaturizeTokens(gs.toks, f)
+			grp.feat.Featurize(text, f)
 			gs.ptrs[len(gs.misses)] = f
 			gs.misses = append(gs.misses, i)
 		}

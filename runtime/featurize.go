@@ -81,11 +81,16 @@ func (c FeaturizerConfig) Validate() error {
 func (c FeaturizerConfig) Buckets() int { return 1 << c.BucketBits }
 
 // Features is one record's featurization: bucket ids and their pooling
-// weights. Slots past Len are padding (id 0, weight 0).
+// weights. Slots past Len are padding (id 0, weight 0). Make it with
+// NewFeatures: Featurize keeps the padding zero by clearing only what the
+// record before wrote.
 type Features struct {
 	IDs     []int64
 	Weights []float32
 	Len     int
+	// dirty is how many leading entries may be non-zero: the entries past
+	// it are zero already, so the next record clears only up to it.
+	dirty int
 }
 
 // Featurizer turns text into hashed features. It is safe for concurrent use;
@@ -136,10 +141,12 @@ func (f *Featurizer) finish(st *featState, dst *Features) {
 	for i := 0; i < count; i++ {
 		weights[i] = w
 	}
-	for i := count; i < n; i++ {
+	// Batches read past Len up to their longest record: the tail must be
+	// zero, and only what an earlier record wrote needs clearing.
+	for i := count; i < min(dst.dirty, n); i++ {
 		ids[i], weights[i] = 0, 0
 	}
-	dst.Len = count
+	dst.Len, dst.dirty = count, count
 }
 
 // Normalize returns the masked template of text: lower-cased word tokens
@@ -214,6 +221,14 @@ func (s *featState) hashedToken(tok []byte, kind tokenKind, h uint64) {
 		copy(buf[1:], tok)
 		buf[len(tok)+1] = '>'
 		w := buf[:len(tok)+2]
+		if c == 4 { // the default: hashBytes unrolled
+			for i := 0; i+4 <= len(w); i++ {
+				g := w[i : i+4 : i+4]
+				h := ((((fnvOffset^uint64(g[0]))*fnvPrime^uint64(g[1]))*fnvPrime^uint64(g[2]))*fnvPrime ^ uint64(g[3])) * fnvPrime
+				s.emit(h ^ featureTypeChar)
+			}
+			return
+		}
 		for i := 0; i+c <= len(w); i++ {
 			s.emit(hashBytes(w[i:i+c]) ^ featureTypeChar)
 		}
@@ -230,32 +245,25 @@ func (f *Featurizer) featureCount(tokLen int, kind tokenKind, before int) int {
 	return n
 }
 
-// Tokens is one record's scanned token stream, kept so that featurizing
-// can wait until Key has been looked up: records with equal keys have the
-// same token stream up to the feature cap, hence the same features, hence
-// the same decision from any program using this featurizer. Make it with
+// Tokens is the state of Scan, which reads a record's token stream only
+// as far as its key: records with equal keys have the same token stream up
+// to the feature cap, hence the same features, hence the same decision
+// from any program using this featurizer. Make it with
 // Featurizer.NewTokens; it is reused across records.
 type Tokens struct {
 	f        *Featurizer
-	kinds    []tokenKind
-	hashes   []uint64
-	ends     []int // end of each token's bytes in buf (masks have none)
-	buf      []byte
-	n        int
-	features int // features the recorded tokens will emit
+	n        int // tokens
+	features int // features the tokens will emit
 	key      uint64
 }
 
-// NewTokens allocates a token buffer for this featurizer's records.
-func (f *Featurizer) NewTokens() *Tokens {
-	m := f.cfg.MaxFeatures // every token emits at least one feature
-	return &Tokens{f: f, kinds: make([]tokenKind, m), hashes: make([]uint64, m), ends: make([]int, m), buf: make([]byte, 0, m*maxTokenLen)}
-}
+// NewTokens makes Scan's state for this featurizer's records.
+func (f *Featurizer) NewTokens() *Tokens { return &Tokens{f: f} }
 
 // Scan tokenizes text into t and returns its key (never 0). Tokens past
-// the feature cap are not kept: they could not change the features.
+// the feature cap are not read: they could not change the features.
 func (f *Featurizer) Scan(text []byte, t *Tokens) uint64 {
-	t.n, t.features, t.key, t.buf = 0, 0, 0, t.buf[:0]
+	t.n, t.features, t.key = 0, 0, 0
 	scanTokens(truncate(text, f.cfg.MaxBytes), nil, nil, t)
 	k := mix(t.key ^ uint64(t.n))
 	if k == 0 {
@@ -269,23 +277,8 @@ func (t *Tokens) hashedToken(tok []byte, kind tokenKind, h uint64) {
 		return
 	}
 	t.features += t.f.featureCount(len(tok), kind, t.n)
-	t.kinds[t.n], t.hashes[t.n] = kind, h
-	t.buf = append(t.buf, tok...)
-	t.ends[t.n] = len(t.buf)
 	t.n++
 	t.key = mix(t.key ^ h)
-}
-
-// FeaturizeTokens fills dst from a scanned record; the result equals
-// Featurize on the record's text.
-func (f *Featurizer) FeaturizeTokens(t *Tokens, dst *Features) {
-	st := featState{f: f, ids: dst.IDs[:f.cfg.MaxFeatures]}
-	start := 0
-	for i := 0; i < t.n; i++ {
-		st.hashedToken(t.buf[start:t.ends[i]], t.kinds[i], t.hashes[i])
-		start = t.ends[i]
-	}
-	f.finish(&st, dst)
 }
 
 // normState writes the template text of the tokens.

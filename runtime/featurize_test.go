@@ -160,11 +160,20 @@ func FuzzFeaturize(f *testing.F) {
 		fz.Featurize(in, &ft)
 		checkFeatures(t, fz, &ft)
 		_ = Normalize(in, DefaultMaxBytes)
-		fz.Scan(in, toks)
-		via := fz.NewFeatures()
-		fz.FeaturizeTokens(toks, &via)
-		if !equalIDs(ft, via) {
-			t.Fatalf("Scan+FeaturizeTokens differs from Featurize on %q", in)
+		// A record with other digits has the same key, and a record with
+		// the same key has the same features.
+		other := bytes.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return '0' + (r-'0'+3)%10
+			}
+			return r
+		}, in)
+		if fz.Scan(in, toks) == fz.Scan(other, toks) {
+			via := fz.NewFeatures()
+			fz.Featurize(other, &via)
+			if !equalIDs(ft, via) {
+				t.Fatalf("%q and %q have one key but different features", in, other)
+			}
 		}
 	})
 }
@@ -205,21 +214,6 @@ func TestScanKeys(t *testing.T) {
 				t.Fatal("equal keys but different features")
 			}
 		})
-	}
-}
-
-func TestFeaturizeTokensMatchesFeaturize(t *testing.T) {
-	f := newTestFeaturizer(t)
-	toks := f.NewTokens()
-	lines := append(benchLines(), []byte(""), []byte("   "), bytes.Repeat([]byte("word "), 2000), bytes.Repeat([]byte("x"), 5000))
-	for _, l := range lines {
-		a, b := f.NewFeatures(), f.NewFeatures()
-		f.Featurize(l, &a)
-		f.Scan(l, toks)
-		f.FeaturizeTokens(toks, &b)
-		if !equalIDs(a, b) {
-			t.Fatalf("%.40q: token path differs", l)
-		}
 	}
 }
 
