@@ -165,27 +165,11 @@ func (f *fusedRun) run(feats []*Features, out [][]float32) error {
 		return err
 	}
 	defer f.pool.release(s)
-	width := 1
-	for _, ft := range feats {
-		width = max(width, ft.Len)
-	}
-	for i, ft := range feats {
-		row := i * width
-		for j, id := range ft.IDs[:width] {
-			s.ids[row+j] = f.rows.row(id)
-		}
-		copy(s.weights[row:row+width], ft.Weights[:width])
-	}
-	shape := ort.NewShape(int64(n), int64(width))
-	idsT, err := ort.NewTensor(shape, s.ids[:n*width])
+	idsT, wT, err := batchInputs(feats, f.rows, s.ids, s.weights)
 	if err != nil {
-		return fmt.Errorf("ids tensor: %w", err)
+		return err
 	}
 	defer idsT.Destroy()
-	wT, err := ort.NewTensor(shape, s.weights[:n*width])
-	if err != nil {
-		return fmt.Errorf("weights tensor: %w", err)
-	}
 	defer wT.Destroy()
 	outs := make([]ort.Value, len(f.widths))
 	for i, w := range f.widths {

@@ -433,16 +433,7 @@ func TestTemplateCacheGivesTheModelsResults(t *testing.T) {
 		name string
 		opts compiler.Options
 	}{{"a", compiler.Options{Seed: 1}}, {"b", compiler.Options{Seed: 2}}, {"c", compiler.Options{Seed: 3, WordNgrams: 1, BucketBits: 12}}} {
-		art, err := runtime.DecodeArtifact(compileWith(t, c.name, c.opts))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := runtime.NewProgram(env, art, runtime.ProgramOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Close() })
-		progs = append(progs, p)
+		progs = append(progs, loadProgram(t, env, compileWith(t, c.name, c.opts)))
 	}
 	set, err := runtime.NewProgramSet(progs...)
 	if err != nil {
@@ -630,6 +621,21 @@ func TestScoresGolden(t *testing.T) {
 	}
 }
 
+// loadProgram decodes and loads an artifact, closed with the test.
+func loadProgram(t testing.TB, env *runtime.Env, artifact []byte) *runtime.Program {
+	t.Helper()
+	a, err := runtime.DecodeArtifact(artifact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
 // TestFusedGroupScoresBitIdentical runs the shipped specs' programs (2, 2
 // and 5 labels) and two more through a batcher, which fuses programs that
 // share a featurizer into one graph, and wants each probability's bits
@@ -638,6 +644,7 @@ func TestScoresGolden(t *testing.T) {
 func TestFusedGroupScoresBitIdentical(t *testing.T) {
 	env := openEnv(t)
 	var progs []*runtime.Program
+	load := func(artifact []byte) { progs = append(progs, loadProgram(t, env, artifact)) }
 	specs, _ := filepath.Glob("../configs/filters/*.yaml")
 	for _, path := range specs {
 		spec, err := compiler.LoadSpec(path, compiler.LoadOptions{})
@@ -648,28 +655,10 @@ func TestFusedGroupScoresBitIdentical(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := runtime.DecodeArtifact(res.Artifact)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
-		progs = append(progs, p)
+		load(res.Artifact)
 	}
 	for i := 0; i < 2; i++ {
-		a, err := runtime.DecodeArtifact(compileWith(t, fmt.Sprintf("seed%d", i), compiler.Options{Seed: uint64(i)}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
-		progs = append(progs, p)
+		load(compileWith(t, fmt.Sprintf("seed%d", i), compiler.Options{Seed: uint64(i)}))
 	}
 	set, err := runtime.NewProgramSet(progs...)
 	if err != nil {

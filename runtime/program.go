@@ -299,35 +299,45 @@ func (p *Program) Run(feats []*Features, out []float32) error {
 		return err
 	}
 	defer p.pool.release(s)
-	// The feature width of this batch is its longest record, not the
-	// configured maximum: short lines make cheap batches.
+	idsT, wT, err := batchInputs(feats, p.rows, s.ids, s.weights)
+	if err != nil {
+		return err
+	}
+	defer idsT.Destroy()
+	defer wT.Destroy()
+	return p.runGraph(s, n, idsT, wT, out)
+}
+
+// batchInputs packs feats into ids (mapped through rows, when set) and
+// weights, as rows of the batch's width, and wraps them as the graph's
+// inputs. The width is the batch's longest record, not the configured
+// maximum: short lines make cheap batches.
+func batchInputs(feats []*Features, rows *rowIndex, ids []int64, weights []float32) (idsT *ort.Tensor[int64], wT *ort.Tensor[float32], err error) {
 	width := 1
 	for _, f := range feats {
 		width = max(width, f.Len)
 	}
 	for i, f := range feats {
 		row := i * width
-		if p.rows == nil {
-			copy(s.ids[row:row+width], f.IDs[:width])
+		if rows == nil {
+			copy(ids[row:row+width], f.IDs[:width])
 		} else {
 			for j, id := range f.IDs[:width] {
-				s.ids[row+j] = p.rows.row(id)
+				ids[row+j] = rows.row(id)
 			}
 		}
-		copy(s.weights[row:row+width], f.Weights[:width])
+		copy(weights[row:row+width], f.Weights[:width])
 	}
-	shape := ort.NewShape(int64(n), int64(width))
-	idsT, err := ort.NewTensor(shape, s.ids)
-	if err != nil {
-		return fmt.Errorf("ids tensor: %w", err)
+	n := len(feats) * width
+	shape := ort.NewShape(int64(len(feats)), int64(width))
+	if idsT, err = ort.NewTensor(shape, ids[:n]); err != nil {
+		return nil, nil, fmt.Errorf("ids tensor: %w", err)
 	}
-	defer idsT.Destroy()
-	wT, err := ort.NewTensor(shape, s.weights)
-	if err != nil {
-		return fmt.Errorf("weights tensor: %w", err)
+	if wT, err = ort.NewTensor(shape, weights[:n]); err != nil {
+		idsT.Destroy()
+		return nil, nil, fmt.Errorf("weights tensor: %w", err)
 	}
-	defer wT.Destroy()
-	return p.runGraph(s, n, idsT, wT, out)
+	return idsT, wT, nil
 }
 
 // RunEmbeddings scores n pooled encoder embeddings (n rows of the
