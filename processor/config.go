@@ -411,7 +411,10 @@ func (c *Config) OpenPipeline(env *runtime.Env) (*runtime.Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	bc := runtime.BatcherConfig{MaxBatch: runtime.DefaultMaxBatch, TemplateCache: c.TemplateCache}
+	// The processor's own loop batches records (batch.max_records,
+	// batch.max_wait): the batcher only splits its batches for the
+	// workers and never waits for more.
+	bc := runtime.BatcherConfig{MaxBatch: runtime.DefaultMaxBatch, MaxDelay: -1, TemplateCache: c.TemplateCache}
 	src := runtime.SourceFor(pc.Dir(), c.ProgramsURL, os.Getenv(c.ProgramsTokenEnv))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -16,7 +16,8 @@ type BatcherConfig struct {
 	// Default: DefaultMaxBatch.
 	MaxBatch int
 	// MaxDelay closes a batch this long after its first record arrived,
-	// full or not. Default: DefaultMaxDelay.
+	// full or not. Default: DefaultMaxDelay. Negative: never wait; a
+	// batch takes what is queued, for a caller that batches already.
 	MaxDelay time.Duration
 	// QueueSize bounds the requests waiting for a batch; Classify blocks
 	// (backpressure) when it is full. Default: 4 x MaxBatch.
@@ -75,7 +76,7 @@ func (c BatcherConfig) withDefaults() BatcherConfig {
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = DefaultMaxBatch
 	}
-	if c.MaxDelay <= 0 {
+	if c.MaxDelay == 0 {
 		c.MaxDelay = DefaultMaxDelay
 	}
 	if c.QueueSize <= 0 {
@@ -298,6 +299,21 @@ func (b *Batcher) collect() {
 		}
 		batch := []*request{first}
 		n := len(first.texts)
+		if b.cfg.MaxDelay < 0 {
+			// Take what is queued, and go.
+		queued:
+			for n < b.cfg.MaxBatch {
+				select {
+				case r := <-b.queue:
+					batch = append(batch, r)
+					n += len(r.texts)
+				default:
+					break queued
+				}
+			}
+			b.batches <- batch
+			continue
+		}
 		timer.Reset(b.cfg.MaxDelay)
 	fill:
 		for n < b.cfg.MaxBatch {

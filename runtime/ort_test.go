@@ -245,6 +245,38 @@ func TestBatcherMaxDelayClosesPartialBatch(t *testing.T) {
 	}
 }
 
+// TestBatcherNegativeMaxDelayNeverWaits: a negative MaxDelay stays in
+// effect (it is not a zero value to default), and a call's partial last
+// batch is answered.
+func TestBatcherNegativeMaxDelayNeverWaits(t *testing.T) {
+	set := programSet(t, runtime.ProgramOptions{})
+	b, err := runtime.NewBatcher(set, runtime.BatcherConfig{MaxBatch: 8, MaxDelay: -1, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if d := b.Config().MaxDelay; d >= 0 {
+		t.Fatalf("MaxDelay in effect %v, want the negative given", d)
+	}
+	texts := make([][]byte, 13) // a full batch of 8 and a partial one of 5
+	for i := range texts {
+		texts[i] = fmt.Appendf(nil, "ERROR request %d failed", i)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Classify(context.Background(), texts...)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute): // a failure, not a measurement
+		t.Fatal("the partial batch waited")
+	}
+}
+
 func TestBatcherCancellationBackpressureAndClose(t *testing.T) {
 	set := programSet(t, runtime.ProgramOptions{})
 	block := make(chan struct{})
