@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pawlogs/paw/runtime"
@@ -166,68 +165,49 @@ func (s *Spec) teach(ctx context.Context, progress Progress) (*teaching, error) 
 		return nil, err
 	}
 	st := TeacherStats{Sampled: len(lines), Clusters: len(clusters), Saved: len(lines) - len(clusters)}
-	var (
-		mu       sync.Mutex
-		keys     []string
-		done     int
-		firstErr error
-	)
-	jobs := make(chan *cluster)
-	var wg sync.WaitGroup
-	for w := 0; w < cfg.Concurrency; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := range jobs {
-				a, err := t.Label(ctx, c.rep)
-				mu.Lock()
-				switch {
-				case err != nil:
-					if firstErr == nil {
-						firstErr = err
-					}
-				case a.How == teacher.OverBudget:
-					st.OverBudget++
-				case a.How == teacher.Dropped:
-					st.Dropped++
-				default:
-					if a.How == teacher.Cached {
-						st.CacheHits++
-					}
-					c.label = a.Label
-					keys = append(keys, a.Key)
-				}
-				done++
-				progress("label", done, len(clusters))
-				mu.Unlock()
-			}
-		}()
-	}
-feed:
+	// Clusters an example speaks for take its label; the teacher is asked
+	// about the others' representatives.
+	var ask []*cluster
+	done := 0
 	for _, c := range clusters {
 		if l, ok := exampleLabel[c.key]; ok {
 			c.label = l
 			st.Overridden++
-			mu.Lock()
 			done++
 			progress("label", done, len(clusters))
-			mu.Unlock()
 			continue
 		}
-		select {
-		case jobs <- c:
-		case <-ctx.Done():
-			break feed
-		}
-		mu.Lock()
-		failed := firstErr != nil
-		mu.Unlock()
-		if failed {
-			break
-		}
+		ask = append(ask, c)
 	}
-	close(jobs)
-	wg.Wait()
+	reps := make([]string, len(ask))
+	for i, c := range ask {
+		reps[i] = c.rep
+	}
+	var (
+		keys     []string
+		firstErr error
+	)
+	t.LabelEach(ctx, reps, cfg.Concurrency, func(i int, a teacher.Answer, err error) bool {
+		switch {
+		case err != nil:
+			if firstErr == nil {
+				firstErr = err
+			}
+		case a.How == teacher.OverBudget:
+			st.OverBudget++
+		case a.How == teacher.Dropped:
+			st.Dropped++
+		default:
+			if a.How == teacher.Cached {
+				st.CacheHits++
+			}
+			ask[i].label = a.Label
+			keys = append(keys, a.Key)
+		}
+		done++
+		progress("label", done, len(clusters))
+		return firstErr == nil
+	})
 	if firstErr != nil {
 		return nil, firstErr
 	}

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -166,6 +167,10 @@ func (e *teacherEscalator) remember(id string, key uint64, k int) {
 	e.answers[key] = k
 }
 
+// errNotAsked is the error of a template the batch's context ended before
+// the teacher was asked about.
+var errNotAsked = errors.New("not asked: the batch was cancelled")
+
 // escalate asks the teacher about the records whose decision by program pi
 // scores below the threshold, once per template, and puts its answers in
 // place of those decisions. Records over budget keep theirs.
@@ -215,18 +220,17 @@ func (e *teacherEscalator) escalate(ctx context.Context, p *Program, pi int, tex
 	}
 	answers := make([]teacher.Answer, len(order))
 	errs := make([]error, len(order))
-	sem := make(chan struct{}, e.cfg.Concurrency)
-	var wg sync.WaitGroup
+	lines := make([]string, len(order))
 	for j, key := range order {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			answers[j], errs[j] = client.Label(ctx, string(texts[pending[key][0]]))
-		}()
+		lines[j] = string(texts[pending[key][0]])
 	}
-	wg.Wait()
+	for j := range errs {
+		errs[j] = errNotAsked // until answered: ctx may end first
+	}
+	client.LabelEach(ctx, lines, e.cfg.Concurrency, func(j int, a teacher.Answer, err error) bool {
+		answers[j], errs[j] = a, err
+		return true
+	})
 	for j, key := range order {
 		recs := int64(len(pending[key]))
 		a := answers[j]

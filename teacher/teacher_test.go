@@ -2,8 +2,10 @@ package teacher_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -137,6 +139,58 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := teacher.New(tc.cfg, task); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLabelEach: every line is asked about once and handed over, at most
+// concurrency at a time; done returning false or a cancelled context stop
+// the asking.
+func TestLabelEach(t *testing.T) {
+	lines := make([]string, 40)
+	for i := range lines {
+		lines[i] = fmt.Sprintf("job %d failed", i)
+		if i%2 == 1 {
+			lines[i] = fmt.Sprintf("job %d done", i)
+		}
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name        string
+		ctx         context.Context
+		concurrency int
+		stopAfter   int // done returns false after this many answers; 0: never
+		asked       int
+	}{
+		{"all, 4 at a time", context.Background(), 4, 0, 40},
+		{"all, one at a time", context.Background(), 1, 0, 40},
+		{"stopped by done", context.Background(), 1, 3, 3},
+		{"cancelled", cancelled, 4, 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var inFlight, most atomic.Int32
+			ts := teachertest.NewServer(t, func(line string) string {
+				n := inFlight.Add(1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				time.Sleep(time.Millisecond) // let calls overlap
+				inFlight.Add(-1)
+				return teachertest.ErrorRule(line)
+			})
+			c := newClient(t, ts.BaseURL(), teacher.NewBudget(1000, 0, false), "")
+			seen := map[int]bool{}
+			c.LabelEach(tc.ctx, lines, tc.concurrency, func(i int, a teacher.Answer, err error) bool {
+				if err != nil || a.Label != teachertest.ErrorRule(lines[i]) || seen[i] {
+					t.Errorf("line %d: %+v %v (seen %v)", i, a, err, seen[i])
+				}
+				seen[i] = true
+				return tc.stopAfter == 0 || len(seen) < tc.stopAfter
+			})
+			if len(seen) != tc.asked || ts.Requests() != tc.asked || int(most.Load()) > tc.concurrency {
+				t.Fatalf("%d answers, %d requests, %d at once; want %d, at most %d at once", len(seen), ts.Requests(), most.Load(), tc.asked, tc.concurrency)
 			}
 		})
 	}
