@@ -412,8 +412,8 @@ func (s *Spec) validateTeacher(v *yamlconf.Doc, opts LoadOptions) {
 	case s.SamplesFile == "":
 		v.At("$.teacher", "teacher needs samples_file: the unlabelled lines it labels")
 	}
-	if !strings.HasPrefix(t.BaseURL, "http://") && !strings.HasPrefix(t.BaseURL, "https://") {
-		v.At("$.teacher.base_url", "teacher.base_url %q: want the http(s) root of an OpenAI-compatible API, e.g. http://localhost:11434/v1", t.BaseURL)
+	if msg := t.CheckURL(); msg != "" {
+		v.At("$.teacher.base_url", "teacher.base_url %s", msg)
 	}
 	if t.Model == "" {
 		v.At("$.teacher", "teacher.model is required")

@@ -22,12 +22,7 @@ import (
 // compile time: an OpenAI-compatible chat-completions endpoint (Ollama,
 // vLLM, llama.cpp's server, hosted APIs), asked at temperature 0.
 type TeacherConfig struct {
-	// BaseURL is the API root, e.g. http://localhost:11434/v1. Required.
-	BaseURL string `yaml:"base_url" json:"base_url"`
-	// Model. Required.
-	Model string `yaml:"model" json:"model"`
-	// APIKeyEnv names the variable holding the API key, if any.
-	APIKeyEnv string `yaml:"api_key_env,omitempty" json:"api_key_env,omitempty"`
+	teacher.Endpoint `yaml:",inline"`
 	// SampleSize lines are drawn (seeded) from samples_file. Default: 2000.
 	SampleSize int `yaml:"sample_size,omitempty" json:"sample_size,omitempty"`
 	// Holdout is the share of the sample kept out of training to measure
@@ -69,7 +64,7 @@ func (t TeacherConfig) withDefaults() TeacherConfig {
 
 // client is the endpoint part of the configuration, calling within b.
 func (t TeacherConfig) client(b *teacher.Budget) teacher.Config {
-	return teacher.Config{BaseURL: t.BaseURL, Model: t.Model, APIKeyEnv: t.APIKeyEnv, Timeout: t.Timeout, CacheDir: t.CacheDir, Budget: b}
+	return teacher.Config{Endpoint: t.Endpoint, Timeout: t.Timeout, CacheDir: t.CacheDir, Budget: b}
 }
 
 // task is what the teacher is asked, the examples serving as few-shot

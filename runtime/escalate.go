@@ -21,9 +21,7 @@ const EscalateToTeacher = "teacher"
 // empty are taken from the program's manifest when it was compiled with a
 // teacher. Zero values take the defaults.
 type TeacherEscalation struct {
-	BaseURL   string `yaml:"base_url,omitempty"`
-	Model     string `yaml:"model,omitempty"`
-	APIKeyEnv string `yaml:"api_key_env,omitempty"`
+	teacher.Endpoint `yaml:",inline"`
 	// CallsPerSecond is the hard rate; a record over it keeps its local
 	// decision instead of waiting. Default: 1.
 	CallsPerSecond float64 `yaml:"calls_per_second,omitempty"`
@@ -118,7 +116,7 @@ func (e *teacherEscalator) prepare(p *Program) error {
 	if e.clientID == p.ID {
 		return nil
 	}
-	cfg := teacher.Config{BaseURL: e.cfg.BaseURL, Model: e.cfg.Model, APIKeyEnv: e.cfg.APIKeyEnv, Timeout: e.cfg.Timeout, Retries: 1, CacheDir: e.cfg.CacheDir, Budget: e.budget}
+	cfg := teacher.Config{Endpoint: e.cfg.Endpoint, Timeout: e.cfg.Timeout, Retries: 1, CacheDir: e.cfg.CacheDir, Budget: e.budget}
 	system := teacher.SystemPrompt(teacher.Task{Description: p.Manifest.Description, Labels: p.Labels()})
 	if prov := p.Manifest.Teacher; prov != nil {
 		if cfg.BaseURL == "" {

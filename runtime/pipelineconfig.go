@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strings"
 
 	"github.com/pawlogs/paw/internal/yamlconf"
 )
@@ -239,8 +238,8 @@ func validateEscalate(doc *yamlconf.Doc, path string, e *Escalate) {
 	if e.To != EscalateToTeacher {
 		doc.At(path+".teacher", "escalate.teacher configures to: teacher, but to is %q", e.To)
 	}
-	if t.BaseURL != "" && !strings.HasPrefix(t.BaseURL, "http://") && !strings.HasPrefix(t.BaseURL, "https://") {
-		doc.At(path+".teacher.base_url", "escalate.teacher.base_url %q: want the http(s) root of an OpenAI-compatible API, e.g. http://localhost:11434/v1", t.BaseURL)
+	if msg := t.CheckURL(); t.BaseURL != "" && msg != "" {
+		doc.At(path+".teacher.base_url", "escalate.teacher.base_url %s", msg)
 	}
 	checks := []struct {
 		key string

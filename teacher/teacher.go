@@ -24,15 +24,31 @@ import (
 	"github.com/pawlogs/paw/internal/atomicfile"
 )
 
+// Endpoint is a teacher: an OpenAI-compatible chat-completions API and
+// the model to ask. A spec's teacher: and a pipeline's escalate.teacher:
+// name one with the same keys.
+type Endpoint struct {
+	// BaseURL is the API root, e.g. http://localhost:11434/v1. Required.
+	BaseURL string `yaml:"base_url,omitempty" json:"base_url"`
+	// Model. Required.
+	Model string `yaml:"model,omitempty" json:"model"`
+	// APIKeyEnv names the variable holding the API key, if any.
+	APIKeyEnv string `yaml:"api_key_env,omitempty" json:"api_key_env,omitempty"`
+}
+
+// CheckURL returns what is wrong with an endpoint's BaseURL ("" when
+// nothing is), for a config's located errors.
+func (e Endpoint) CheckURL() string {
+	if !strings.HasPrefix(e.BaseURL, "http://") && !strings.HasPrefix(e.BaseURL, "https://") {
+		return fmt.Sprintf("%q: want the http(s) root of an OpenAI-compatible API, e.g. http://localhost:11434/v1", e.BaseURL)
+	}
+	return ""
+}
+
 // Config is an endpoint and how it may be called. Zero values take the
 // defaults.
 type Config struct {
-	// BaseURL is the API root, e.g. http://localhost:11434/v1. Required.
-	BaseURL string
-	// Model. Required.
-	Model string
-	// APIKeyEnv names the variable holding the API key, if any.
-	APIKeyEnv string
+	Endpoint
 	// Timeout per request. Default: 60s.
 	Timeout time.Duration
 	// Retries after a network error, a 429 or a 5xx, with exponential
@@ -138,8 +154,8 @@ func New(cfg Config, task Task) (*Client, error) {
 // as the one a program's manifest recorded at compile time.
 func NewWithPrompt(cfg Config, labels []string, system string) (*Client, error) {
 	switch {
-	case !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://"):
-		return nil, fmt.Errorf("teacher base_url %q: want the http(s) root of an OpenAI-compatible API", cfg.BaseURL)
+	case cfg.CheckURL() != "":
+		return nil, fmt.Errorf("teacher base_url %s", cfg.CheckURL())
 	case cfg.Model == "":
 		return nil, errors.New("teacher model is required")
 	case cfg.Budget == nil:

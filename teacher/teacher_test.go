@@ -18,7 +18,7 @@ var task = teacher.Task{Description: "Is this a real error?", Labels: []string{"
 
 func newClient(t *testing.T, baseURL string, b *teacher.Budget, cacheDir string) *teacher.Client {
 	t.Helper()
-	c, err := teacher.New(teacher.Config{BaseURL: baseURL, Model: teachertest.Model, CacheDir: cacheDir, Budget: b, Timeout: 5 * time.Second}, task)
+	c, err := teacher.New(teacher.Config{Endpoint: teacher.Endpoint{BaseURL: baseURL, Model: teachertest.Model}, CacheDir: cacheDir, Budget: b, Timeout: 5 * time.Second}, task)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestRateWithoutWaitingRefuses(t *testing.T) {
 }
 
 func TestUnreachableNamesTheEndpoint(t *testing.T) {
-	c, err := teacher.New(teacher.Config{BaseURL: "http://127.0.0.1:1/v1", Model: "m", Budget: teacher.NewBudget(5, 0, false), Retries: -1}, task)
+	c, err := teacher.New(teacher.Config{Endpoint: teacher.Endpoint{BaseURL: "http://127.0.0.1:1/v1", Model: "m"}, Budget: teacher.NewBudget(5, 0, false), Retries: -1}, task)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,9 +131,9 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		cfg  teacher.Config
 		want string
 	}{
-		{"url", teacher.Config{BaseURL: "localhost:11434", Model: "m", Budget: b}, "base_url"},
-		{"model", teacher.Config{BaseURL: "http://h/v1", Budget: b}, "model"},
-		{"budget", teacher.Config{BaseURL: "http://h/v1", Model: "m"}, "budget"},
+		{"url", teacher.Config{Endpoint: teacher.Endpoint{BaseURL: "localhost:11434", Model: "m"}, Budget: b}, "base_url"},
+		{"model", teacher.Config{Endpoint: teacher.Endpoint{BaseURL: "http://h/v1"}, Budget: b}, "model"},
+		{"budget", teacher.Config{Endpoint: teacher.Endpoint{BaseURL: "http://h/v1", Model: "m"}}, "budget"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

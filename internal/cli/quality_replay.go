@@ -40,9 +40,9 @@ func (q *quality) replayQuality(systems []string, bySys map[string][]qrow, perLa
 			cfg := replay.Config{Spec: spec, Env: q.ort}
 			switch mode {
 			case "loop":
-				cfg.Teacher, cfg.LearnEvery = teacher.Config{BaseURL: ts.BaseURL(), Model: teachertest.Model}, replay.DefaultLearnEvery
+				cfg.Teacher, cfg.LearnEvery = teacher.Config{Endpoint: teacher.Endpoint{BaseURL: ts.BaseURL(), Model: teachertest.Model}}, replay.DefaultLearnEvery
 			case "cascade":
-				cfg.Teacher = teacher.Config{BaseURL: ts.BaseURL(), Model: teachertest.Model}
+				cfg.Teacher = teacher.Config{Endpoint: teacher.Endpoint{BaseURL: ts.BaseURL(), Model: teachertest.Model}}
 			}
 			r, err := replay.Run(q.e.ctx, cfg, stream)
 			if err != nil {

@@ -51,7 +51,7 @@ func runReplay(e *env, args []string) error {
 			}
 		}}
 	if *teacherURL != "" {
-		cfg.Teacher = teacher.Config{BaseURL: *teacherURL, Model: *teacherModel}
+		cfg.Teacher = teacher.Config{Endpoint: teacher.Endpoint{BaseURL: *teacherURL, Model: *teacherModel}}
 	}
 	rep, err := replay.Run(e.ctx, cfg, records)
 	if err != nil {

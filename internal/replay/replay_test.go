@@ -58,7 +58,7 @@ func TestReplayLearns(t *testing.T) {
 		t.Logf("%+v", *r)
 		return r
 	}
-	tc := teacher.Config{BaseURL: ts.BaseURL(), Model: teachertest.Model}
+	tc := teacher.Config{Endpoint: teacher.Endpoint{BaseURL: ts.BaseURL(), Model: teachertest.Model}}
 	frozen, cascade, loop := run(teacher.Config{}, 0), run(tc, 0), run(tc, 2)
 	if frozen.TeacherCalls != 0 || cascade.TeacherCalls == 0 || cascade.TeacherCalls > cascade.Templates {
 		t.Fatalf("calls: frozen %d, cascade %d for %d templates", frozen.TeacherCalls, cascade.TeacherCalls, cascade.Templates)
