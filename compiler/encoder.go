@@ -19,16 +19,8 @@ type EncoderSpec struct {
 	// Dir holds encoder folders, relative to the spec. Default:
 	// $PAW_ENCODERS, else ~/.local/share/paw/encoders.
 	Dir string `yaml:"dir,omitempty" json:"dir,omitempty"`
-	// MaxTokens cuts longer records. Default: 128.
-	MaxTokens int `yaml:"max_tokens,omitempty" json:"max_tokens,omitempty"`
-	// Pooling: mean or cls for per-token outputs. Default: mean.
-	Pooling string `yaml:"pooling,omitempty" json:"pooling,omitempty"`
-	// Normalize scales embeddings to unit length (sentence-transformers
-	// models expect it).
-	Normalize bool `yaml:"normalize,omitempty" json:"normalize,omitempty"`
-	// Output names the encoder output to read. Default: last_hidden_state,
-	// else sentence_embedding, else the first.
-	Output string `yaml:"output,omitempty" json:"output,omitempty"`
+	// How the encoder is run: max_tokens, pooling, normalize, output.
+	runtime.EncoderSettings `yaml:",inline"`
 }
 
 // encoderBatch is how many texts are embedded per encoder run at compile
@@ -44,7 +36,7 @@ func trainEncoderHead(ctx context.Context, spec *Spec, train []Example, progress
 	if err != nil {
 		return nil, fmt.Errorf("encoder-v1 compiles with ONNX Runtime: %w", err)
 	}
-	enc, err := runtime.LoadEncoder(env, spec.encoderFolder(), runtime.EncoderSettings{MaxTokens: es.MaxTokens, Pooling: es.Pooling, Normalize: es.Normalize, Output: es.Output},
+	enc, err := runtime.LoadEncoder(env, spec.encoderFolder(), es.EncoderSettings,
 		runtime.ProgramOptions{MaxBatch: encoderBatch})
 	if err != nil {
 		env.Close()

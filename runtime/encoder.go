@@ -86,16 +86,21 @@ func DefaultEncoderDir() string {
 // defaults.
 type EncoderSettings struct {
 	// MaxTokens cuts longer records. Default: 128.
-	MaxTokens int
+	MaxTokens int `yaml:"max_tokens,omitempty" json:"max_tokens,omitempty"`
 	// Pooling: mean, cls; none when the encoder outputs one vector per
 	// record. Default: mean for per-token outputs.
-	Pooling string
+	Pooling string `yaml:"pooling,omitempty" json:"pooling,omitempty"`
 	// Normalize scales embeddings to unit length, as sentence-transformers
 	// models expect.
-	Normalize bool
+	Normalize bool `yaml:"normalize,omitempty" json:"normalize,omitempty"`
 	// Output names the encoder output to read. Default: last_hidden_state
 	// if present, else sentence_embedding, else the first output.
-	Output string
+	Output string `yaml:"output,omitempty" json:"output,omitempty"`
+}
+
+// Settings are the settings an artifact's encoder was compiled with.
+func (r *EncoderRef) Settings() EncoderSettings {
+	return EncoderSettings{MaxTokens: r.MaxTokens, Pooling: r.Pooling, Normalize: r.Normalize, Output: r.Output}
 }
 
 // encoderInputs are the inputs paw knows how to feed.
@@ -236,7 +241,7 @@ func OpenEncoderFor(env *Env, ref *EncoderRef, opts ProgramOptions) (*Encoder, e
 	if e := sharedEncoder(key); e != nil {
 		return e, nil
 	}
-	e, err := LoadEncoder(env, dir, EncoderSettings{MaxTokens: ref.MaxTokens, Pooling: ref.Pooling, Normalize: ref.Normalize, Output: ref.Output}, opts)
+	e, err := LoadEncoder(env, dir, ref.Settings(), opts)
 	if err != nil {
 		return nil, fmt.Errorf("%w (install the encoder the program was compiled with in %s, or set %s)", err, dir, EnvEncoders)
 	}

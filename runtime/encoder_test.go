@@ -215,7 +215,7 @@ func TestEncoderPooledOutput(t *testing.T) {
 // encoderSpec is an encoder-v1 spec over the tiny encoder "tiny" in dir.
 func encoderSpec(dir string, seed uint64) *compiler.Spec {
 	spec := &compiler.Spec{Name: "errs", Description: "real errors", Labels: []string{"error", "ok"}, Positive: "error",
-		Interpreter: runtime.InterpreterEncoderV1, Encoder: &compiler.EncoderSpec{Name: "tiny", Dir: dir, MaxTokens: 64, Normalize: true}}
+		Interpreter: runtime.InterpreterEncoderV1, Encoder: &compiler.EncoderSpec{Name: "tiny", Dir: dir, EncoderSettings: runtime.EncoderSettings{MaxTokens: 64, Normalize: true}}}
 	spec.Options.Seed = seed
 	errs := []string{"connection to db failed", "request timed out", "disk is corrupt", "worker crashed", "login denied", "fatal exception in job", "cache lost after crash", "unable to reach server"}
 	oks := []string{"job finished", "user login ok", "connection accepted", "cache loaded", "server started", "request completed", "worker is running", "session saved"}
