@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pawlogs/paw/internal/cli"
+	"github.com/pawlogs/paw/cmd/paw/cli"
 	"github.com/pawlogs/paw/internal/devbroker"
 )
 

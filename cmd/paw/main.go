@@ -7,7 +7,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/pawlogs/paw/internal/cli"
+	"github.com/pawlogs/paw/cmd/paw/cli"
 )
 
 func main() {

@@ -11,7 +11,7 @@ import (
 // of the README's demo block (but "..." and the "==" headers the Makefile
 // echoes) appears in that output, in order.
 func TestReadmeDemoBlock(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +22,7 @@ func TestReadmeDemoBlock(t *testing.T) {
 	_, rest, _ = strings.Cut(rest, "```\n")
 	block, _, _ := strings.Cut(rest, "```")
 
-	root := "../.."
+	root := "../../.."
 	progs := t.TempDir()
 	specs, _ := filepath.Glob(filepath.Join(root, "configs/filters/*.yaml"))
 	var out strings.Builder

@@ -23,7 +23,7 @@ import (
 // queries (histogram series without their _bucket suffix).
 func dashboardMetrics(t *testing.T) []string {
 	t.Helper()
-	data, err := os.ReadFile("../../configs/grafana/dashboards/paw.json")
+	data, err := os.ReadFile("../../../configs/grafana/dashboards/paw.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ steps:
 	cfg := fmt.Sprintf("brokers: [%s]\ntopics: [logs]\npipeline: pipeline.yaml\ndlq_topic: logs-dlq\nmetrics_listen: %s\n", b.Addr(), procAddr)
 	os.WriteFile(filepath.Join(dir, "processor.yaml"), []byte(cfg), 0o644)
 	specs := t.TempDir()
-	spec, _ := os.ReadFile("../../configs/filters/noise.yaml")
+	spec, _ := os.ReadFile("../../../configs/filters/noise.yaml")
 	os.WriteFile(filepath.Join(specs, "noise.yaml"), spec, 0o644)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -110,7 +110,7 @@ steps:
 	go func() {
 		done <- Main(ctx, []string{"serve", "--specs", specs, "--programs", t.TempDir(), "--listen", sideAddr, "--log-level", "error"}, nil, io.Discard, io.Discard)
 	}()
-	sample, _ := os.ReadFile("../../configs/samples/app.log")
+	sample, _ := os.ReadFile("../../../configs/samples/app.log")
 	if code, _, errs := paw(t, string(sample), "produce", "--brokers", b.Addr(), "--topic", "logs", "--json-field", "log"); code != 0 {
 		t.Fatalf("produce: %s", errs)
 	}

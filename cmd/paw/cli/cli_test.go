@@ -22,7 +22,7 @@ func paw(t *testing.T, stdin string, args ...string) (int, string, string) {
 func programs(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	specs, _ := filepath.Glob("../../configs/filters/*.yaml")
+	specs, _ := filepath.Glob("../../../configs/filters/*.yaml")
 	args := append([]string{"compile", "--out-dir", dir}, specs...)
 	code, out, errs := paw(t, "", args...)
 	if code != 0 {
@@ -141,7 +141,7 @@ func TestCLIBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"eval", prog, "--data", plain}, "--data takes JSON lines"},
-		{[]string{"run", "../../configs/filters/noise.yaml"}, "this is a spec: compile it first, paw compile"},
+		{[]string{"run", "../../../configs/filters/noise.yaml"}, "this is a spec: compile it first, paw compile"},
 		{[]string{"run", prog, "--ort-lib", "/bin/true"}, "onnx runtime"},
 	} {
 		if code, _, errs := paw(t, "", tc.args...); code == 0 || !strings.Contains(errs, tc.want) {

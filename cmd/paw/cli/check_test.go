@@ -37,7 +37,7 @@ func TestCheckFlags(t *testing.T) {
 		{"process ok", []string{"process", "--config", proc("good.yaml"), "--check"}, 0, "pipeline " + filepath.Join(dir, "good.yaml") + ": steps 1, programs real-error "},
 		{"process bad label", []string{"process", "--config", proc("badlabel.yaml"), "--check"}, 1, "badlabel.yaml:3:"},
 		{"process bad config", []string{"process", "--config", write("broken.yaml", "brokers: [a\n"), "--check"}, 1, "broken.yaml:"},
-		{"serve ok", []string{"serve", "--check", "--specs", "../../configs/filters", "--programs", progs}, 0, "ok: 3 specs (noise, real-error, security-event)"},
+		{"serve ok", []string{"serve", "--check", "--specs", "../../../configs/filters", "--programs", progs}, 0, "ok: 3 specs (noise, real-error, security-event)"},
 		{"serve bad spec", []string{"serve", "--check", "--specs", specs, "--programs", progs}, 1, "bad.yaml:2:"},
 		{"serve no folder", []string{"serve", "--check", "--specs", filepath.Join(dir, "none"), "--programs", progs}, 1, "specs folder"},
 	}

@@ -13,7 +13,7 @@ import (
 
 func TestReviewListsAndAnswers(t *testing.T) {
 	specs, progs := t.TempDir(), t.TempDir()
-	spec, _ := os.ReadFile("../../configs/filters/real-error.yaml")
+	spec, _ := os.ReadFile("../../../configs/filters/real-error.yaml")
 	os.WriteFile(filepath.Join(specs, "real-error.yaml"), spec, 0o644)
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())

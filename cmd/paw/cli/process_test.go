@@ -32,7 +32,7 @@ func TestProcessStandaloneServesMetrics(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	dir := t.TempDir()
-	pipeline, err := os.ReadFile("../../configs/pipeline.yaml")
+	pipeline, err := os.ReadFile("../../../configs/pipeline.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func TestReplayCommand(t *testing.T) {
 		}
 		return "benign"
 	})
-	code, out, errs := paw(t, "", "replay", "../../configs/filters/real-error.yaml", "--data", path, "--teacher-url", ts.BaseURL(), "--teacher-model", teachertest.Model, "--json")
+	code, out, errs := paw(t, "", "replay", "../../../configs/filters/real-error.yaml", "--data", path, "--teacher-url", ts.BaseURL(), "--teacher-model", teachertest.Model, "--json")
 	var rep replay.Report
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)

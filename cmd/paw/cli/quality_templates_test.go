@@ -9,7 +9,7 @@ import (
 // paw's template miner groups Loghub-2k's lines better than Drain in the
 // same run (the benchmark of make quality). It skips without ../shared.
 func TestGroupingAccuracyBeatsDrain(t *testing.T) {
-	logs, err := readStructured("../../../shared/data/loghub")
+	logs, err := readStructured("../../../../shared/data/loghub")
 	if errors.Is(err, fs.ErrNotExist) {
 		t.Skip("../shared/data/loghub is absent")
 	}
