@@ -350,10 +350,7 @@ func (in *Instance) flush(ctx context.Context, tag string, data []byte, f *flush
 	for j := range outs {
 		o := &outs[j]
 		ev := &f.evs[f.idx[j]]
-		for k, e := range o.Escalations {
-			if slices.ContainsFunc(o.Escalations[:k], func(p runtime.Escalation) bool { return p.To == e.To }) {
-				continue
-			}
+		for _, e := range o.Reviews() {
 			if reviews == nil {
 				reviews = map[string]*batch{}
 			}

@@ -525,14 +525,7 @@ func (p *Processor) output(m *kafka.Message, o *runtime.Outcome) (kafka.Message,
 // escalations appends a review copy of the record for each of its
 // low-confidence decisions (at most one per destination).
 func (p *Processor) escalations(out []kafka.Message, m *kafka.Message, o *runtime.Outcome) []kafka.Message {
-	for k, e := range o.Escalations {
-		dup := false
-		for _, prev := range o.Escalations[:k] {
-			dup = dup || prev.To == e.To
-		}
-		if dup {
-			continue
-		}
+	for _, e := range o.Reviews() {
 		hs := append(sourceHeaders(m),
 			kafka.Header{Key: HeaderEscalatedBy, Value: []byte(e.Program)},
 			kafka.Header{Key: HeaderEscalationLabel, Value: []byte(e.Label)},

@@ -60,6 +60,22 @@ type Outcome struct {
 	Escalations []Escalation
 }
 
+// Reviews are the escalations a data plane sends on: one per review
+// destination, the first that names it, since a record goes to each
+// destination once however many of its steps escalated it there.
+func (o *Outcome) Reviews() []Escalation {
+	if len(o.Escalations) < 2 {
+		return o.Escalations
+	}
+	out := make([]Escalation, 0, len(o.Escalations))
+	for _, e := range o.Escalations {
+		if !slices.ContainsFunc(out, func(p Escalation) bool { return p.To == e.To }) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // Pipeline runs a PipelineConfig's steps over records. Its programs can be
 // replaced while it runs (Replace, Reload): each Process call sees one
 // consistent set of programs, and a replaced set is closed once the calls

@@ -453,3 +453,25 @@ func benchPipeline(b *testing.B, env *runtime.Env, yaml []byte, lines [][]byte, 
 	b.ReportMetric(float64(b.N*512)/b.Elapsed().Seconds(), "lines/s")
 	return pl
 }
+
+func TestOutcomeReviews(t *testing.T) {
+	e := func(prog, to string) runtime.Escalation { return runtime.Escalation{Program: prog, To: to} }
+	tests := []struct {
+		name string
+		in   []runtime.Escalation
+		want []runtime.Escalation
+	}{
+		{"none", nil, nil},
+		{"one", []runtime.Escalation{e("a", "review")}, []runtime.Escalation{e("a", "review")}},
+		{"two steps, one destination: the first", []runtime.Escalation{e("a", "review"), e("b", "review")}, []runtime.Escalation{e("a", "review")}},
+		{"two destinations", []runtime.Escalation{e("a", "r1"), e("b", "r2"), e("c", "r1")}, []runtime.Escalation{e("a", "r1"), e("b", "r2")}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := runtime.Outcome{Escalations: tc.in}
+			if got := o.Reviews(); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("Reviews = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
