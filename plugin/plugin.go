@@ -231,13 +231,7 @@ func (in *Instance) Stats() Stats {
 // totals are the instance's counts for metrics reports.
 func (in *Instance) totals() metrics.Totals {
 	s := &in.stats
-	t := metrics.Totals{Decisions: in.pl.Decisions(), Escalations: in.pl.Escalations(), Novel: in.pl.Novel(), Records: s.records.Load(), DeadLetters: s.deadLettered.Load(), Retries: s.retries.Load()}
-	if c := s.chunks.Load(); c > 0 {
-		t.MeanBatch = float64(t.Records) / float64(c)
-	}
-	bc := in.pl.Stats()
-	t.InferenceMeanMs, t.InferenceP99Ms = float64(bc.InferenceMean)/1e6, float64(bc.InferenceP99)/1e6
-	return t
+	return dataplane.Totals(in.pl, s.records.Load(), s.deadLettered.Load(), s.retries.Load(), s.chunks.Load())
 }
 
 // ProgramIDs maps the programs running now to their IDs.

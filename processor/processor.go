@@ -240,15 +240,8 @@ func (p *Processor) Run(ctx context.Context) error {
 
 // totals are the processor's counts for metrics reports.
 func (p *Processor) totals() metrics.Totals {
-	t := metrics.Totals{
-		Decisions: p.pl.Decisions(), Escalations: p.pl.Escalations(), Novel: p.pl.Novel(), Records: p.stats.fetched.Load(), DeadLetters: p.stats.deadLettered.Load(), Retries: p.stats.rewinds.Load() + p.stats.produceRetries.Load(),
-		LatencyP50Ms: float64(p.lat.Quantile(0.5)) / 1e6, LatencyP99Ms: float64(p.lat.Quantile(0.99)) / 1e6,
-	}
-	bc := p.pl.Stats()
-	t.InferenceMeanMs, t.InferenceP99Ms = float64(bc.InferenceMean)/1e6, float64(bc.InferenceP99)/1e6
-	if b := p.stats.batches.Load(); b > 0 {
-		t.MeanBatch = float64(t.Records) / float64(b)
-	}
+	t := dataplane.Totals(p.pl, p.stats.fetched.Load(), p.stats.deadLettered.Load(), p.stats.rewinds.Load()+p.stats.produceRetries.Load(), p.stats.batches.Load())
+	t.LatencyP50Ms, t.LatencyP99Ms = float64(p.lat.Quantile(0.5))/1e6, float64(p.lat.Quantile(0.99))/1e6
 	return t
 }
 

@@ -102,3 +102,17 @@ func Patterns(pl *runtime.Pipeline) func() ([]metrics.ReportPattern, int64) {
 		return out, dropped
 	}
 }
+
+// Totals are a data plane's counts for its metrics reports: the
+// pipeline's decisions, escalations, novel records and inference times,
+// with the data plane's own records, dead letters and retries; batches is
+// how many batches (chunks) the records came in.
+func Totals(pl *runtime.Pipeline, records, deadLetters, retries, batches int64) metrics.Totals {
+	t := metrics.Totals{Decisions: pl.Decisions(), Escalations: pl.Escalations(), Novel: pl.Novel(), Records: records, DeadLetters: deadLetters, Retries: retries}
+	if batches > 0 {
+		t.MeanBatch = float64(records) / float64(batches)
+	}
+	bc := pl.Stats()
+	t.InferenceMeanMs, t.InferenceP99Ms = float64(bc.InferenceMean)/1e6, float64(bc.InferenceP99)/1e6
+	return t
+}

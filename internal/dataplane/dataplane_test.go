@@ -49,3 +49,28 @@ func TestDeliveryErrorIsSummarised(t *testing.T) {
 		t.Errorf("plain error: %s", got)
 	}
 }
+
+func TestTotals(t *testing.T) {
+	cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte("steps: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := runtime.NewPipeline(cfg, nil, runtime.BatcherConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	tests := []struct {
+		records, dead, retries, batches int64
+		mean                            float64
+	}{
+		{0, 0, 0, 0, 0},
+		{1000, 3, 2, 4, 250},
+	}
+	for _, tc := range tests {
+		got := Totals(pl, tc.records, tc.dead, tc.retries, tc.batches)
+		if got.Records != tc.records || got.DeadLetters != tc.dead || got.Retries != tc.retries || got.MeanBatch != tc.mean {
+			t.Errorf("Totals(%+v) = %+v", tc, got)
+		}
+	}
+}
