@@ -34,8 +34,9 @@ const MaxBytes = 64 << 20
 
 // Log is one program's answers.
 type Log struct {
-	path string
-	max  int
+	path     string
+	max      int
+	maxBytes int // MaxBytes; tests lower it
 
 	mu      sync.Mutex
 	f       *os.File
@@ -49,7 +50,7 @@ func Open(path string, maxEntries int) (*Log, error) {
 	if maxEntries <= 0 {
 		maxEntries = DefaultMaxEntries
 	}
-	l := &Log{path: path, max: maxEntries}
+	l := &Log{path: path, max: maxEntries, maxBytes: MaxBytes}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("answer log: %w", err)
@@ -108,7 +109,7 @@ func (l *Log) Append(as ...compiler.Answer) error {
 	}
 	l.entries = append(l.entries, as...)
 	l.bytes += buf.Len()
-	if len(l.entries) > l.max || l.bytes > MaxBytes {
+	if len(l.entries) > l.max || l.bytes > l.maxBytes {
 		return l.compactLocked()
 	}
 	return nil
@@ -143,7 +144,7 @@ func (l *Log) compactLocked() error {
 		lines = append(lines, append(b, '\n'))
 		size += len(b) + 1
 	}
-	for size > MaxBytes/2 && len(lines) > 0 { // the oldest go, with room to grow
+	for size > l.maxBytes/2 && len(lines) > 0 { // the oldest go, with room to grow
 		size -= len(lines[0])
 		lines, keep = lines[1:], keep[1:]
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -82,5 +83,35 @@ func TestCompactionBoundsTheLog(t *testing.T) {
 	got := l.All()
 	if len(got) > 100 || got[0].By != compiler.ByPerson || got[0].Line != "request 500 failed" {
 		t.Fatalf("%d answers, the first %+v: want at most 100, the person's kept", len(got), got[0])
+	}
+}
+
+// TestByteBound: past its byte bound a log keeps its newest answers in
+// half the bound, on disk and after reopening.
+func TestByteBound(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "errs.answers.jsonl")
+	l, err := Open(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.maxBytes = 8 << 10
+	pad := strings.Repeat("x", 400)
+	for i := 0; i < 100; i++ { // about 50 KiB, each line its own template
+		if err := l.Append(NewAnswer(fmt.Sprintf("service%c%c failed %s", 'a'+i%26, 'a'+i/26, pad), "error", compiler.ByModel, "id", time.Unix(int64(i), 0))); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := os.Stat(path); err != nil || st.Size() > int64(l.maxBytes) {
+			t.Fatalf("after %d answers the file is %v bytes (%v), over %d", i+1, st.Size(), err, l.maxBytes)
+		}
+	}
+	l.Close()
+	l, err = Open(path, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	all := l.All()
+	if len(all) == 0 || len(all) > 20 || !strings.HasPrefix(all[len(all)-1].Line, "servicevd failed") {
+		t.Fatalf("%d answers kept, the last %q; want the newest few", len(all), all[len(all)-1].Line)
 	}
 }

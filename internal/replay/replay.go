@@ -54,7 +54,7 @@ type Config struct {
 const (
 	DefaultBelow      = 0.9
 	DefaultNovelAbove = 0.25
-	DefaultLearnEvery = 5
+	DefaultLearnEvery = 2
 )
 
 // Report is what a replay measured.
