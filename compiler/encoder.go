@@ -147,6 +147,16 @@ func trainEncoderHead(ctx context.Context, spec *Spec, train []Example, progress
 
 // encoderFolder is the encoder's folder: as validated, or, for a spec
 // built in code, from Dir (default the encoders folder) and Name.
+// EncodersDir is the folder holding the spec's encoder folder (its
+// encoder.dir, resolved, or the default): ProgramOptions.EncoderDir for
+// running its encoder-v1 programs; "" for a spec without an encoder.
+func (s *Spec) EncodersDir() string {
+	if s.Encoder == nil {
+		return ""
+	}
+	return filepath.Dir(s.encoderFolder())
+}
+
 func (s *Spec) encoderFolder() string {
 	if s.encoderPath != "" {
 		return s.encoderPath

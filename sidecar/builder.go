@@ -279,7 +279,7 @@ func compileFile(ctx context.Context, path string, learn *learner, published []b
 	if err != nil {
 		return nil, spec.Name, err
 	}
-	if err := checkLearned(res, published, held); err != nil {
+	if err := checkLearned(res, published, held, spec.EncodersDir()); err != nil {
 		return nil, spec.Name, err
 	}
 	return res, spec.Name, nil

@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -252,40 +253,96 @@ func holdoutAnswers(as []compiler.Answer) (train, held []compiler.Answer) {
 // published one on the held-out answers.
 var errLearnedWorse = errors.New("the learned program does worse on held-out answers")
 
-// checkLearned compares a learned hashnet-v1 program with the published
-// one on the held-out answers, each counted as the truth for its line.
-func checkLearned(res *compiler.Result, published []byte, held []compiler.Answer) error {
-	if len(held) == 0 || res.Weights == nil || published == nil {
+// checkLearned compares a learned program with the published one on the
+// held-out answers, each counted as the truth for its line. hashnet-v1
+// programs are scored in Go; encoder-v1 ones, which need their encoder,
+// through ONNX Runtime (encoders is the folder of the spec's encoder).
+func checkLearned(res *compiler.Result, published []byte, held []compiler.Answer, encoders string) error {
+	if len(held) == 0 || published == nil {
 		return nil
 	}
 	old, err := runtime.DecodeArtifact(published)
-	if err != nil {
-		return nil
-	}
-	ow, err := runtime.ReadHashnet(old)
-	if err != nil || !slices.Equal(old.Manifest.Labels, res.Manifest.Labels) {
+	if err != nil || !slices.Equal(old.Manifest.Labels, res.Manifest.Labels) || old.Manifest.Interpreter != res.Manifest.Interpreter {
 		return nil // another interpreter or other labels: nothing to compare
 	}
-	accuracy := func(w *runtime.HashnetWeights, cfg runtime.FeaturizerConfig) float64 {
-		feat, err := runtime.NewFeaturizer(cfg)
+	var before, after float64
+	if res.Weights != nil {
+		ow, err := runtime.ReadHashnet(old)
 		if err != nil {
-			return 0
+			return nil
 		}
-		f := feat.NewFeatures()
-		probs := make([]float32, len(res.Manifest.Labels))
-		right := 0
-		for _, a := range held {
-			feat.Featurize([]byte(a.Line), &f)
-			w.Forward(&f, probs)
-			if best, _ := runtime.Decide(probs); res.Manifest.Labels[best] == a.Label {
-				right++
-			}
+		before, after = hashnetAccuracy(ow, old.Manifest, held), hashnetAccuracy(res.Weights, res.Manifest, held)
+	} else {
+		if before, err = runAccuracy(published, encoders, held); err != nil {
+			return fmt.Errorf("score the published program on held-out answers: %w", err)
 		}
-		return float64(right) / float64(len(held))
+		if after, err = runAccuracy(res.Artifact, encoders, held); err != nil {
+			return fmt.Errorf("score the learned program on held-out answers: %w", err)
+		}
 	}
-	before, after := accuracy(ow, old.Manifest.Featurizer), accuracy(res.Weights, res.Manifest.Featurizer)
 	if after < before {
 		return fmt.Errorf("%w: %.4f against the published program's %.4f on %d answers; the published program stays", errLearnedWorse, after, before, len(held))
 	}
 	return nil
+}
+
+// hashnetAccuracy scores a hashnet-v1 program's weights in Go.
+func hashnetAccuracy(w *runtime.HashnetWeights, m runtime.Manifest, held []compiler.Answer) float64 {
+	feat, err := runtime.NewFeaturizer(m.Featurizer)
+	if err != nil {
+		return 0
+	}
+	f := feat.NewFeatures()
+	probs := make([]float32, len(m.Labels))
+	right := 0
+	for _, a := range held {
+		feat.Featurize([]byte(a.Line), &f)
+		w.Forward(&f, probs)
+		if best, _ := runtime.Decide(probs); m.Labels[best] == a.Label {
+			right++
+		}
+	}
+	return float64(right) / float64(len(held))
+}
+
+// runAccuracy runs a program as a data plane would, through ONNX Runtime.
+func runAccuracy(artifact []byte, encoders string, held []compiler.Answer) (float64, error) {
+	a, err := runtime.DecodeArtifact(artifact)
+	if err != nil {
+		return 0, err
+	}
+	env, err := runtime.OpenEnv("")
+	if err != nil {
+		return 0, err
+	}
+	defer env.Close()
+	p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{EncoderDir: encoders})
+	if err != nil {
+		return 0, err
+	}
+	defer p.Close()
+	set, err := runtime.NewProgramSet(p)
+	if err != nil {
+		return 0, err
+	}
+	b, err := runtime.NewBatcher(set, runtime.BatcherConfig{TemplateCache: -1})
+	if err != nil {
+		return 0, err
+	}
+	defer b.Close()
+	texts := make([][]byte, len(held))
+	for i, h := range held {
+		texts[i] = []byte(h.Line)
+	}
+	results, err := b.Classify(context.Background(), texts...)
+	if err != nil {
+		return 0, err
+	}
+	right := 0
+	for i, r := range results {
+		if r.Decisions[0].Label == held[i].Label {
+			right++
+		}
+	}
+	return float64(right) / float64(len(held)), nil
 }

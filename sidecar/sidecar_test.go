@@ -18,6 +18,7 @@ import (
 	"github.com/pawlogs/paw/compiler"
 	"github.com/pawlogs/paw/internal/atomicfile"
 	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/runtime/encodertest"
 )
 
 // specYAML is a small spec; seed changes the artifact, not the behaviour.
@@ -462,10 +463,58 @@ func TestCheckLearnedRefusesWorse(t *testing.T) {
 		{Line: "ERROR request 901 failed with exception timeout", Label: "error"},
 		{Line: "INFO request 902 completed in 5ms", Label: "ok"},
 	}
-	if err := checkLearned(bad, good.Artifact, held); !errors.Is(err, errLearnedWorse) {
+	if err := checkLearned(bad, good.Artifact, held, ""); !errors.Is(err, errLearnedWorse) {
 		t.Fatalf("a worse program passed: %v", err)
 	}
-	if err := checkLearned(good, good.Artifact, held); err != nil {
+	if err := checkLearned(good, good.Artifact, held, ""); err != nil {
+		t.Fatalf("an equal program refused: %v", err)
+	}
+}
+
+// An encoder-v1 program that learned wrong labels is refused too: its
+// held-out answers are scored through ONNX Runtime with its encoder.
+func TestCheckLearnedRefusesWorseEncoder(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := encodertest.Write(filepath.Join(dir, "encoders", "tiny"), encodertest.Options{Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	spec := func(flip bool) string {
+		errLabel, okLabel := "error", "ok"
+		if flip {
+			errLabel, okLabel = "ok", "error"
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "name: a\ndescription: errors or not\nlabels: [error, ok]\npositive: error\ninterpreter: encoder-v1\nencoder: {name: tiny, dir: encoders, max_tokens: 32}\nexamples:\n")
+		for i, w := range []string{"disk", "db", "cache", "queue", "auth", "job", "worker", "node"} {
+			fmt.Fprintf(&b, "  - {label: %s, text: \"error %s failed fatal exception %d\"}\n", errLabel, w, i)
+			fmt.Fprintf(&b, "  - {label: %s, text: \"info %s completed ok success %d\"}\n", okLabel, w, i)
+		}
+		return b.String()
+	}
+	compile := func(yaml string) (*compiler.Result, *compiler.Spec) {
+		path := filepath.Join(dir, "a.yaml")
+		write(t, path, yaml)
+		s, err := compiler.LoadSpec(path, compiler.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := compiler.Compile(context.Background(), s, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, s
+	}
+	good, s := compile(spec(false))
+	bad, _ := compile(spec(true))
+	var held []compiler.Answer
+	for _, w := range []string{"session", "server", "client", "memory", "cpu"} {
+		held = append(held, compiler.Answer{Line: "error " + w + " failed fatal exception", Label: "error"},
+			compiler.Answer{Line: "info " + w + " completed ok success", Label: "ok"})
+	}
+	if err := checkLearned(bad, good.Artifact, held, s.EncodersDir()); !errors.Is(err, errLearnedWorse) {
+		t.Fatalf("a worse encoder-v1 program passed: %v", err)
+	}
+	if err := checkLearned(good, good.Artifact, held, s.EncodersDir()); err != nil {
 		t.Fatalf("an equal program refused: %v", err)
 	}
 }
