@@ -370,7 +370,7 @@ func (pl *Pipeline) classifyInto(ctx context.Context, texts [][]byte, outs []Out
 		j := 0
 		for i := range outs {
 			if outs[i].Err == nil {
-				outs[i] = pl.apply(st, nil, texts[j])
+				outs[i] = pl.apply(st, nil, texts[j], nil)
 				j++
 			}
 		}
@@ -392,12 +392,15 @@ func (pl *Pipeline) classifyInto(ctx context.Context, texts [][]byte, outs []Out
 			pl.decisions.addEscalated(e.program, n)
 		}
 	}
+	// The records' tags share one allocation.
+	nt := pl.tagsPerRecord()
+	tags := make([]Tag, len(texts)*nt)
 	j := 0
 	for i := range outs {
 		if outs[i].Err != nil {
 			continue
 		}
-		outs[i] = pl.apply(st, &results[j], texts[j])
+		outs[i] = pl.apply(st, &results[j], texts[j], tags[j*nt:j*nt:(j+1)*nt])
 		j++
 	}
 	pl.decisions.add(st, results)
@@ -533,8 +536,21 @@ func (pl *Pipeline) Decisions() map[string]map[string]int64 {
 }
 
 // apply runs the steps over one record's decisions.
-func (pl *Pipeline) apply(st *pipelineState, r *Result, text []byte) Outcome {
-	o := Outcome{Keep: true}
+// tagsPerRecord is how many tags the steps give a record at most.
+func (pl *Pipeline) tagsPerRecord() int {
+	n := 0
+	for _, s := range pl.cfg.Steps {
+		if s.Tag != nil {
+			n += len(s.Tag.Programs)
+		}
+	}
+	return n
+}
+
+// apply runs the steps on one record's decisions; its tags go in tags
+// (empty, with room for them).
+func (pl *Pipeline) apply(st *pipelineState, r *Result, text []byte, tags []Tag) Outcome {
+	o := Outcome{Keep: true, Tags: tags}
 	for _, s := range pl.cfg.Steps {
 		switch {
 		case s.Grep != nil:
