@@ -420,6 +420,6 @@ func (c *Config) OpenPipeline(env *runtime.Env) (*runtime.Pipeline, error) {
 	defer cancel()
 	return runtime.OpenPipelineFrom(ctx, env, pc, runtime.PipelineOptions{
 		Program: runtime.ProgramOptions{Device: dev, Sessions: goruntime.GOMAXPROCS(0), MaxBatch: bc.MaxBatch},
-		Batcher: bc,
+		Batcher: bc, MaxRecordBytes: c.MaxRecordBytes,
 	}, src)
 }

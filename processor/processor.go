@@ -411,13 +411,11 @@ func (p *Processor) handle(ctx context.Context, batch []fetched, tr *tracker, w 
 	entries := make([]entry, n)
 	tr.add(msgs, entries, times)
 
-	// Oversized records are dead-lettered unread; the rest go through the
-	// pipeline together.
-	values := make([][]byte, 0, n)
+	// The pipeline sets oversized records aside unread (max_record_bytes)
+	// with the ones it cannot read: one pass, and outs line up with msgs.
+	values := make([][]byte, n)
 	for i := range msgs {
-		if len(msgs[i].Value) <= p.cfg.MaxRecordBytes {
-			values = append(values, msgs[i].Value)
-		}
+		values[i] = msgs[i].Value
 	}
 	outs, err := p.pl.Process(ctx, values)
 	if err != nil {
@@ -425,21 +423,13 @@ func (p *Processor) handle(ctx context.Context, batch []fetched, tr *tracker, w 
 	}
 	out := make([]kafka.Message, 0, n)
 	var silent []*entry
-	j := 0
 	for i := range msgs {
-		m := &msgs[i]
-		var o runtime.Outcome
-		if len(m.Value) > p.cfg.MaxRecordBytes {
-			o.Err = fmt.Errorf("%w: %d bytes, max_record_bytes is %d", errTooLarge, len(m.Value), p.cfg.MaxRecordBytes)
-		} else {
-			o = outs[j]
-			j++
-		}
+		m, o := &msgs[i], &outs[i]
 		before := len(out)
-		if msg, ok := p.output(m, &o); ok {
+		if msg, ok := p.output(m, o); ok {
 			out = append(out, msg)
 		}
-		out = p.escalations(out, m, &o)
+		out = p.escalations(out, m, o)
 		n := len(out) - before
 		if n == 0 {
 			silent = append(silent, &entries[i])

@@ -37,8 +37,6 @@ const (
 	HeaderEscalationScore = "paw-escalation-score"
 )
 
-// errTooLarge marks a record over max_record_bytes.
-var errTooLarge = dataplane.ErrTooLarge
 
 // reasonOf classifies why a record could not be processed.
 func reasonOf(err error) string { return dataplane.Reason(err) }

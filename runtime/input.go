@@ -18,6 +18,7 @@ var (
 	ErrFieldMissing = errors.New("field missing")
 	ErrNotString    = errors.New("field is not a string")
 	ErrInvalidUTF8  = errors.New("record is not valid UTF-8")
+	ErrTooLarge     = errors.New("record too large")
 )
 
 // Input selects the text a program reads from a record: the whole line, a

@@ -87,6 +87,8 @@ type Pipeline struct {
 	src   ProgramSource // nil unless opened with OpenPipeline(From)
 	env   *Env
 	popts ProgramOptions
+	// maxRecord sets larger records aside in Process; 0: no limit.
+	maxRecord int
 
 	stats     BatchStats // shared by every generation's batcher
 	decisions decisionCounts
@@ -114,6 +116,9 @@ type pipelineState struct {
 type PipelineOptions struct {
 	Program ProgramOptions
 	Batcher BatcherConfig
+	// MaxRecordBytes sets Process's larger records aside unread, with
+	// ErrTooLarge. 0: no limit.
+	MaxRecordBytes int
 }
 
 // OpenPipeline loads the config's programs from its programs folder and
@@ -151,6 +156,9 @@ func OpenPipelineFrom(ctx context.Context, env *Env, cfg *PipelineConfig, opts P
 		progs = append(progs, p)
 	}
 	pl, err := NewPipeline(cfg, progs, opts.Batcher)
+	if pl != nil {
+		pl.maxRecord = opts.MaxRecordBytes
+	}
 	if err != nil {
 		closeAll()
 		return nil, err
@@ -336,11 +344,16 @@ func (st *pipelineState) retire() {
 }
 
 // Process classifies raw records and applies the steps. Records whose input
-// cannot be extracted get an Outcome with Err set; the others are scored.
+// cannot be extracted, or over MaxRecordBytes, get an Outcome with Err set;
+// the others are scored.
 func (pl *Pipeline) Process(ctx context.Context, records [][]byte) ([]Outcome, error) {
 	texts := make([][]byte, 0, len(records))
 	outs := make([]Outcome, len(records))
 	for i, r := range records {
+		if pl.maxRecord > 0 && len(r) > pl.maxRecord {
+			outs[i].Err = fmt.Errorf("%w: %d bytes, max_record_bytes is %d", ErrTooLarge, len(r), pl.maxRecord)
+			continue
+		}
 		t, err := pl.input.Extract(r)
 		if err != nil {
 			outs[i].Err = err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -473,5 +474,29 @@ func TestOutcomeReviews(t *testing.T) {
 				t.Fatalf("Reviews = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestProcessSetsOversizedRecordsAside: past MaxRecordBytes a record is
+// not read; its outcome says why, and the others line up.
+func TestProcessSetsOversizedRecordsAside(t *testing.T) {
+	cfg, err := runtime.ParsePipelineConfig(filepath.Join(t.TempDir(), "p.yaml"), []byte("input: log\nsteps: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := runtime.OpenPipeline(openEnv(t), cfg, runtime.PipelineOptions{MaxRecordBytes: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	records := [][]byte{[]byte(`{"log": "short"}`), []byte(`{"log": "` + strings.Repeat("x", 40) + `"}`), []byte(`not json`)}
+	outs, err := pl.Process(context.Background(), records)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []error{nil, runtime.ErrTooLarge, runtime.ErrNotJSON} {
+		if !errors.Is(outs[i].Err, want) || (want == nil) != outs[i].Keep {
+			t.Errorf("record %d: %+v, want error %v", i, outs[i], want)
+		}
 	}
 }

@@ -25,7 +25,7 @@ const (
 )
 
 // ErrTooLarge marks a record over a data plane's size limit.
-var ErrTooLarge = errors.New("record too large")
+var ErrTooLarge = runtime.ErrTooLarge
 
 // Reason classifies why a record could not be processed.
 func Reason(err error) string {
