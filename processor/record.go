@@ -37,7 +37,6 @@ const (
 	HeaderEscalationScore = "paw-escalation-score"
 )
 
-
 // reasonOf classifies why a record could not be processed.
 func reasonOf(err error) string { return dataplane.Reason(err) }
 
