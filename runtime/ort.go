@@ -47,11 +47,10 @@ func ResolveORTLib() (string, error) {
 }
 
 // The ONNX Runtime environment is process-wide by nature (the C library has
-// one), so the Go side mirrors it with one reference-counted handle.
+// one), so the Go side keeps it once, for the process's life.
 var ortState struct {
 	sync.Mutex
-	refs int
-	lib  string
+	lib string // the library initialized, for the process's life
 	// encoders are shared by the encoder-v1 programs that run on them, so
 	// that a reload or a second program does not load the encoder again.
 	encoders map[encoderKey]*Encoder
@@ -65,12 +64,12 @@ type Env struct {
 
 // OpenEnv loads the ONNX Runtime library (with lib empty: the one already
 // loaded, else ResolveORTLib's) and initializes the environment once per
-// process. Every Env must be closed; the environment is destroyed with the
-// last one.
+// process. Every Env must be closed; the environment itself then stays for
+// the process's life (see Close).
 func OpenEnv(lib string) (*Env, error) {
 	ortState.Lock()
 	defer ortState.Unlock()
-	if lib == "" && ortState.refs > 0 {
+	if lib == "" && ortState.lib != "" {
 		lib = ortState.lib // "" asks for whichever library the process runs
 	}
 	if lib == "" {
@@ -79,11 +78,10 @@ func OpenEnv(lib string) (*Env, error) {
 			return nil, err
 		}
 	}
-	if ortState.refs > 0 {
+	if ortState.lib != "" {
 		if ortState.lib != lib {
 			return nil, fmt.Errorf("onnx runtime already loaded from %s, cannot also load %s", ortState.lib, lib)
 		}
-		ortState.refs++
 		return &Env{lib: lib}, nil
 	}
 	ort.SetSharedLibraryPath(lib)
@@ -94,14 +92,19 @@ func OpenEnv(lib string) (*Env, error) {
 		}
 		return nil, fmt.Errorf("initialize onnx runtime from %s: %w", lib, err)
 	}
-	ortState.refs, ortState.lib = 1, lib
+	ortState.lib = lib
 	return &Env{lib: lib}, nil
 }
 
 // Library is the path of the loaded ONNX Runtime library.
 func (e *Env) Library() string { return e.lib }
 
-// Close releases this reference.
+// Close releases this reference. The environment is not destroyed with
+// the last one: destroying it unloads the library, and ONNX Runtime's
+// unloading can deadlock, joining one of its threads while another waits
+// for the dynamic loader's lock (paw quality once hung so at exit). The
+// process's exit frees it anyway, and a plugin's library cannot be
+// unloaded.
 func (e *Env) Close() error {
 	ortState.Lock()
 	defer ortState.Unlock()
@@ -109,12 +112,6 @@ func (e *Env) Close() error {
 		return nil
 	}
 	e.closed = true
-	ortState.refs--
-	if ortState.refs == 0 {
-		if err := ort.DestroyEnvironment(); err != nil {
-			return fmt.Errorf("destroy onnx runtime environment: %w", err)
-		}
-	}
 	return nil
 }
 

@@ -735,3 +735,23 @@ func TestFusedGroupScoresBitIdentical(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvStaysLoaded: closing an Env leaves ONNX Runtime loaded for the
+// process's life (unloading it could deadlock at exit), so a second
+// library is refused and the first is reused.
+func TestEnvStaysLoaded(t *testing.T) {
+	env, err := runtime.OpenEnv("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib := env.Library()
+	env.Close()
+	if _, err := runtime.OpenEnv("/bin/true"); err == nil || !strings.Contains(err.Error(), "already loaded from "+lib) {
+		t.Fatalf("another library after Close: %v", err)
+	}
+	again, err := runtime.OpenEnv("")
+	if err != nil || again.Library() != lib {
+		t.Fatalf("reopen: %v", err)
+	}
+	again.Close()
+}
