@@ -300,18 +300,7 @@ func (b *Batcher) collect() {
 		batch := []*request{first}
 		n := len(first.texts)
 		if b.cfg.MaxDelay < 0 {
-			// Take what is queued, and go.
-		queued:
-			for n < b.cfg.MaxBatch {
-				select {
-				case r := <-b.queue:
-					batch = append(batch, r)
-					n += len(r.texts)
-				default:
-					break queued
-				}
-			}
-			b.batches <- batch
+			b.batches <- b.takeQueued(batch, n) // what is queued, and go
 			continue
 		}
 		timer.Reset(b.cfg.MaxDelay)
@@ -340,23 +329,27 @@ func (b *Batcher) collect() {
 // drain hands what is still queued to the workers at shutdown.
 func (b *Batcher) drain() {
 	for {
-		var batch []*request
-		n := 0
-	take:
-		for n < b.cfg.MaxBatch {
-			select {
-			case r := <-b.queue:
-				batch = append(batch, r)
-				n += len(r.texts)
-			default:
-				break take
-			}
-		}
+		batch := b.takeQueued(nil, 0)
 		if len(batch) == 0 {
 			return
 		}
 		b.batches <- batch
 	}
+}
+
+// takeQueued adds to batch, which holds n records, the requests queued
+// now, up to MaxBatch records, without waiting for more.
+func (b *Batcher) takeQueued(batch []*request, n int) []*request {
+	for n < b.cfg.MaxBatch {
+		select {
+		case r := <-b.queue:
+			batch = append(batch, r)
+			n += len(r.texts)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 func (b *Batcher) work() {

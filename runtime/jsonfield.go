@@ -66,11 +66,7 @@ type jsonScan struct {
 	pos int
 }
 
-func (s *jsonScan) space() {
-	for s.pos < len(s.b) && (s.b[s.pos] == ' ' || s.b[s.pos] == '\t' || s.b[s.pos] == '\n' || s.b[s.pos] == '\r') {
-		s.pos++
-	}
-}
+func (s *jsonScan) space() { s.pos = skipSpace(s.b, s.pos) }
 
 // member returns the raw value of the object's last member named key (the
 // object starts at pos), or nil.
