@@ -196,16 +196,6 @@ func NewBatcher(set *ProgramSet, cfg BatcherConfig) (*Batcher, error) {
 // Config returns the effective configuration.
 func (b *Batcher) Config() BatcherConfig { return b.cfg }
 
-// Fused reports whether some of the batcher's programs run as one graph.
-func (b *Batcher) Fused() bool {
-	for _, f := range b.fused {
-		if f != nil {
-			return true
-		}
-	}
-	return false
-}
-
 // Classify scores texts and returns one Result per text. It blocks while the
 // queue is full, and returns early with ctx's error on cancellation. A call
 // larger than MaxBatch is split so that several workers share it.
@@ -356,9 +346,11 @@ func (b *Batcher) work() {
 	defer b.wg.Done()
 	ws := newWorkspace(b.set, b.cfg.MaxBatch, b.cfg.TemplateCache)
 	ws.fused = b.fused
-	for _, f := range b.fused {
+	ws.fusedOut = make([][][]float32, len(b.fused))
+	for g, f := range b.fused {
 		for i, pi := range f.progsOrNil() {
 			ws.fusedProbs[pi] = make([]float32, b.cfg.MaxBatch*f.widths[i])
+			ws.fusedOut[g] = append(ws.fusedOut[g], ws.fusedProbs[pi])
 		}
 	}
 	for batch := range b.batches {
@@ -382,9 +374,11 @@ type workspace struct {
 	set *ProgramSet
 	max int
 	// fused are the batcher's fused groups; fusedProbs receives each
-	// fused program's probabilities (nil for the others).
+	// fused program's probabilities (nil for the others), and fusedOut
+	// holds them by group, in the order a fused run writes them.
 	fused      []*fusedRun
 	fusedProbs [][]float32
+	fusedOut   [][][]float32
 	// cache lookups and hits since the worker last reported them
 	lookups, hits int64
 	groups        []groupSpace
@@ -513,11 +507,7 @@ func (ws *workspace) score(chunk []item) error {
 	}
 	for g, f := range ws.fused {
 		if n := len(ws.groups[g].misses); f != nil && n > 0 {
-			outs := make([][]float32, len(f.progs))
-			for i, pi := range f.progs {
-				outs[i] = ws.fusedProbs[pi]
-			}
-			if err := f.run(ws.groups[g].ptrs[:n], outs); err != nil {
+			if err := f.run(ws.groups[g].ptrs[:n], ws.fusedOut[g]); err != nil {
 				return err
 			}
 		}
@@ -529,20 +519,21 @@ func (ws *workspace) score(chunk []item) error {
 		gl := ws.set.groupLabels[g]
 		goff := ws.set.groupOffset[pi]
 		if n := len(gs.misses); n > 0 {
-			var err error
-			switch {
-			case ws.fusedProbs[pi] != nil:
-				copy(ws.probs[:n*k], ws.fusedProbs[pi][:n*k])
-			case p.enc != nil:
-				err = p.RunEmbeddings(gs.emb, n, ws.probs)
-			default:
-				err = p.Run(gs.ptrs[:n], ws.probs)
-			}
-			if err != nil {
-				return err
+			probs := ws.fusedProbs[pi] // a fused program's ran with its group
+			if probs == nil {
+				probs = ws.probs
+				var err error
+				if p.enc != nil {
+					err = p.RunEmbeddings(gs.emb, n, probs)
+				} else {
+					err = p.Run(gs.ptrs[:n], probs)
+				}
+				if err != nil {
+					return err
+				}
 			}
 			for m, i := range gs.misses {
-				copy(gs.rows[m*gl+goff:m*gl+goff+k], ws.probs[m*k:(m+1)*k])
+				copy(gs.rows[m*gl+goff:m*gl+goff+k], probs[m*k:(m+1)*k])
 				if p.feat != nil {
 					gs.rows[m*gl+goff+k] = p.nov.features(gs.ptrs[m])
 				} else {

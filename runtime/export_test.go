@@ -17,6 +17,16 @@ func WithDenseTable(o ProgramOptions) ProgramOptions {
 	return o
 }
 
+// Fused reports whether some of a batcher's programs run as one graph.
+func (b *Batcher) Fused() bool {
+	for _, f := range b.fused {
+		if f != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // SharedLines reads every raw line, every parsed content and every
 // labelled text of ../shared (76,000
 // lines), or skips t when ../shared is absent.

@@ -73,7 +73,6 @@ type fusedSession struct {
 	s       *ort.DynamicAdvancedSession
 	ids     []int64
 	weights []float32
-	probs   [][]float32 // by program
 }
 
 // newFusedRun fuses the set's programs progs, or returns nil when they
@@ -149,15 +148,12 @@ func (f *fusedRun) newSession() (*fusedSession, error) {
 		return nil, fmt.Errorf("fused group: onnx runtime: %w", err)
 	}
 	n := f.batch * f.feats
-	fs := &fusedSession{s: s, ids: make([]int64, n), weights: make([]float32, n), probs: make([][]float32, len(f.widths))}
-	for i, w := range f.widths {
-		fs.probs[i] = make([]float32, f.batch*w)
-	}
-	return fs, nil
+	return &fusedSession{s: s, ids: make([]int64, n), weights: make([]float32, n)}, nil
 }
 
 // run scores feats with every program of the group; out[i] receives
-// len(feats) rows of program i's probabilities.
+// len(feats) rows of program i's probabilities, written there by ONNX
+// Runtime (out belongs to one caller at a time).
 func (f *fusedRun) run(feats []*Features, out [][]float32) error {
 	n := len(feats)
 	s, err := f.pool.acquire()
@@ -173,7 +169,7 @@ func (f *fusedRun) run(feats []*Features, out [][]float32) error {
 	defer wT.Destroy()
 	outs := make([]ort.Value, len(f.widths))
 	for i, w := range f.widths {
-		t, err := ort.NewTensor(ort.NewShape(int64(n), int64(w)), s.probs[i][:n*w])
+		t, err := ort.NewTensor(ort.NewShape(int64(n), int64(w)), out[i][:n*w])
 		if err != nil {
 			return fmt.Errorf("probs tensor: %w", err)
 		}
@@ -182,9 +178,6 @@ func (f *fusedRun) run(feats []*Features, out [][]float32) error {
 	}
 	if err := s.s.Run([]ort.Value{idsT, wT}, outs); err != nil {
 		return fmt.Errorf("run fused group: %w", err)
-	}
-	for i, w := range f.widths {
-		copy(out[i][:n*w], s.probs[i][:n*w])
 	}
 	return nil
 }
