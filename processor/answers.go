@@ -3,7 +3,6 @@ package processor
 import (
 	"context"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -32,12 +31,8 @@ func (p *Processor) answersDir() string {
 // in dir every answersEvery, and once more when ctx ends (after the
 // drain), so a standalone processor loses none it was given.
 func (p *Processor) keepAnswers(ctx context.Context, dir string) {
-	logs := map[string]*answerlog.Log{}
-	defer func() {
-		for _, lg := range logs {
-			lg.Close()
-		}
-	}()
+	logs := answerlog.NewDir(dir)
+	defer logs.Close()
 	save := func() {
 		byProgram := map[string][]compiler.Answer{}
 		now := time.Now().UTC()
@@ -45,7 +40,7 @@ func (p *Processor) keepAnswers(ctx context.Context, dir string) {
 			byProgram[a.Program] = append(byProgram[a.Program], answerlog.NewAnswer(a.Line, a.Label, compiler.ByModel, a.ProgramID, now))
 		}
 		for _, name := range slices.Sorted(maps.Keys(byProgram)) {
-			lg, err := p.answerLog(logs, dir, name)
+			lg, err := logs.Log(name)
 			if err == nil {
 				err = lg.Append(byProgram[name]...)
 			}
@@ -65,19 +60,4 @@ func (p *Processor) keepAnswers(ctx context.Context, dir string) {
 			save()
 		}
 	}
-}
-
-func (p *Processor) answerLog(logs map[string]*answerlog.Log, dir, name string) (*answerlog.Log, error) {
-	if lg, ok := logs[name]; ok {
-		return lg, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	lg, err := answerlog.Open(filepath.Join(dir, name+".answers.jsonl"), 0)
-	if err != nil {
-		return nil, err
-	}
-	logs[name] = lg
-	return lg, nil
 }

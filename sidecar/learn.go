@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -23,39 +21,23 @@ import (
 // person gave to lines it escalated) and says when enough new ones have
 // come for the program to be compiled again with them.
 type learner struct {
-	dir      string
+	logs     *answerlog.Dir
 	minNew   int
 	interval time.Duration
 
 	mu   sync.Mutex
-	logs map[string]*answerlog.Log
 	used map[string]int                   // answers the published program was compiled with
 	last map[string]time.Time             // when the program last learned
 	spec map[string]*compiler.LearnConfig // a spec's own learn settings
 }
 
 func newLearner(cfg Config) *learner {
-	return &learner{dir: cfg.AnswersDir, minNew: cfg.LearnMinAnswers, interval: cfg.LearnInterval,
-		logs: map[string]*answerlog.Log{}, used: map[string]int{}, last: map[string]time.Time{}, spec: map[string]*compiler.LearnConfig{}}
+	return &learner{logs: answerlog.NewDir(cfg.AnswersDir), minNew: cfg.LearnMinAnswers, interval: cfg.LearnInterval,
+		used: map[string]int{}, last: map[string]time.Time{}, spec: map[string]*compiler.LearnConfig{}}
 }
 
 // log opens a program's log; name is a spec's validated slug.
-func (l *learner) log(name string) (*answerlog.Log, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if lg, ok := l.logs[name]; ok {
-		return lg, nil
-	}
-	if err := os.MkdirAll(l.dir, 0o755); err != nil {
-		return nil, err
-	}
-	lg, err := answerlog.Open(filepath.Join(l.dir, name+".answers.jsonl"), 0)
-	if err != nil {
-		return nil, err
-	}
-	l.logs[name] = lg
-	return lg, nil
-}
+func (l *learner) log(name string) (*answerlog.Log, error) { return l.logs.Log(name) }
 
 // setSpec notes a spec's learn settings.
 func (l *learner) setSpec(name string, c *compiler.LearnConfig) {
@@ -93,13 +75,7 @@ func (l *learner) due(name string, total int) bool {
 	return total-l.used[name] >= minNew && time.Since(l.last[name]) >= interval
 }
 
-func (l *learner) close() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, lg := range l.logs {
-		lg.Close()
-	}
-}
+func (l *learner) close() { l.logs.Close() }
 
 // takeAnswers logs the teacher answers a report carries, under their
 // programs, and starts the recompiles that are due; it returns how many it

@@ -115,3 +115,30 @@ func TestByteBound(t *testing.T) {
 		t.Fatalf("%d answers kept, the last %q; want the newest few", len(all), all[len(all)-1].Line)
 	}
 }
+
+// TestDir: a program's log is opened once, in a folder made on first use,
+// and closed with the folder.
+func TestDir(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "deep", ".answers")
+	d := NewDir(path)
+	a, err := d.Log("errs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := d.Log("errs"); again != a {
+		t.Fatal("a second Log opened the file again")
+	}
+	if err := a.Append(NewAnswer("disk failed", "error", compiler.ByModel, "id", time.Unix(1, 0))); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Append(NewAnswer("disk failed again", "error", compiler.ByModel, "id", time.Unix(2, 0))); err == nil {
+		t.Fatal("a closed log took an answer")
+	}
+	data, err := os.ReadFile(filepath.Join(path, "errs.answers.jsonl"))
+	if err != nil || strings.Count(string(data), "\n") != 1 {
+		t.Fatalf("log file: %q, %v", data, err)
+	}
+}
