@@ -572,20 +572,9 @@ func TestCompactTableScoresBitIdentical(t *testing.T) {
 		opts compiler.Options
 	}{{"folded", compiler.Options{Seed: 1}}, {"unfolded", compiler.Options{Seed: 2, Dim: 2, BucketBits: 12}}} {
 		t.Run(c.name, func(t *testing.T) {
-			a, err := runtime.DecodeArtifact(compileWith(t, "err", c.opts))
-			if err != nil {
-				t.Fatal(err)
-			}
-			compact, err := runtime.NewProgram(env, a, runtime.ProgramOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer compact.Close()
-			dense, err := runtime.NewProgram(env, a, runtime.WithDenseTable(runtime.ProgramOptions{}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer dense.Close()
+			art := compileWith(t, "err", c.opts)
+			compact := loadProgram(t, env, art)
+			dense := loadProgram(t, env, art, runtime.WithDenseTable(runtime.ProgramOptions{}))
 			f := compact.Featurizer()
 			k := len(compact.Labels())
 			for lo := 0; lo < len(lines); lo += runtime.DefaultMaxBatch {
@@ -654,13 +643,17 @@ func TestScoresGolden(t *testing.T) {
 }
 
 // loadProgram decodes and loads an artifact, closed with the test.
-func loadProgram(t testing.TB, env *runtime.Env, artifact []byte) *runtime.Program {
+func loadProgram(t testing.TB, env *runtime.Env, artifact []byte, opts ...runtime.ProgramOptions) *runtime.Program {
 	t.Helper()
 	a, err := runtime.DecodeArtifact(artifact)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{})
+	var o runtime.ProgramOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	p, err := runtime.NewProgram(env, a, o)
 	if err != nil {
 		t.Fatal(err)
 	}
