@@ -29,7 +29,7 @@ type Result struct {
 	Artifact []byte
 	ID       string
 	Manifest runtime.Manifest
-	Weights  *runtime.HashnetWeights
+	Weights  *HashnetWeights
 	// Teacher is what teacher labelling cost (nil without a teacher).
 	Teacher *TeacherStats
 	// Failing lists the tests the program gets wrong.
@@ -169,7 +169,7 @@ type trained struct {
 	shape         runtime.ModelShape
 	featurizer    runtime.FeaturizerConfig // hashnet-v1
 	encoder       *runtime.EncoderRef      // encoder-v1
-	hashnet       *runtime.HashnetWeights  // hashnet-v1
+	hashnet       *HashnetWeights          // hashnet-v1
 	close         func()
 	rates         BaseRates // the base rates folded into the bias
 	warnings      []string
@@ -270,7 +270,7 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 	if err != nil {
 		return nil, err
 	}
-	model, err := runtime.BuildHashnetONNX(&w, Version)
+	model, err := w.encode()
 	if err != nil {
 		return nil, fmt.Errorf("build onnx: %w", err)
 	}

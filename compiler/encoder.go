@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/runtime/graph"
 )
 
 // EncoderSpec names the frozen sentence encoder an encoder-v1 program runs
@@ -121,7 +122,7 @@ func trainEncoderHead(ctx context.Context, spec *Spec, train []Example, progress
 		closeAll()
 		return nil, err
 	}
-	model, err := runtime.BuildHeadONNX(w, Version)
+	model, err := w.Encode(Version)
 	if err != nil {
 		closeAll()
 		return nil, fmt.Errorf("build onnx: %w", err)
@@ -266,8 +267,8 @@ func (h *head) logits(x []float32, z []float32) []float32 {
 
 // weights are the head as the runtime runs it, logits scaled by scale (the
 // inverse temperature).
-func (h *head) weights(scale float64) *runtime.HeadWeights {
-	w := &runtime.HeadWeights{Dim: h.dim, Labels: h.labels, W: make([]float32, len(h.w)), Bias: make([]float32, len(h.b))}
+func (h *head) weights(scale float64) *graph.Head {
+	w := &graph.Head{Dim: h.dim, Labels: h.labels, W: make([]float32, len(h.w)), Bias: make([]float32, len(h.b))}
 	for i, v := range h.w {
 		w.W[i] = float32(v * scale)
 	}

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/runtime/graph"
 )
 
 // TrainOptions control hashnet-v1 training. Zero values take the defaults.
@@ -71,7 +72,7 @@ type sample struct {
 // (rowState), not as two more dense tables.
 type trainer struct {
 	opt     TrainOptions
-	w       runtime.HashnetWeights
+	w       HashnetWeights
 	classW  []float32
 	rowMV   map[int64][]float32 // per touched row: m then v, 2*Dim values
 	mH, vH  []float32
@@ -92,7 +93,7 @@ func newTrainer(buckets, labels int, counts []int, opt TrainOptions) *trainer {
 	d := opt.Dim
 	t := &trainer{
 		opt: opt,
-		w: runtime.HashnetWeights{
+		w: HashnetWeights{
 			Buckets: buckets, Dim: d, Labels: labels,
 			Embedding: make([]float32, buckets*d),
 			Head:      make([]float32, d*labels),
@@ -165,7 +166,7 @@ func (t *trainer) batch(data []sample, idx []int) {
 		w.Pool(&s.feat, sc.x)
 		w.Logits(sc.x, sc.z)
 		copy(sc.dz, sc.z)
-		runtime.Softmax(sc.dz)
+		graph.Softmax(sc.dz)
 		cw := t.classW[s.label]
 		if s.weight > 0 {
 			cw *= s.weight

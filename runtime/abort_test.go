@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/pawlogs/paw/internal/onnxpb"
+	"github.com/pawlogs/paw/runtime/graph"
 )
 
 // loopArtifact is the hostile program of the hardening report: an ONNX Loop
@@ -29,20 +30,20 @@ func loopArtifact(t *testing.T) *Artifact {
 	body.Output(onnxpb.ValueInfo("cond_out", 9))
 	body.Output(onnxpb.ValueInfo("v_out", onnxpb.Float, 1, 2))
 	bodyBytes := body.Model("x")
-	// Model wraps the graph; Loop wants the GraphProto itself (field 7).
-	var graph []byte
+	// Model wraps the body; Loop wants the GraphProto itself (field 7).
+	var bodyProto []byte
 	for b := bodyBytes; len(b) > 0; {
 		num, typ, n := protowire.ConsumeTag(b)
 		b = b[n:]
 		n = protowire.ConsumeFieldValue(num, typ, b)
 		if num == 7 {
-			graph, _ = protowire.ConsumeBytes(b)
+			bodyProto, _ = protowire.ConsumeBytes(b)
 		}
 		b = b[n:]
 	}
 	var attr []byte
 	attr = protowire.AppendString(protowire.AppendTag(attr, 1, protowire.BytesType), "body")
-	attr = protowire.AppendBytes(protowire.AppendTag(attr, 6, protowire.BytesType), graph)
+	attr = protowire.AppendBytes(protowire.AppendTag(attr, 6, protowire.BytesType), bodyProto)
 	attr = protowire.AppendVarint(protowire.AppendTag(attr, 20, protowire.VarintType), 5)
 	var cond []byte
 	cond = protowire.AppendVarint(protowire.AppendTag(cond, 2, protowire.VarintType), 9)
@@ -51,13 +52,13 @@ func loopArtifact(t *testing.T) *Artifact {
 
 	g := &onnxpb.Graph{}
 	g.Node("Loop", "spin", []string{"M", "cond", "start"}, []string{"logits"}, attr)
-	g.Node("Softmax", "softmax", []string{"logits"}, []string{OutputProbs}, onnxpb.IntAttr("axis", -1))
+	g.Node("Softmax", "softmax", []string{"logits"}, []string{graph.OutputProbs}, onnxpb.IntAttr("axis", -1))
 	g.Initializer(onnxpb.Int64Tensor("M", nil, []int64{1 << 40}))
 	g.Initializer(cond)
 	g.Initializer(onnxpb.FloatTensor("start", []int64{1, 2}, []float32{0, 0}))
-	g.Input(onnxpb.ValueInfo(InputIDs, onnxpb.Int64, "batch", "features"))
-	g.Input(onnxpb.ValueInfo(InputWeights, onnxpb.Float, "batch", "features"))
-	g.Output(onnxpb.ValueInfo(OutputProbs, onnxpb.Float, "batch", 2))
+	g.Input(onnxpb.ValueInfo(graph.InputIDs, onnxpb.Int64, "batch", "features"))
+	g.Input(onnxpb.ValueInfo(graph.InputWeights, onnxpb.Float, "batch", "features"))
+	g.Output(onnxpb.ValueInfo(graph.OutputProbs, onnxpb.Float, "batch", 2))
 	return &Artifact{ID: "loop", Manifest: testManifest(), Spec: []byte("name: t\n"), Model: g.Model("x")}
 }
 
@@ -98,9 +99,9 @@ func TestTrialRefusesAGraphThatHangs(t *testing.T) {
 
 func TestTrialRefusesScoresThatAreNotProbabilities(t *testing.T) {
 	env := testEnv(t)
-	w := &HashnetWeights{Buckets: 256, Dim: 2, Labels: 2, Embedding: make([]float32, 512), Head: make([]float32, 4),
+	w := &graph.Hashnet{Rows: 256, Width: 2, Table: make([]float32, 512), Head: make([]float32, 4),
 		Bias: []float32{float32(math.NaN()), 0}}
-	model, err := BuildHashnetONNX(w, "test")
+	model, err := w.Encode("test")
 	if err != nil {
 		t.Fatal(err)
 	}

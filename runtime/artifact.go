@@ -22,9 +22,9 @@ const FormatVersion = 1
 
 // Entry names inside a .paw ZIP, in the order they are written.
 const (
-	EntryManifest = "manifest.json"
-	EntrySpec     = "spec.yaml"
-	EntryModel    = "model.onnx"
+	entryManifest = "manifest.json"
+	entrySpec     = "spec.yaml"
+	entryModel    = "model.onnx"
 )
 
 // Size limits applied when reading artifacts. Uncompressed sizes are
@@ -200,7 +200,7 @@ func EncodeArtifact(m *Manifest, spec, model []byte) ([]byte, error) {
 	for _, e := range []struct {
 		name string
 		data []byte
-	}{{EntryManifest, append(mj, '\n')}, {EntrySpec, spec}, {EntryModel, model}} {
+	}{{entryManifest, append(mj, '\n')}, {entrySpec, spec}, {entryModel, model}} {
 		w, err := zw.CreateHeader(&zip.FileHeader{Name: e.name, Method: zip.Deflate})
 		if err != nil {
 			return nil, fmt.Errorf("zip %s: %w", e.name, err)
@@ -259,7 +259,7 @@ func DecodeArtifact(data []byte) (*Artifact, error) {
 	if len(zr.File) > maxEntries {
 		return nil, bad("%d entries, want %d", len(zr.File), maxEntries)
 	}
-	limits := map[string]int64{EntryManifest: maxManifestBytes, EntrySpec: maxSpecBytes, EntryModel: maxModelBytes}
+	limits := map[string]int64{entryManifest: maxManifestBytes, entrySpec: maxSpecBytes, entryModel: maxModelBytes}
 	got := map[string][]byte{}
 	for _, f := range zr.File {
 		limit, ok := limits[f.Name]
@@ -275,13 +275,13 @@ func DecodeArtifact(data []byte) (*Artifact, error) {
 		}
 		got[f.Name] = b
 	}
-	for _, name := range []string{EntryManifest, EntrySpec, EntryModel} {
+	for _, name := range []string{entryManifest, entrySpec, entryModel} {
 		if _, ok := got[name]; !ok {
 			return nil, bad("missing %s", name)
 		}
 	}
-	a := &Artifact{ID: ArtifactID(data), Spec: got[EntrySpec], Model: got[EntryModel]}
-	dec := json.NewDecoder(bytes.NewReader(got[EntryManifest]))
+	a := &Artifact{ID: ArtifactID(data), Spec: got[entrySpec], Model: got[entryModel]}
+	dec := json.NewDecoder(bytes.NewReader(got[entryManifest]))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&a.Manifest); err != nil {
 		return nil, bad("manifest.json: %v", err)

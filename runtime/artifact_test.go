@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/pawlogs/paw/runtime/graph"
 )
 
 func testManifest() Manifest {
@@ -20,8 +22,8 @@ func testManifest() Manifest {
 func validArtifact(t testing.TB) []byte {
 	t.Helper()
 	m := testManifest()
-	w := &HashnetWeights{Buckets: 256, Dim: 2, Labels: 2, Embedding: make([]float32, 512), Head: make([]float32, 4), Bias: make([]float32, 2)}
-	model, err := BuildHashnetONNX(w, "test")
+	w := &graph.Hashnet{Rows: 256, Width: 2, Table: make([]float32, 512), Head: make([]float32, 4), Bias: make([]float32, 2)}
+	model, err := w.Encode("test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,11 +84,11 @@ func TestDecodeArtifactRefuses(t *testing.T) {
 	var bomb bytes.Buffer
 	{
 		zw := zip.NewWriter(&bomb)
-		w, _ := zw.Create(EntryManifest)
+		w, _ := zw.Create(entryManifest)
 		io.WriteString(w, ok)
-		w, _ = zw.Create(EntrySpec)
+		w, _ = zw.Create(entrySpec)
 		io.WriteString(w, "x")
-		w, _ = zw.Create(EntryModel)
+		w, _ = zw.Create(entryModel)
 		zero := make([]byte, 1<<20)
 		for i := 0; i < maxModelBytes>>20+1; i++ {
 			w.Write(zero)
@@ -104,13 +106,13 @@ func TestDecodeArtifactRefuses(t *testing.T) {
 		{"corrupt body", corruptMiddle(valid), "invalid artifact"},
 		{"foreign zip", zipOf(t, [2]string{"README.txt", "hello"}), `unexpected entry "README.txt"`},
 		{"path traversal", zipOf(t, [2]string{"../../etc/passwd", "x"}), `unexpected entry "../../etc/passwd"`},
-		{"missing model", zipOf(t, [2]string{EntryManifest, ok}, [2]string{EntrySpec, "x"}), "missing model.onnx"},
-		{"duplicate entry", zipOf(t, [2]string{EntryManifest, ok}, [2]string{EntryManifest, ok}, [2]string{EntryModel, "x"}), "duplicate entry"},
+		{"missing model", zipOf(t, [2]string{entryManifest, ok}, [2]string{entrySpec, "x"}), "missing model.onnx"},
+		{"duplicate entry", zipOf(t, [2]string{entryManifest, ok}, [2]string{entryManifest, ok}, [2]string{entryModel, "x"}), "duplicate entry"},
 		{"zip bomb", bomb.Bytes(), "limit"},
-		{"newer format", zipOf(t, [2]string{EntryManifest, manifestJSON(t, func(m *Manifest) { m.FormatVersion = FormatVersion + 1 })}, [2]string{EntrySpec, "x"}, [2]string{EntryModel, "x"}), "newer than this paw reads"},
-		{"unknown manifest key", zipOf(t, [2]string{EntryManifest, `{"format_version":1,"surprise":1}`}, [2]string{EntrySpec, "x"}, [2]string{EntryModel, "x"}), "unknown field"},
-		{"bad positive", zipOf(t, [2]string{EntryManifest, manifestJSON(t, func(m *Manifest) { m.Positive = "zzz" })}, [2]string{EntrySpec, "x"}, [2]string{EntryModel, "x"}), "positive label"},
-		{"one label", zipOf(t, [2]string{EntryManifest, manifestJSON(t, func(m *Manifest) { m.Labels = []string{"a"}; m.Positive = "" })}, [2]string{EntrySpec, "x"}, [2]string{EntryModel, "x"}), "want 2..256"},
+		{"newer format", zipOf(t, [2]string{entryManifest, manifestJSON(t, func(m *Manifest) { m.FormatVersion = FormatVersion + 1 })}, [2]string{entrySpec, "x"}, [2]string{entryModel, "x"}), "newer than this paw reads"},
+		{"unknown manifest key", zipOf(t, [2]string{entryManifest, `{"format_version":1,"surprise":1}`}, [2]string{entrySpec, "x"}, [2]string{entryModel, "x"}), "unknown field"},
+		{"bad positive", zipOf(t, [2]string{entryManifest, manifestJSON(t, func(m *Manifest) { m.Positive = "zzz" })}, [2]string{entrySpec, "x"}, [2]string{entryModel, "x"}), "positive label"},
+		{"one label", zipOf(t, [2]string{entryManifest, manifestJSON(t, func(m *Manifest) { m.Labels = []string{"a"}; m.Positive = "" })}, [2]string{entrySpec, "x"}, [2]string{entryModel, "x"}), "want 2..256"},
 		{"too large", make([]byte, MaxArtifactBytes+1), "larger than"},
 		{"encoder-v1 without an encoder", withManifest(t, func(m *Manifest) { m.Interpreter = InterpreterEncoderV1 }), "without an encoder"},
 		{"encoder with hashnet-v1", withManifest(t, func(m *Manifest) { e := validEncoderRef(); m.Encoder = &e }), "hashnet-v1 program with an encoder"},
@@ -146,7 +148,7 @@ func TestDecodeArtifactRefuses(t *testing.T) {
 
 // withManifest is an artifact whose manifest mut changed.
 func withManifest(t testing.TB, mut func(*Manifest)) []byte {
-	return zipOf(t, [2]string{EntryManifest, manifestJSON(t, mut)}, [2]string{EntrySpec, "x"}, [2]string{EntryModel, "x"})
+	return zipOf(t, [2]string{entryManifest, manifestJSON(t, mut)}, [2]string{entrySpec, "x"}, [2]string{entryModel, "x"})
 }
 
 func validEncoderRef() EncoderRef {
@@ -168,7 +170,7 @@ func FuzzDecodeArtifact(f *testing.F) {
 	f.Add(validArtifact(f))
 	f.Add([]byte{})
 	f.Add([]byte("PK\x03\x04garbage"))
-	f.Add(zipOf(f, [2]string{EntryManifest, "{}"}, [2]string{EntrySpec, ""}, [2]string{EntryModel, ""}))
+	f.Add(zipOf(f, [2]string{entryManifest, "{}"}, [2]string{entrySpec, ""}, [2]string{entryModel, ""}))
 	f.Add(withManifest(f, func(m *Manifest) {
 		e := validEncoderRef()
 		m.Interpreter, m.Encoder, m.Model, m.Featurizer = InterpreterEncoderV1, &e, ModelShape{Dim: e.Dim}, FeaturizerConfig{}

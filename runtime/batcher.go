@@ -699,6 +699,3 @@ func NewProgramSet(programs ...*Program) (*ProgramSet, error) {
 
 // Programs returns the set's programs in order.
 func (s *ProgramSet) Programs() []*Program { return s.programs }
-
-// Featurizations is the number of distinct featurizations per record.
-func (s *ProgramSet) Featurizations() int { return len(s.groups) }

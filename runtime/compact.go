@@ -5,7 +5,13 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+
+	"github.com/pawlogs/paw/runtime/graph"
 )
+
+// InterpreterHashnetV1 is the default interpreter: hashed n-gram
+// embeddings, mean-pooled, then a linear head and a softmax (graph.Hashnet).
+const InterpreterHashnetV1 = "hashnet-v1"
 
 // A hashnet-v1 table has a row per hash bucket (2^18 by default), and
 // training changes only the rows its examples' features hash to: about a
@@ -106,7 +112,30 @@ func compactHashnet(model []byte, producerVersion string) ([]byte, *rowIndex, er
 			vals = append(vals, floatsOf(t.row(r))...)
 		}
 	}
-	return hashnetGraph(t.name, idx.size(), t.width, vals, t.head, t.bias, producerVersion), idx, nil
+	g := &graph.Hashnet{Rows: idx.size(), Width: t.width, Table: vals, Head: t.head, Bias: t.bias}
+	compact, err := g.Encode(producerVersion)
+	if err != nil {
+		return nil, nil, err
+	}
+	return compact, idx, nil
+}
+
+// ReadHashnet reads a hashnet-v1 program's graph back from its model, so
+// that Go code (the sidecar's check of a learned program) can score with
+// a published program without ONNX Runtime.
+func ReadHashnet(a *Artifact) (*graph.Hashnet, error) {
+	if a.Manifest.Interpreter != InterpreterHashnetV1 {
+		return nil, fmt.Errorf("program %s is %s, not %s", a.Manifest.Name, a.Manifest.Interpreter, InterpreterHashnetV1)
+	}
+	t, err := readHashnetTable(a.Model)
+	if err != nil {
+		return nil, err
+	}
+	g := &graph.Hashnet{Rows: t.rows(), Width: t.width, Table: floatsOf(t.raw), Head: t.head, Bias: t.bias}
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	return g, nil
 }
 
 func allZero(b []byte) bool {

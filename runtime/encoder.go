@@ -23,8 +23,8 @@ const InterpreterEncoderV1 = "encoder-v1"
 
 // Files of an encoder folder, as Hugging Face Optimum exports them.
 const (
-	EncoderModelFile     = "model.onnx"
-	EncoderTokenizerFile = "tokenizer.json"
+	encoderModelFile     = "model.onnx"
+	encoderTokenizerFile = "tokenizer.json"
 )
 
 // EnvEncoders names the variable that overrides DefaultEncoderDir.
@@ -117,7 +117,7 @@ type Encoder struct {
 	inputs []string // the model's inputs, in its order
 	max    int      // rows per Embed call
 	pool   *sessionPool[*encSession]
-	key    *encoderKey // set when shared by programs (OpenEncoderFor)
+	key    *encoderKey // set when shared by programs (openEncoderFor)
 	refs   int         // programs holding a shared encoder; under ortState
 }
 
@@ -136,20 +136,20 @@ type encSession struct {
 
 // LoadEncoder opens the encoder in dir (model.onnx and tokenizer.json) and
 // describes it in Ref: its digests, output and width. The compiler uses it;
-// programs open their encoder with OpenEncoderFor.
+// programs open their encoder with openEncoderFor.
 func LoadEncoder(env *Env, dir string, set EncoderSettings, opts ProgramOptions) (*Encoder, error) {
-	model, err := os.ReadFile(filepath.Join(dir, EncoderModelFile))
+	model, err := os.ReadFile(filepath.Join(dir, encoderModelFile))
 	if err != nil {
 		return nil, fmt.Errorf("encoder %s: %w", dir, err)
 	}
-	tokPath := filepath.Join(dir, EncoderTokenizerFile)
+	tokPath := filepath.Join(dir, encoderTokenizerFile)
 	tokData, err := os.ReadFile(tokPath)
 	if err != nil {
 		return nil, fmt.Errorf("encoder %s: %w", dir, err)
 	}
 	tok, err := tokenizer.Parse(tokData)
 	if err != nil {
-		return nil, fmt.Errorf("encoder %s: %s: %w", dir, EncoderTokenizerFile, err)
+		return nil, fmt.Errorf("encoder %s: %s: %w", dir, encoderTokenizerFile, err)
 	}
 	if set.MaxTokens == 0 {
 		set.MaxTokens = 128
@@ -165,7 +165,7 @@ func LoadEncoder(env *Env, dir string, set EncoderSettings, opts ProgramOptions)
 	}
 	ins, outs, err := ort.GetInputOutputInfoWithONNXData(model)
 	if err != nil {
-		return nil, fmt.Errorf("encoder %s: onnx runtime cannot read %s: %w", dir, EncoderModelFile, err)
+		return nil, fmt.Errorf("encoder %s: onnx runtime cannot read %s: %w", dir, encoderModelFile, err)
 	}
 	for _, in := range ins {
 		if !slices.Contains(encoderInputs, in.Name) {
@@ -225,10 +225,10 @@ func LoadEncoder(env *Env, dir string, set EncoderSettings, opts ProgramOptions)
 	return e, nil
 }
 
-// OpenEncoderFor opens the encoder an artifact references, from
+// openEncoderFor opens the encoder an artifact references, from
 // opts.EncoderDir (default DefaultEncoderDir()), and refuses files whose
 // digests differ from the ones the program was compiled against.
-func OpenEncoderFor(env *Env, ref *EncoderRef, opts ProgramOptions) (*Encoder, error) {
+func openEncoderFor(env *Env, ref *EncoderRef, opts ProgramOptions) (*Encoder, error) {
 	if ref == nil {
 		return nil, fmt.Errorf("%w: encoder-v1 program without an encoder reference", ErrCorrupt)
 	}
@@ -251,9 +251,9 @@ func OpenEncoderFor(env *Env, ref *EncoderRef, opts ProgramOptions) (*Encoder, e
 	}
 	switch {
 	case e.Ref.ModelSHA256 != ref.ModelSHA256:
-		return nil, mismatch(EncoderModelFile, e.Ref.ModelSHA256, ref.ModelSHA256)
+		return nil, mismatch(encoderModelFile, e.Ref.ModelSHA256, ref.ModelSHA256)
 	case e.Ref.TokenizerSHA256 != ref.TokenizerSHA256:
-		return nil, mismatch(EncoderTokenizerFile, e.Ref.TokenizerSHA256, ref.TokenizerSHA256)
+		return nil, mismatch(encoderTokenizerFile, e.Ref.TokenizerSHA256, ref.TokenizerSHA256)
 	case e.Ref.Dim != ref.Dim:
 		e.Close()
 		return nil, fmt.Errorf("encoder %s: width %d, the program wants %d", dir, e.Ref.Dim, ref.Dim)
@@ -304,7 +304,7 @@ func (e *Encoder) newSession() (*encSession, error) {
 	defer so.Destroy()
 	s, err := ort.NewDynamicAdvancedSessionWithONNXData(e.model, e.inputs, []string{e.Ref.Output}, so)
 	if err != nil {
-		return nil, fmt.Errorf("onnx runtime cannot load %s: %w", EncoderModelFile, err)
+		return nil, fmt.Errorf("onnx runtime cannot load %s: %w", encoderModelFile, err)
 	}
 	n := e.max * e.Ref.MaxTokens
 	return &encSession{s: s, ids: make([]int64, n), mask: make([]int64, n), types: make([]int64, n)}, nil

@@ -14,6 +14,7 @@ import (
 	"github.com/pawlogs/paw/compiler"
 	"github.com/pawlogs/paw/runtime"
 	"github.com/pawlogs/paw/runtime/encodertest"
+	"github.com/pawlogs/paw/runtime/graph"
 )
 
 // tinyEncoder writes a random BERT-style encoder into root/name.
@@ -27,11 +28,11 @@ func tinyEncoder(t testing.TB, root, name string, o encodertest.Options) string 
 }
 
 // headArtifact wraps random head weights for enc as an encoder-v1 artifact.
-func headArtifact(t testing.TB, ref runtime.EncoderRef, seed uint64) (*runtime.Artifact, *runtime.HeadWeights) {
+func headArtifact(t testing.TB, ref runtime.EncoderRef, seed uint64) (*runtime.Artifact, *graph.Head) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 1))
-	h := &runtime.HeadWeights{Dim: ref.Dim, Labels: 3, W: randFloats(rng, ref.Dim*3), Bias: randFloats(rng, 3)}
-	model, err := runtime.BuildHeadONNX(h, "test")
+	h := &graph.Head{Dim: ref.Dim, Labels: 3, W: randFloats(rng, ref.Dim*3), Bias: randFloats(rng, 3)}
+	model, err := h.Encode("test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestEncoderHeadMatchesGoReference(t *testing.T) {
 			t.Fatalf("record %d: |e|^2 = %v with normalize", i, norm)
 		}
 	}
-	// The head on ONNX Runtime against HeadWeights.Forward.
+	// The head on ONNX Runtime against graph.Head.Forward.
 	a, h := headArtifact(t, enc.Ref, 7)
 	p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{EncoderDir: root})
 	if err != nil {

@@ -184,7 +184,7 @@ func (e *teacherEscalator) escalate(ctx context.Context, p *Program, pi int, tex
 			continue
 		}
 		escalated++
-		key := p.TemplateKey(texts[i])
+		key := p.templateKey(texts[i])
 		if k, ok := e.remembered(p.ID, key); ok {
 			e.cached.Add(1)
 			e.overrule(d, labels, k)

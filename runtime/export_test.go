@@ -68,3 +68,9 @@ func SharedLines(t *testing.T) [][]byte {
 	}
 	return lines
 }
+
+// ResolveORTLib finds the ONNX Runtime library as OpenEnv("") does.
+var ResolveORTLib = resolveORTLib
+
+// Featurizations is the number of distinct featurizations per record.
+func (s *ProgramSet) Featurizations() int { return len(s.groups) }

@@ -30,7 +30,7 @@ type FeaturizerConfig struct {
 
 // Featurizer defaults, chosen by measurement (see README, "Sizing").
 const (
-	FeaturizerKind      = "logtok-v1"
+	featurizerKind      = "logtok-v1"
 	DefaultBucketBits   = 18
 	DefaultMaxBytes     = 4096
 	DefaultMaxFeatures  = 256
@@ -49,7 +49,7 @@ const (
 // DefaultFeaturizerConfig returns the configuration new programs use.
 func DefaultFeaturizerConfig() FeaturizerConfig {
 	return FeaturizerConfig{
-		Kind:        FeaturizerKind,
+		Kind:        featurizerKind,
 		BucketBits:  DefaultBucketBits,
 		MaxBytes:    DefaultMaxBytes,
 		MaxFeatures: DefaultMaxFeatures,
@@ -61,8 +61,8 @@ func DefaultFeaturizerConfig() FeaturizerConfig {
 // Validate reports the first out-of-range setting.
 func (c FeaturizerConfig) Validate() error {
 	switch {
-	case c.Kind != FeaturizerKind:
-		return fmt.Errorf("featurizer kind %q: want %q", c.Kind, FeaturizerKind)
+	case c.Kind != featurizerKind:
+		return fmt.Errorf("featurizer kind %q: want %q", c.Kind, featurizerKind)
 	case c.BucketBits < 8 || c.BucketBits > maxBucketBits:
 		return fmt.Errorf("featurizer bucket_bits %d: want 8..%d", c.BucketBits, maxBucketBits)
 	case c.MaxBytes < 16 || c.MaxBytes > maxMaxBytesLimit:

@@ -7,6 +7,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/pawlogs/paw/internal/onnxpb"
+	"github.com/pawlogs/paw/runtime/graph"
 )
 
 // Programs that share a featurizer gather rows of the same buckets for the
@@ -33,8 +34,8 @@ func fusedGraph(rows int, widths []int, vals []float32, bias []float32, producer
 		split[i] = int64(w)
 		outs[i] = "logits" + fmt.Sprint(i)
 	}
-	g.Node("Gather", "gather", []string{"table", InputIDs}, []string{"rows"}, onnxpb.IntAttr("axis", 0))
-	g.Node("Unsqueeze", "unsqueeze", []string{InputWeights, "axis2"}, []string{"weights3"})
+	g.Node("Gather", "gather", []string{"table", graph.InputIDs}, []string{"rows"}, onnxpb.IntAttr("axis", 0))
+	g.Node("Unsqueeze", "unsqueeze", []string{graph.InputWeights, "axis2"}, []string{"weights3"})
 	g.Node("Mul", "weigh", []string{"rows", "weights3"}, []string{"weighted"})
 	g.Node("ReduceSum", "pool", []string{"weighted", "axis1"}, []string{"pooled"}, onnxpb.IntAttr("keepdims", 0))
 	g.Node("Add", "bias", []string{"pooled", "bias"}, []string{"logits"})
@@ -48,8 +49,8 @@ func fusedGraph(rows int, widths []int, vals []float32, bias []float32, producer
 	g.Initializer(onnxpb.Int64Tensor("axis2", []int64{1}, []int64{2}))
 	g.Initializer(onnxpb.Int64Tensor("split", []int64{int64(len(split))}, split))
 	g.Initializer(onnxpb.FloatTensor("table", []int64{int64(rows), int64(total)}, vals))
-	g.Input(onnxpb.ValueInfo(InputIDs, onnxpb.Int64, "batch", "features"))
-	g.Input(onnxpb.ValueInfo(InputWeights, onnxpb.Float, "batch", "features"))
+	g.Input(onnxpb.ValueInfo(graph.InputIDs, onnxpb.Int64, "batch", "features"))
+	g.Input(onnxpb.ValueInfo(graph.InputWeights, onnxpb.Float, "batch", "features"))
 	for i, w := range widths {
 		g.Output(onnxpb.ValueInfo(fusedOutput(i), onnxpb.Float, "batch", w))
 	}
@@ -143,7 +144,7 @@ func (f *fusedRun) newSession() (*fusedSession, error) {
 	for i := range outs {
 		outs[i] = fusedOutput(i)
 	}
-	s, err := ort.NewDynamicAdvancedSessionWithONNXData(f.model, []string{InputIDs, InputWeights}, outs, so)
+	s, err := ort.NewDynamicAdvancedSessionWithONNXData(f.model, []string{graph.InputIDs, graph.InputWeights}, outs, so)
 	if err != nil {
 		return nil, fmt.Errorf("fused group: onnx runtime: %w", err)
 	}

@@ -96,11 +96,11 @@ func (in *Input) extractDecoded(record []byte) ([]byte, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, ErrNotJSON // trailing data after the object
 	}
-	return in.ExtractFrom(obj)
+	return in.extractFrom(obj)
 }
 
-// ExtractFrom reads the text from an already decoded record.
-func (in *Input) ExtractFrom(obj map[string]any) ([]byte, error) {
+// extractFrom reads the text from an already decoded record.
+func (in *Input) extractFrom(obj map[string]any) ([]byte, error) {
 	if in.tmpl != nil {
 		var b bytes.Buffer
 		if err := in.tmpl.Execute(&b, obj); err != nil {

@@ -8,6 +8,8 @@ import (
 	"slices"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/pawlogs/paw/runtime/graph"
 )
 
 // A program's model.onnx is accepted only when it is exactly one of the
@@ -68,20 +70,20 @@ const (
 )
 
 // expectedGraph is the graph paw's compiler writes for a manifest
-// (BuildHashnetONNX, BuildHeadONNX), as nodes, initializers and inputs.
+// (graph.Hashnet, graph.Head), as nodes, initializers and inputs.
 func expectedGraph(m *Manifest, folded bool) ([]wantNode, map[string]wantTensor, []string) {
 	l := int64(len(m.Labels))
 	d := int64(m.Model.Dim)
-	softmax := wantNode{"Softmax", []string{"logits"}, []string{OutputProbs}, map[string]int64{"axis": -1}}
+	softmax := wantNode{"Softmax", []string{"logits"}, []string{graph.OutputProbs}, map[string]int64{"axis": -1}}
 	if m.Interpreter == InterpreterEncoderV1 {
 		return []wantNode{
-				{"MatMul", []string{InputEmbedding, "W"}, []string{"scores"}, nil},
+				{"MatMul", []string{graph.InputEmbedding, "W"}, []string{"scores"}, nil},
 				{"Add", []string{"scores", "bias"}, []string{"logits"}, nil},
 				softmax,
 			}, map[string]wantTensor{
 				"W":    {[]int64{d, l}, onnxFloat, nil},
 				"bias": {[]int64{l}, onnxFloat, nil},
-			}, []string{InputEmbedding}
+			}, []string{graph.InputEmbedding}
 	}
 	b := int64(m.Model.Buckets)
 	table, scores := "embedding", "scores"
@@ -89,8 +91,8 @@ func expectedGraph(m *Manifest, folded bool) ([]wantNode, map[string]wantTensor,
 		table, scores = "table", "pooled"
 	}
 	nodes := []wantNode{
-		{"Gather", []string{table, InputIDs}, []string{"rows"}, map[string]int64{"axis": 0}},
-		{"Unsqueeze", []string{InputWeights, "axis2"}, []string{"weights3"}, nil},
+		{"Gather", []string{table, graph.InputIDs}, []string{"rows"}, map[string]int64{"axis": 0}},
+		{"Unsqueeze", []string{graph.InputWeights, "axis2"}, []string{"weights3"}, nil},
 		{"Mul", []string{"rows", "weights3"}, []string{"weighted"}, nil},
 		{"ReduceSum", []string{"weighted", "axis1"}, []string{"pooled"}, map[string]int64{"keepdims": 0}},
 	}
@@ -107,7 +109,7 @@ func expectedGraph(m *Manifest, folded bool) ([]wantNode, map[string]wantTensor,
 		inits["head"] = wantTensor{[]int64{d, l}, onnxFloat, nil}
 	}
 	nodes = append(nodes, wantNode{"Add", []string{scores, "bias"}, []string{"logits"}, nil}, softmax)
-	return nodes, inits, []string{InputIDs, InputWeights}
+	return nodes, inits, []string{graph.InputIDs, graph.InputWeights}
 }
 
 // checkModel refuses a model that is not the graph m's interpreter runs.
@@ -166,8 +168,8 @@ func checkModel(m *Manifest, model []byte) error {
 	if !slices.Equal(g.inputs, inputs) {
 		return fmt.Errorf("graph inputs %v, a %s program has %v", g.inputs, m.Interpreter, inputs)
 	}
-	if !slices.Equal(g.outputs, []string{OutputProbs}) {
-		return fmt.Errorf("graph outputs %v, want [%s]", g.outputs, OutputProbs)
+	if !slices.Equal(g.outputs, []string{graph.OutputProbs}) {
+		return fmt.Errorf("graph outputs %v, want [%s]", g.outputs, graph.OutputProbs)
 	}
 	return nil
 }

@@ -9,16 +9,17 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/pawlogs/paw/internal/onnxpb"
+	"github.com/pawlogs/paw/runtime/graph"
 )
 
 // hostileModel builds model.onnx variants for the test manifest (256
 // buckets, dim 2, 2 labels) by changing paw's own hashnet graph.
-func hostileModel(t testing.TB, mut func(g *onnxpb.Graph, w *HashnetWeights)) []byte {
+func hostileModel(t testing.TB, mut func(g *onnxpb.Graph, w *graph.Hashnet)) []byte {
 	t.Helper()
-	w := &HashnetWeights{Buckets: 256, Dim: 2, Labels: 2, Embedding: make([]float32, 512), Head: make([]float32, 4), Bias: make([]float32, 2)}
+	w := &graph.Hashnet{Rows: 256, Width: 2, Table: make([]float32, 512), Head: make([]float32, 4), Bias: make([]float32, 2)}
 	g := &onnxpb.Graph{}
-	g.Node("Gather", "gather", []string{"embedding", InputIDs}, []string{"rows"}, onnxpb.IntAttr("axis", 0))
-	g.Node("Unsqueeze", "unsqueeze", []string{InputWeights, "axis2"}, []string{"weights3"})
+	g.Node("Gather", "gather", []string{"embedding", graph.InputIDs}, []string{"rows"}, onnxpb.IntAttr("axis", 0))
+	g.Node("Unsqueeze", "unsqueeze", []string{graph.InputWeights, "axis2"}, []string{"weights3"})
 	g.Node("Mul", "weigh", []string{"rows", "weights3"}, []string{"weighted"})
 	g.Node("ReduceSum", "pool", []string{"weighted", "axis1"}, []string{"pooled"}, onnxpb.IntAttr("keepdims", 0))
 	g.Node("MatMul", "head", []string{"pooled", "head"}, []string{"scores"})
@@ -26,20 +27,20 @@ func hostileModel(t testing.TB, mut func(g *onnxpb.Graph, w *HashnetWeights)) []
 	mut(g, w)
 	g.Initializer(onnxpb.Int64Tensor("axis1", []int64{1}, []int64{1}))
 	g.Initializer(onnxpb.Int64Tensor("axis2", []int64{1}, []int64{2}))
-	g.Initializer(onnxpb.FloatTensor("bias", []int64{int64(w.Labels)}, w.Bias))
-	g.Input(onnxpb.ValueInfo(InputIDs, onnxpb.Int64, "batch", "features"))
-	g.Input(onnxpb.ValueInfo(InputWeights, onnxpb.Float, "batch", "features"))
-	g.Output(onnxpb.ValueInfo(OutputProbs, onnxpb.Float, "batch", w.Labels))
+	g.Initializer(onnxpb.FloatTensor("bias", []int64{int64(len(w.Bias))}, w.Bias))
+	g.Input(onnxpb.ValueInfo(graph.InputIDs, onnxpb.Int64, "batch", "features"))
+	g.Input(onnxpb.ValueInfo(graph.InputWeights, onnxpb.Float, "batch", "features"))
+	g.Output(onnxpb.ValueInfo(graph.OutputProbs, onnxpb.Float, "batch", len(w.Bias)))
 	return g.Model("test")
 }
 
 func softmaxNode(g *onnxpb.Graph) {
-	g.Node("Softmax", "softmax", []string{"logits"}, []string{OutputProbs}, onnxpb.IntAttr("axis", -1))
+	g.Node("Softmax", "softmax", []string{"logits"}, []string{graph.OutputProbs}, onnxpb.IntAttr("axis", -1))
 }
 
-func plainTables(g *onnxpb.Graph, w *HashnetWeights) {
-	g.Initializer(onnxpb.FloatTensor("embedding", []int64{int64(w.Buckets), int64(w.Dim)}, w.Embedding))
-	g.Initializer(onnxpb.FloatTensor("head", []int64{int64(w.Dim), int64(w.Labels)}, w.Head))
+func plainTables(g *onnxpb.Graph, w *graph.Hashnet) {
+	g.Initializer(onnxpb.FloatTensor("embedding", []int64{int64(w.Rows), int64(w.Width)}, w.Table))
+	g.Initializer(onnxpb.FloatTensor("head", []int64{int64(w.Width), int64(len(w.Bias))}, w.Head))
 }
 
 // graphAttr is an AttributeProto of type GRAPH, as Loop's body is.
@@ -60,26 +61,26 @@ func TestCheckModelRefusesForeignGraphs(t *testing.T) {
 		model []byte
 		want  string
 	}{
-		{"five outputs for two labels", hostileModel(t, func(g *onnxpb.Graph, w *HashnetWeights) {
-			w.Labels, w.Head, w.Bias = 5, make([]float32, 10), make([]float32, 5)
+		{"five outputs for two labels", hostileModel(t, func(g *onnxpb.Graph, w *graph.Hashnet) {
+			w.Head, w.Bias = make([]float32, 10), make([]float32, 5)
 			softmaxNode(g)
 			plainTables(g, w)
 		}), `initializer "bias" is type 1 [5], the manifest needs type 1 [2]`},
-		{"a loop", hostileModel(t, func(g *onnxpb.Graph, w *HashnetWeights) {
+		{"a loop", hostileModel(t, func(g *onnxpb.Graph, w *graph.Hashnet) {
 			g.Node("Loop", "spin", []string{"trip", "cond"}, []string{"logits2"}, graphAttr("body", nil))
 			softmaxNode(g)
 			plainTables(g, w)
 		}), `attribute "body": attribute field 6 is not read by paw`},
-		{"an extra op", hostileModel(t, func(g *onnxpb.Graph, w *HashnetWeights) {
+		{"an extra op", hostileModel(t, func(g *onnxpb.Graph, w *graph.Hashnet) {
 			g.Node("Identity", "id", []string{"logits"}, []string{"logits2"})
 			softmaxNode(g)
 			plainTables(g, w)
 		}), "graph has 8 nodes"},
-		{"a different op", hostileModel(t, func(g *onnxpb.Graph, w *HashnetWeights) {
-			g.Node("Sigmoid", "softmax", []string{"logits"}, []string{OutputProbs})
+		{"a different op", hostileModel(t, func(g *onnxpb.Graph, w *graph.Hashnet) {
+			g.Node("Sigmoid", "softmax", []string{"logits"}, []string{graph.OutputProbs})
 			plainTables(g, w)
 		}), "node 6 is Sigmoid"},
-		{"external weights", hostileModel(t, func(g *onnxpb.Graph, w *HashnetWeights) {
+		{"external weights", hostileModel(t, func(g *onnxpb.Graph, w *graph.Hashnet) {
 			softmaxNode(g)
 			t := onnxpb.FloatTensor("embedding", []int64{256, 2}, nil)
 			kv := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "location")
@@ -89,23 +90,23 @@ func TestCheckModelRefusesForeignGraphs(t *testing.T) {
 			g.Initializer(t)
 			g.Initializer(onnxpb.FloatTensor("head", []int64{2, 2}, w.Head))
 		}), "external data is refused"},
-		{"short weights", hostileModel(t, func(g *onnxpb.Graph, w *HashnetWeights) {
+		{"short weights", hostileModel(t, func(g *onnxpb.Graph, w *graph.Hashnet) {
 			softmaxNode(g)
 			g.Initializer(onnxpb.FloatTensor("embedding", []int64{256, 2}, make([]float32, 10)))
 			g.Initializer(onnxpb.FloatTensor("head", []int64{2, 2}, w.Head))
 		}), `initializer "embedding" holds 40 bytes, its shape needs 2048`},
-		{"a different pooling axis", hostileModel(t, func(g *onnxpb.Graph, w *HashnetWeights) {
+		{"a different pooling axis", hostileModel(t, func(g *onnxpb.Graph, w *graph.Hashnet) {
 			softmaxNode(g)
 			plainTables(g, w)
 			g.Initializer(onnxpb.Int64Tensor("axis1", []int64{1}, []int64{0}))
 		}), `initializer "axis1" is defined twice`},
-		{"local functions", append(hostileModel(t, func(g *onnxpb.Graph, w *HashnetWeights) { softmaxNode(g); plainTables(g, w) }),
+		{"local functions", append(hostileModel(t, func(g *onnxpb.Graph, w *graph.Hashnet) { softmaxNode(g); plainTables(g, w) }),
 			protowire.AppendBytes(protowire.AppendTag(nil, 25, protowire.BytesType), []byte("f"))...), "local functions"},
-		{"foreign operator set", append(hostileModel(t, func(g *onnxpb.Graph, w *HashnetWeights) { softmaxNode(g); plainTables(g, w) }),
+		{"foreign operator set", append(hostileModel(t, func(g *onnxpb.Graph, w *graph.Hashnet) { softmaxNode(g); plainTables(g, w) }),
 			protowire.AppendBytes(protowire.AppendTag(nil, 8, protowire.BytesType), protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "com.microsoft"))...), `operator set "com.microsoft"`},
 		{"not protobuf", []byte("\xff\xff\xff"), "truncated or not protobuf"},
 	}
-	ok := hostileModel(t, func(g *onnxpb.Graph, w *HashnetWeights) { softmaxNode(g); plainTables(g, w) })
+	ok := hostileModel(t, func(g *onnxpb.Graph, w *graph.Hashnet) { softmaxNode(g); plainTables(g, w) })
 	if err := checkModel(&m, ok); err != nil {
 		t.Fatalf("paw's own graph refused: %v", err)
 	}
@@ -155,13 +156,13 @@ func TestTemplateCacheIsBoundedInBytes(t *testing.T) {
 // exactly paw's own graph; the reader never panics.
 func FuzzCheckModel(f *testing.F) {
 	m := testManifest()
-	w := &HashnetWeights{Buckets: 256, Dim: 2, Labels: 2, Embedding: make([]float32, 512), Head: make([]float32, 4), Bias: make([]float32, 2)}
-	model, err := BuildHashnetONNX(w, "seed")
+	w := &graph.Hashnet{Rows: 256, Width: 2, Table: make([]float32, 512), Head: make([]float32, 4), Bias: make([]float32, 2)}
+	model, err := w.Encode("seed")
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(model)
-	f.Add(hostileModel(f, func(g *onnxpb.Graph, w *HashnetWeights) { softmaxNode(g); plainTables(g, w) }))
+	f.Add(hostileModel(f, func(g *onnxpb.Graph, w *graph.Hashnet) { softmaxNode(g); plainTables(g, w) }))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if err := checkModel(&m, data); err == nil {
@@ -172,45 +173,4 @@ func FuzzCheckModel(f *testing.F) {
 			}
 		}
 	})
-}
-
-// ReadHashnet gives back the weights the model holds: the same scores as
-// the Go forward pass the compiler built it from, folded or not.
-func TestReadHashnet(t *testing.T) {
-	for _, dim := range []int{1, 4} { // dim 1 < 2 labels: not folded; 4: folded
-		w := &HashnetWeights{Buckets: 256, Dim: dim, Labels: 2, Embedding: make([]float32, 256*dim), Head: make([]float32, dim*2), Bias: []float32{0.3, -0.1}}
-		for i := range w.Embedding {
-			w.Embedding[i] = float32(i%7) / 10
-		}
-		for i := range w.Head {
-			w.Head[i] = float32(i%3) - 1
-		}
-		model, err := BuildHashnetONNX(w, "t")
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := testManifest()
-		m.Model.Dim = dim
-		data, err := EncodeArtifact(&m, []byte("x"), model)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := DecodeArtifact(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := ReadHashnet(a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := Features{IDs: []int64{3, 9, 200}, Weights: []float32{0.3, 0.3, 0.4}, Len: 3}
-		want, got := make([]float32, 2), make([]float32, 2)
-		w.Forward(&f, want)
-		r.Forward(&f, got)
-		for k := range want {
-			if d := want[k] - got[k]; d > 1e-5 || d < -1e-5 {
-				t.Fatalf("dim %d: scores %v, want %v", dim, got, want)
-			}
-		}
-	}
 }

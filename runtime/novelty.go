@@ -21,17 +21,17 @@ import (
 // metrics (paw_novel_total) and reports.
 const NovelThreshold = 0.5
 
-// MaxTemplateKeys bounds the training templates a manifest lists.
-const MaxTemplateKeys = 32768
+// maxTemplateKeys bounds the training templates a manifest lists.
+const maxTemplateKeys = 32768
 
 // EncodeTemplateKeys is the manifest's templates field: the distinct keys,
-// sorted, as little-endian uint64s in base64. More than MaxTemplateKeys
+// sorted, as little-endian uint64s in base64. More than maxTemplateKeys
 // are not listed (nil): novelty then reads features only.
 func EncodeTemplateKeys(keys []uint64) string {
 	ks := slices.Clone(keys)
 	slices.Sort(ks)
 	ks = slices.Compact(ks)
-	if len(ks) == 0 || len(ks) > MaxTemplateKeys {
+	if len(ks) == 0 || len(ks) > maxTemplateKeys {
 		return ""
 	}
 	b := make([]byte, 8*len(ks))
@@ -46,8 +46,8 @@ func decodeTemplateKeys(s string) ([]uint64, error) {
 		return nil, nil
 	}
 	b, err := base64.StdEncoding.DecodeString(s)
-	if err != nil || len(b)%8 != 0 || len(b)/8 > MaxTemplateKeys {
-		return nil, fmt.Errorf("templates: want at most %d sorted keys as base64", MaxTemplateKeys)
+	if err != nil || len(b)%8 != 0 || len(b)/8 > maxTemplateKeys {
+		return nil, fmt.Errorf("templates: want at most %d sorted keys as base64", maxTemplateKeys)
 	}
 	keys := make([]uint64, len(b)/8)
 	for i := range keys {

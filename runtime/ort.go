@@ -33,9 +33,9 @@ func DefaultORTLibPath() string {
 	return filepath.Join(base, "paw", "onnxruntime", "libonnxruntime.so.1")
 }
 
-// ResolveORTLib returns the library to load: $PAW_ORT_LIB, else the default
+// resolveORTLib returns the library to load: $PAW_ORT_LIB, else the default
 // install location. The error says how to install it.
-func ResolveORTLib() (string, error) {
+func resolveORTLib() (string, error) {
 	path, from := os.Getenv(EnvORTLib), EnvORTLib
 	if path == "" {
 		path, from = DefaultORTLibPath(), "default location"
@@ -63,7 +63,7 @@ type Env struct {
 }
 
 // OpenEnv loads the ONNX Runtime library (with lib empty: the one already
-// loaded, else ResolveORTLib's) and initializes the environment once per
+// loaded, else resolveORTLib's) and initializes the environment once per
 // process. Every Env must be closed; the environment itself then stays for
 // the process's life (see Close).
 func OpenEnv(lib string) (*Env, error) {
@@ -74,7 +74,7 @@ func OpenEnv(lib string) (*Env, error) {
 	}
 	if lib == "" {
 		var err error
-		if lib, err = ResolveORTLib(); err != nil {
+		if lib, err = resolveORTLib(); err != nil {
 			return nil, err
 		}
 	}
@@ -121,6 +121,7 @@ type Device struct {
 	ID       int
 }
 
+// String is the device as ParseDevice reads it: "cpu" or "cuda:N".
 func (d Device) String() string {
 	if d.Provider == "cuda" {
 		return "cuda:" + strconv.Itoa(d.ID)

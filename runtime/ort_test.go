@@ -19,6 +19,7 @@ import (
 
 	"github.com/pawlogs/paw/compiler"
 	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/runtime/graph"
 )
 
 // openEnv loads ONNX Runtime. It fails rather than skips: make test
@@ -40,14 +41,17 @@ func TestONNXMatchesReference(t *testing.T) {
 	cfg.BucketBits = 10
 	for _, shape := range []struct{ dim, labels int }{{8, 2}, {16, 4}, {3, 7}} {
 		t.Run(fmt.Sprintf("dim%d_labels%d", shape.dim, shape.labels), func(t *testing.T) {
-			w := &runtime.HashnetWeights{Buckets: cfg.Buckets(), Dim: shape.dim, Labels: shape.labels}
-			w.Embedding = randFloats(rng, w.Buckets*w.Dim)
-			w.Head = randFloats(rng, w.Dim*w.Labels)
-			w.Bias = randFloats(rng, w.Labels)
-			for d := 0; d < w.Dim; d++ { // the padding row stays zero
-				w.Embedding[d] = 0
+			// Fewer labels than dimensions: a folded table, as the compiler writes it.
+			w := &graph.Hashnet{Rows: cfg.Buckets(), Width: shape.dim, Bias: randFloats(rng, shape.labels)}
+			if shape.labels < shape.dim {
+				w.Width = shape.labels
+			} else {
+				w.Head = randFloats(rng, shape.dim*shape.labels)
 			}
-			p := newProgram(t, env, w, cfg)
+			w.Table = randFloats(rng, w.Rows*w.Width)
+			clear(w.Table[:w.Width]) // the padding row stays zero
+			labels := len(w.Bias)
+			p := newProgram(t, env, w, shape.dim, cfg)
 			defer p.Close()
 			const n = runtime.DefaultMaxBatch
 			feats := make([]*runtime.Features, n)
@@ -55,21 +59,21 @@ func TestONNXMatchesReference(t *testing.T) {
 				f := runtime.Features{IDs: make([]int64, cfg.MaxFeatures), Weights: make([]float32, cfg.MaxFeatures)}
 				f.Len = 1 + rng.IntN(cfg.MaxFeatures)
 				for j := 0; j < f.Len; j++ {
-					f.IDs[j] = 1 + rng.Int64N(int64(w.Buckets-1))
+					f.IDs[j] = 1 + rng.Int64N(int64(w.Rows-1))
 					f.Weights[j] = rng.Float32()
 				}
 				feats[i] = &f
 			}
-			out := make([]float32, n*w.Labels)
+			out := make([]float32, n*labels)
 			if err := p.Run(feats, out); err != nil {
 				t.Fatal(err)
 			}
-			ref := make([]float32, w.Labels)
+			ref := make([]float32, labels)
 			worst := 0.0
 			for i, f := range feats {
-				w.Forward(f, ref)
+				w.Forward(f.IDs[:f.Len], f.Weights[:f.Len], ref)
 				for k := range ref {
-					worst = math.Max(worst, math.Abs(float64(ref[k]-out[i*w.Labels+k])))
+					worst = math.Max(worst, math.Abs(float64(ref[k]-out[i*labels+k])))
 				}
 			}
 			if worst > 1e-5 {
@@ -88,18 +92,18 @@ func randFloats(rng *rand.Rand, n int) []float32 {
 	return out
 }
 
-func newProgram(t testing.TB, env *runtime.Env, w *runtime.HashnetWeights, cfg runtime.FeaturizerConfig) *runtime.Program {
+func newProgram(t testing.TB, env *runtime.Env, w *graph.Hashnet, dim int, cfg runtime.FeaturizerConfig) *runtime.Program {
 	t.Helper()
-	labels := make([]string, w.Labels)
+	labels := make([]string, len(w.Bias))
 	for i := range labels {
 		labels[i] = fmt.Sprintf("l%d", i)
 	}
-	model, err := runtime.BuildHashnetONNX(w, "test")
+	model, err := w.Encode("test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := runtime.Manifest{FormatVersion: runtime.FormatVersion, Name: "t", Labels: labels, Interpreter: runtime.InterpreterHashnetV1,
-		Featurizer: cfg, Model: runtime.ModelShape{Buckets: w.Buckets, Dim: w.Dim, Temperature: 1}}
+		Featurizer: cfg, Model: runtime.ModelShape{Buckets: w.Rows, Dim: dim, Temperature: 1}}
 	data, err := runtime.EncodeArtifact(&m, []byte("name: t\n"), model)
 	if err != nil {
 		t.Fatal(err)

@@ -17,8 +17,8 @@ const (
 	defaultPatternSample = 64
 	maxTallyPatterns     = 2000
 	maxTallyCounts       = 8000
-	// MaxPatternTemplate bounds a reported template's text in bytes.
-	MaxPatternTemplate = 1024
+	// maxPatternTemplate bounds a reported template's text in bytes.
+	maxPatternTemplate = 1024
 )
 
 // PatternCount is what a pipeline saw of one log pattern for one program
@@ -130,7 +130,7 @@ func (t *patternTally) take() ([]PatternCount, int64) {
 				label, top = l, n
 			}
 		}
-		tmpl := truncUTF8(c.pattern.String(), MaxPatternTemplate)
+		tmpl := truncUTF8(c.pattern.String(), maxPatternTemplate)
 		if tmpl == "" {
 			tmpl = "(empty line)"
 		}

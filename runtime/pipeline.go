@@ -210,7 +210,7 @@ func (pl *Pipeline) newState(progs []*Program) (*pipelineState, error) {
 	for _, p := range progs {
 		labels[p.Name()] = p.Labels()
 	}
-	if err := pl.cfg.CheckLabels(labels); err != nil {
+	if err := pl.cfg.checkLabels(labels); err != nil {
 		return nil, err
 	}
 	set, err := NewProgramSet(progs...)

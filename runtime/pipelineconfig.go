@@ -335,9 +335,9 @@ func (c *PipelineConfig) Dir() string {
 	return filepath.Join(base, c.ProgramsDir)
 }
 
-// CheckLabels validates every label the steps name against the loaded
+// checkLabels validates every label the steps name against the loaded
 // programs' labels.
-func (c *PipelineConfig) CheckLabels(labels map[string][]string) error {
+func (c *PipelineConfig) checkLabels(labels map[string][]string) error {
 	doc := c.doc
 	if doc == nil {
 		doc = &yamlconf.Doc{File: c.file}
@@ -378,8 +378,8 @@ func (c *PipelineConfig) CheckLabels(labels map[string][]string) error {
 	return doc.Err()
 }
 
-// ProgramPath is where a pipeline reads the named program from.
-func (c *PipelineConfig) ProgramPath(name string) string {
+// programPath is where a pipeline reads the named program from.
+func (c *PipelineConfig) programPath(name string) string {
 	return filepath.Join(c.Dir(), name+".paw")
 }
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/pawlogs/paw/runtime/graph"
 )
 
 // ProgramOptions configure how a program is executed. Zero values take the
@@ -49,7 +51,7 @@ type Program struct {
 	feat  *Featurizer // hashnet-v1
 	enc   *Encoder    // encoder-v1
 	pool  *sessionPool[*session]
-	toks  sync.Pool // *Tokens (hashnet-v1) or *[]int64 (encoder-v1) for TemplateKey
+	toks  sync.Pool // *Tokens (hashnet-v1) or *[]int64 (encoder-v1) for templateKey
 	done  atomic.Bool
 	nov   *noveltyData
 
@@ -108,7 +110,7 @@ func NewProgram(env *Env, a *Artifact, opts ProgramOptions) (*Program, error) {
 	}
 	switch a.Manifest.Interpreter {
 	case InterpreterEncoderV1:
-		if p.enc, err = OpenEncoderFor(env, a.Manifest.Encoder, opts); err != nil {
+		if p.enc, err = openEncoderFor(env, a.Manifest.Encoder, opts); err != nil {
 			return nil, err
 		}
 	default:
@@ -200,11 +202,11 @@ func (p *Program) terminate() {
 	p.optsMu.Unlock()
 }
 
-// TemplateKey identifies text's template: records with equal keys get the
+// templateKey identifies text's template: records with equal keys get the
 // same decision. For hashnet-v1 they differ only in what the featurizer
 // masks (numbers, ids, addresses, times); for encoder-v1 they have the same
 // tokens.
-func (p *Program) TemplateKey(text []byte) uint64 {
+func (p *Program) templateKey(text []byte) uint64 {
 	if p.enc != nil {
 		buf, _ := p.toks.Get().(*[]int64)
 		if buf == nil {
@@ -242,11 +244,11 @@ func (p *Program) newSession() (*session, error) {
 		return nil, err
 	}
 	defer so.Destroy()
-	inputs := []string{InputIDs, InputWeights}
+	inputs := []string{graph.InputIDs, graph.InputWeights}
 	if p.enc != nil {
-		inputs = []string{InputEmbedding}
+		inputs = []string{graph.InputEmbedding}
 	}
-	s, err := ort.NewDynamicAdvancedSessionWithONNXData(p.model, inputs, []string{OutputProbs}, so)
+	s, err := ort.NewDynamicAdvancedSessionWithONNXData(p.model, inputs, []string{graph.OutputProbs}, so)
 	if err != nil {
 		return nil, fmt.Errorf("%w: onnx runtime cannot load model.onnx: %v", ErrCorrupt, err)
 	}

@@ -30,10 +30,13 @@ func SourceFor(dir, url, token string) ProgramSource {
 // DirSource reads <name>.paw from a folder.
 type DirSource struct{ Dir string }
 
+// Fetch reads the program's file; current is not needed, a local read
+// being cheap.
 func (d DirSource) Fetch(_ context.Context, name, _ string) (*Artifact, error) {
 	return ReadArtifactFile(filepath.Join(d.Dir, name+".paw"))
 }
 
+// String is the folder, for logs.
 func (d DirSource) String() string { return d.Dir }
 
 // HTTPSource fetches programs from a paw serve sidecar,
@@ -48,6 +51,8 @@ type HTTPSource struct {
 
 var defaultHTTPClient = &http.Client{Timeout: 30 * time.Second}
 
+// Fetch asks the sidecar for the program, sending current as
+// If-None-Match; a 304 returns (nil, nil).
 func (h HTTPSource) Fetch(ctx context.Context, name, current string) (*Artifact, error) {
 	url := strings.TrimSuffix(h.URL, "/") + "/v1/programs/" + name
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -91,4 +96,5 @@ func (h HTTPSource) Fetch(ctx context.Context, name, current string) (*Artifact,
 	return a, nil
 }
 
+// String is the sidecar's URL, for logs.
 func (h HTTPSource) String() string { return h.URL }

@@ -15,6 +15,7 @@ import (
 	"github.com/pawlogs/paw/internal/answerlog"
 	"github.com/pawlogs/paw/metrics"
 	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/runtime/graph"
 )
 
 // learner keeps each program's answer log (the labels the teacher or a
@@ -243,11 +244,15 @@ func checkLearned(res *compiler.Result, published []byte, held []compiler.Answer
 	}
 	var before, after float64
 	if res.Weights != nil {
-		ow, err := runtime.ReadHashnet(old)
+		og, err := runtime.ReadHashnet(old)
 		if err != nil {
 			return nil
 		}
-		before, after = hashnetAccuracy(ow, old.Manifest, held), hashnetAccuracy(res.Weights, res.Manifest, held)
+		ng, err := res.Weights.Graph()
+		if err != nil {
+			return fmt.Errorf("learned program: %w", err)
+		}
+		before, after = hashnetAccuracy(og, old.Manifest, held), hashnetAccuracy(ng, res.Manifest, held)
 	} else {
 		if before, err = runAccuracy(published, encoders, held); err != nil {
 			return fmt.Errorf("score the published program on held-out answers: %w", err)
@@ -262,8 +267,8 @@ func checkLearned(res *compiler.Result, published []byte, held []compiler.Answer
 	return nil
 }
 
-// hashnetAccuracy scores a hashnet-v1 program's weights in Go.
-func hashnetAccuracy(w *runtime.HashnetWeights, m runtime.Manifest, held []compiler.Answer) float64 {
+// hashnetAccuracy scores a hashnet-v1 program's graph in Go.
+func hashnetAccuracy(g *graph.Hashnet, m runtime.Manifest, held []compiler.Answer) float64 {
 	feat, err := runtime.NewFeaturizer(m.Featurizer)
 	if err != nil {
 		return 0
@@ -273,7 +278,7 @@ func hashnetAccuracy(w *runtime.HashnetWeights, m runtime.Manifest, held []compi
 	right := 0
 	for _, a := range held {
 		feat.Featurize([]byte(a.Line), &f)
-		w.Forward(&f, probs)
+		g.Forward(f.IDs[:f.Len], f.Weights[:f.Len], probs)
 		if best, _ := runtime.Decide(probs); m.Labels[best] == a.Label {
 			right++
 		}
