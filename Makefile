@@ -2,11 +2,12 @@
 GO      ?= go
 BUILD   ?= build
 PAW     := $(BUILD)/paw
+PAWDEV  := $(BUILD)/pawdev
 PROGRAMS:= $(BUILD)/programs
 SPECS   := $(wildcard configs/filters/*.yaml)
 SHARED  ?= ../shared/data/labeled/real-error.jsonl
 
-.PHONY: help ort tokref build plugin compile demo demo-kafka test quality bench bench-kafka fuzz clean
+.PHONY: help ort tokref build tools plugin compile demo demo-kafka test quality bench bench-kafka fuzz clean
 
 help:
 	@echo "make demo     install ONNX Runtime, build paw, compile configs/filters, filter configs/samples/app.log"
@@ -30,6 +31,10 @@ tokref:
 build:
 	$(GO) build -o $(PAW) ./cmd/paw
 
+# pawdev: the quality experiment and the Kafka benchmark, apart from paw.
+tools:
+	$(GO) build -o $(PAWDEV) ./tools/pawdev
+
 # The Fluent Bit output plugin: load it with fluent-bit -e build/out_paw.so
 plugin:
 	$(GO) build -buildmode=c-shared -o $(BUILD)/out_paw.so ./plugin/cmd/out_paw
@@ -52,17 +57,17 @@ test: ort tokref
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
 
-quality: ort build
-	$(PAW) quality --data $(SHARED)
+quality: ort tools
+	$(PAWDEV) quality --data $(SHARED)
 
 # One table of the line-rate figures, each against its baseline from the
 # same run: stdout and build/bench.txt (about 10 minutes).
-bench: ort compile
-	BUILD=$(BUILD) PAW=$(PAW) scripts/bench-report.sh
+bench: ort compile tools
+	BUILD=$(BUILD) PAW=$(PAW) PAWDEV=$(PAWDEV) scripts/bench-report.sh
 	$(GO) test -run '^$$' -bench BenchmarkPlugin -benchtime 3x ./plugin
 
-bench-kafka: ort compile
-	$(PAW) bench-kafka --program $(PROGRAMS)/real-error.paw
+bench-kafka: ort compile tools
+	$(PAWDEV) bench-kafka --program $(PROGRAMS)/real-error.paw
 
 FUZZTIME ?= 20s
 fuzz:

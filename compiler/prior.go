@@ -1,7 +1,7 @@
 package compiler
 
 // EstimatePrior is estimatePrior for callers outside the compiler (paw
-// eval, paw quality): the label shares of unlabelled lines, from
+// eval, pawdev quality): the label shares of unlabelled lines, from
 // posteriors computed under prior (nil: uniform).
 func EstimatePrior(posteriors [][]float64, prior []float64) []float64 {
 	if len(posteriors) == 0 {

@@ -69,6 +69,19 @@ func writeJSONError(w http.ResponseWriter, code int, msg string) {
 //go:embed dashboard.html
 var dashboard []byte
 
+// MountDashboard serves on mux the dashboard (GET /) and every API its page
+// reads: the query API and the patterns from store, the fleet, and
+// GET /v1/programs from programs, the one part each server knows itself
+// (paw serve its specs, a standalone processor the programs it runs).
+// published, if set, gives the fleet view the IDs programs should run.
+func MountDashboard(mux *http.ServeMux, store *Store, fleet *Fleet, published func() map[string]string, programs http.Handler) {
+	mux.Handle("GET /{$}", DashboardHandler())
+	mux.Handle("GET /v1/metrics/query", QueryHandler(store))
+	mux.Handle("GET /v1/patterns", PatternsHandler(store.Patterns()))
+	mux.Handle("GET /v1/fleet", FleetHandler(fleet, published))
+	mux.Handle("GET /v1/programs", programs)
+}
+
 // DashboardHandler serves the dashboard: one chart per program of its
 // decisions by label over time, the program IDs each reporter runs, and
 // the programs' compile-time test metrics where the server has them. The

@@ -65,24 +65,13 @@ func (p *Processor) DriftTargets() map[string]string {
 	return out
 }
 
-// programInfo is GET /v1/programs of a standalone processor: the shape
-// paw serve uses, for the dashboard.
-type programInfo struct {
-	Name     string                  `json:"name"`
-	ID       string                  `json:"id"`
-	Status   string                  `json:"status"`
-	Positive string                  `json:"positive,omitempty"`
-	Metrics  *runtime.CompileMetrics `json:"metrics,omitempty"`
-}
-
 // ProgramsHandler lists the programs running now with their compile-time
 // metrics.
 func (p *Processor) ProgramsHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var out []programInfo
+		var out []runtime.ProgramInfo
 		for _, prog := range p.pl.Programs() {
-			m := prog.Manifest.Metrics
-			out = append(out, programInfo{Name: prog.Name(), ID: prog.ID, Status: "ok", Positive: prog.Manifest.Positive, Metrics: &m})
+			out = append(out, prog.Info())
 		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(out)

@@ -102,7 +102,7 @@ func (e *Env) Library() string { return e.lib }
 // Close releases this reference. The environment is not destroyed with
 // the last one: destroying it unloads the library, and ONNX Runtime's
 // unloading can deadlock, joining one of its threads while another waits
-// for the dynamic loader's lock (paw quality once hung so at exit). The
+// for the dynamic loader's lock (pawdev quality once hung so at exit). The
 // process's exit frees it anyway, and a plugin's library cannot be
 // unloaded.
 func (e *Env) Close() error {

@@ -238,6 +238,27 @@ func (p *Program) Labels() []string { return p.Manifest.Labels }
 // Name returns the program's name.
 func (p *Program) Name() string { return p.Manifest.Name }
 
+// ProgramInfo is what GET /v1/programs says of one program, in paw serve
+// and a standalone processor alike; the dashboard reads it.
+type ProgramInfo struct {
+	Name string `json:"name"`
+	// ID is the running (or published) artifact's; empty before a
+	// sidecar's first successful compile.
+	ID string `json:"id,omitempty"`
+	// Status is ok for a running program; a sidecar also says error (the
+	// spec is broken and the last good program stays) or pending.
+	Status string `json:"status"`
+	// Positive is the label whose rate the drift check follows.
+	Positive string          `json:"positive,omitempty"`
+	Metrics  *CompileMetrics `json:"metrics,omitempty"`
+}
+
+// Info is the running program's ProgramInfo.
+func (p *Program) Info() ProgramInfo {
+	m := p.Manifest.Metrics
+	return ProgramInfo{Name: p.Name(), ID: p.ID, Status: "ok", Positive: p.Manifest.Positive, Metrics: &m}
+}
+
 func (p *Program) newSession() (*session, error) {
 	so, err := p.env.sessionOptions(p.opts.Device, 1)
 	if err != nil {

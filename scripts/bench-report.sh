@@ -6,6 +6,7 @@
 set -euo pipefail
 BUILD=${BUILD:-build}
 PAW=${PAW:-$BUILD/paw}
+PAWDEV=${PAWDEV:-$BUILD/pawdev}
 raw=$BUILD/bench
 mkdir -p "$raw"
 
@@ -14,8 +15,8 @@ go test -run '^$' -bench 'Plugin$' -benchtime 10x -timeout 30m ./plugin >"$raw/p
 go test -run 'TestPluginMemory$' -v -count 1 -timeout 10m ./plugin >"$raw/memory.txt"
 echo "interpreter ..." >&2
 go test -run '^$' -bench 'Interpreter|Programs|Scan$|Featurize$|ExtractJSON' -benchtime 2s -timeout 30m ./runtime >"$raw/runtime.txt"
-echo "Kafka processor (paw bench-kafka) ..." >&2
-"$PAW" bench-kafka --records 200000 --rounds 3 --live-rate 0 >"$raw/kafka.txt" 2>/dev/null
+echo "Kafka processor (pawdev bench-kafka) ..." >&2
+"$PAWDEV" bench-kafka --records 200000 --rounds 3 --live-rate 0 >"$raw/kafka.txt" 2>/dev/null
 
 # metric FILE BENCH UNIT: the value go test printed before UNIT.
 metric() {

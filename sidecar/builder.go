@@ -49,19 +49,13 @@ func apiErrors(err error) []APIError {
 
 // Program is what the sidecar knows of one spec.
 type Program struct {
-	Name string `json:"name"`
-	Spec string `json:"spec"`
-	// ID is the published (last good) artifact's; empty before the first
-	// successful compile.
-	ID string `json:"id,omitempty"`
-	// Status is ok (the published program is the spec's), error (the spec
-	// is broken; the last good program stays published) or pending.
-	Status     string                  `json:"status"`
-	LastError  []APIError              `json:"last_error,omitempty"`
-	Metrics    *runtime.CompileMetrics `json:"metrics,omitempty"`
-	CompiledAt time.Time               `json:"compiled_at,omitempty"`
-	// Positive is the label whose rate the drift check follows.
-	Positive string `json:"positive,omitempty"`
+	// ProgramInfo is the shape a standalone processor serves too; its ID
+	// is the published (last good) artifact's, and Status says whether
+	// that is the spec's (ok), the spec is broken (error) or pending.
+	runtime.ProgramInfo
+	Spec       string     `json:"spec"`
+	LastError  []APIError `json:"last_error,omitempty"`
+	CompiledAt time.Time  `json:"compiled_at,omitempty"`
 	// Drift is the last drift check of the reported decisions.
 	Drift *metrics.Drift `json:"drift,omitempty"`
 	// Learned is how many answers (one per template) the published
@@ -155,7 +149,7 @@ func (b *builder) trigger(ctx context.Context, file string) {
 	}
 	b.running[file] = true
 	if _, ok := b.programs[file]; !ok {
-		b.programs[file] = &Program{Name: strings.TrimSuffix(strings.TrimSuffix(file, ".yaml"), ".yml"), Spec: file, Status: "pending"}
+		b.programs[file] = &Program{ProgramInfo: runtime.ProgramInfo{Name: strings.TrimSuffix(strings.TrimSuffix(file, ".yaml"), ".yml"), Status: "pending"}, Spec: file}
 	}
 	b.wg.Add(1)
 	go func() {

@@ -205,9 +205,6 @@ func newHandler(cfg Config, b *builder, reg *prometheus.Registry, store *metrics
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	api := http.NewServeMux()
-	api.HandleFunc("GET /v1/programs", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, b.list())
-	})
 	api.HandleFunc("GET /v1/programs/{name}", func(w http.ResponseWriter, r *http.Request) {
 		data, id, ok := b.artifact(r.PathValue("name"))
 		if !ok {
@@ -224,10 +221,9 @@ func newHandler(cfg Config, b *builder, reg *prometheus.Registry, store *metrics
 	api.HandleFunc("POST /v1/report", reportHandler(cfg, store, f, b, newRefusedCounter(reg)))
 	api.HandleFunc("POST /v1/programs/{name}/answers", answersHandler(cfg, b))
 	api.HandleFunc("GET /v1/programs/{name}/answers", answersListHandler(b))
-	api.Handle("GET /v1/metrics/query", metrics.QueryHandler(store))
-	api.Handle("GET /v1/patterns", metrics.PatternsHandler(store.Patterns()))
-	api.Handle("GET /{$}", metrics.DashboardHandler())
-	api.Handle("GET /v1/fleet", metrics.FleetHandler(f, b.publishedIDs))
+	metrics.MountDashboard(api, store, f, b.publishedIDs, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, b.list())
+	}))
 	mux.Handle("/", requireToken(cfg.Token, api))
 	return guard(cfg, mux)
 }

@@ -3,7 +3,7 @@
 // Tree", ICWS 2017) as its paper describes it, with the generic
 // preprocessing of the Loghub benchmark (a token holding a digit is a
 // variable), and the grouping accuracy the benchmark scores parsers by.
-// It serves `paw quality`, not the product.
+// It serves `pawdev quality`, not the product.
 package drain
 
 import (

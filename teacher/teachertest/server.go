@@ -46,7 +46,7 @@ func NewServer(t testing.TB, rule func(line string) string) *Server {
 	return s
 }
 
-// Start starts a server with rule outside a test (paw quality's replay);
+// Start starts a server with rule outside a test (pawdev quality's replay);
 // the caller closes it.
 func Start(rule func(line string) string) *Server {
 	s := &Server{Rule: rule, perLine: map[string]int{}}

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 func TestBenchKafkaSmoke(t *testing.T) {
 	t.Setenv("PAW_TEST_AS_PAW", "1")
 	dir := programs(t)
-	code, out, errs := paw(t, "", "bench-kafka", "--program", filepath.Join(dir, "real-error.paw"),
+	code, out, errs := pawdev(t, "bench-kafka", "--program", filepath.Join(dir, "real-error.paw"),
 		"--records", "3000", "--partitions", "2", "--rounds", "2", "--live-rate", "2000", "--live-for", "500ms", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)

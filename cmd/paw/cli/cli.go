@@ -30,6 +30,22 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	log    *slog.Logger
+	tool   tool
+}
+
+// A tool is one binary's commands: paw, the product, and pawdev, the
+// measurements that build and check paw (tools/pawdev).
+type tool struct {
+	name, about string
+	commands    func() []command
+}
+
+func pawTool() tool {
+	return tool{"paw", "fuzzy log filters, compiled to programs and run by a local interpreter", commands}
+}
+
+func devTool() tool {
+	return tool{"pawdev", "measurements of paw for its developers, apart from the product commands", devCommands}
 }
 
 type command struct {
@@ -49,9 +65,7 @@ func commands() []command {
 		{"templates", "templates FILE|- [--program P.paw] [--json | --lines-json] [--top 50]", "the patterns of a log (with <*> for variables), largest first", runTemplates},
 		{"review", "review PROGRAM --file REVIEW.jsonl [--sidecar URL] [--answer] [--json]", "the escalated templates no one has answered; answer them", runReview},
 		{"replay", "replay SPEC.yaml --data LABELLED.jsonl [--teacher-url URL --teacher-model M] [--below X] [--novel-above Y] [--learn-every N] [--json]", "measure the learning loop on a labelled stream", runReplay},
-		{"quality", "quality --data real-error.jsonl", "few-shot quality experiment against baselines", runQuality},
 		{"process", "process --config processor.yaml [--log-level info] [--stats FILE]", "run the Kafka stream processor", runProcess},
-		{"bench-kafka", "bench-kafka [--program build/programs/real-error.paw] [--records 1000000] [--json]", "processor throughput: pass-through vs filter, on an embedded broker", runBenchKafka},
 		{"produce", "produce --topic T [--brokers H:P] [--json-field log] < lines", "write stdin lines to a Kafka topic", runProduce},
 		{"consume", "consume --topics A,B [--brokers H:P]", "print what landed in Kafka topics, with headers", runConsume},
 		{"serve", "serve [--specs configs/filters] [--programs build/programs] [--listen 127.0.0.1:8080] [--metrics-dir DIR]", "compiler sidecar: compile specs on change, publish programs, HTTP API ($PAW_TOKEN)", runServe},
@@ -62,6 +76,16 @@ func commands() []command {
 	}
 }
 
+// devCommands are pawdev's: experiments and benchmarks over ../shared
+// and an embedded broker, which a user of paw does not run.
+func devCommands() []command {
+	return []command{
+		{"quality", "quality --data real-error.jsonl", "few-shot quality experiment against baselines", runQuality},
+		{"bench-kafka", "bench-kafka [--program build/programs/real-error.paw] [--records 1000000] [--json]", "processor throughput: pass-through vs filter, on an embedded broker", runBenchKafka},
+		{"version", "version", "print the compiler version", runVersion},
+	}
+}
+
 // usageError makes Main exit 2 and print the subcommand's usage.
 type usageError struct{ msg string }
 
@@ -69,26 +93,35 @@ func (u usageError) Error() string { return u.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
-// Main runs the CLI and returns the process exit code.
+// Main runs the paw command line and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr,
+	return mainOf(pawTool(), ctx, args, stdin, stdout, stderr)
+}
+
+// DevMain runs pawdev's command line and returns the process exit code.
+func DevMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return mainOf(devTool(), ctx, args, stdin, stdout, stderr)
+}
+
+func mainOf(t tool, ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, tool: t,
 		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	switch {
 	case len(args) == 0:
-		printUsage(stderr)
+		printUsage(stderr, t)
 		return exitUsage
 	case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
 		if len(args) > 1 {
-			if c, ok := findCommand(args[1]); ok {
-				return Main(ctx, []string{c.name, "--help"}, stdin, stdout, stderr)
+			if c, ok := findCommand(t, args[1]); ok {
+				return mainOf(t, ctx, []string{c.name, "--help"}, stdin, stdout, stderr)
 			}
 		}
-		printUsage(stdout)
+		printUsage(stdout, t)
 		return exitOK
 	case args[0] == "-v" || args[0] == "--version":
 		args = []string{"version"}
 	}
-	for _, c := range commands() {
+	for _, c := range t.commands() {
 		if c.name != args[0] {
 			continue
 		}
@@ -100,29 +133,29 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		case errors.Is(err, flag.ErrHelp):
 			return exitOK
 		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "paw %s: %v\nusage: paw %s\n", c.name, err, c.usage)
+			fmt.Fprintf(stderr, "%s %s: %v\nusage: %s %s\n", t.name, c.name, err, t.name, c.usage)
 			return exitUsage
 		default:
-			fmt.Fprintf(stderr, "paw %s: %v\n", c.name, err)
+			fmt.Fprintf(stderr, "%s %s: %v\n", t.name, c.name, err)
 			return exitError
 		}
 	}
-	fmt.Fprintf(stderr, "paw: unknown command %q%s\n", args[0], didYouMean(args[0], commandNames()))
-	printUsage(stderr)
+	fmt.Fprintf(stderr, "%s: unknown command %q%s\n", t.name, args[0], didYouMean(args[0], commandNames(t)))
+	printUsage(stderr, t)
 	return exitUsage
 }
 
-func commandNames() []string {
+func commandNames(t tool) []string {
 	var names []string
-	for _, c := range commands() {
+	for _, c := range t.commands() {
 		names = append(names, c.name)
 	}
 	return names
 }
 
-func printUsage(w io.Writer) {
-	fmt.Fprintln(w, "paw: fuzzy log filters, compiled to programs and run by a local interpreter\n\nusage: paw COMMAND [ARGS] [FLAGS]   (paw COMMAND --help for more)\n\ncommands:")
-	for _, c := range commands() {
+func printUsage(w io.Writer, t tool) {
+	fmt.Fprintf(w, "%s: %s\n\nusage: %s COMMAND [ARGS] [FLAGS]   (%s COMMAND --help for more)\n\ncommands:\n", t.name, t.about, t.name, t.name)
+	for _, c := range t.commands() {
 		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.help)
 	}
 	fmt.Fprintln(w, "\nflags:\n  -h, --help     this help\n  -v, --version  print the version")
@@ -131,11 +164,15 @@ func printUsage(w io.Writer) {
 // newFlags makes a FlagSet that reports errors instead of exiting; its
 // --help prints the command's help to stdout.
 func newFlags(e *env, name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("paw "+name, flag.ContinueOnError)
+	t := e.tool
+	if t.name == "" {
+		t = pawTool()
+	}
+	fs := flag.NewFlagSet(t.name+" "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are printed once, by Main, with the usage line
 	fs.Usage = func() {
-		if c, ok := findCommand(name); ok {
-			printCommandHelp(e.stdout, c, fs)
+		if c, ok := findCommand(t, name); ok {
+			printCommandHelp(e.stdout, t, c, fs)
 		}
 	}
 	return fs

@@ -18,6 +18,14 @@ func paw(t *testing.T, stdin string, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
+// pawdev runs pawdev's command line as paw does paw's.
+func pawdev(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := DevMain(context.Background(), args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
 // programs compiles the shipped specs once per test into a temp folder.
 func programs(t *testing.T) string {
 	t.Helper()

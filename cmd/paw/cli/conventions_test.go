@@ -46,10 +46,15 @@ func TestCLIConventions(t *testing.T) {
 	}
 	// Every command has a help text with a synopsis, arguments and an
 	// example.
-	for _, c := range commands() {
-		h, ok := helps[c.name]
-		if !ok || h.synopsis == "" || h.args == "" || !strings.Contains(h.example, "paw "+c.name) {
-			t.Errorf("command %s: help %+v", c.name, h)
+	for _, tl := range []tool{pawTool(), devTool()} {
+		for _, c := range tl.commands() {
+			h, ok := helps[c.name]
+			if _, both := findCommand(pawTool(), c.name); both && tl.name != "paw" {
+				continue // paw's own, as its help says (version)
+			}
+			if !ok || h.synopsis == "" || h.args == "" || !strings.Contains(h.example, tl.name+" "+c.name) {
+				t.Errorf("%s command %s: help %+v", tl.name, c.name, h)
+			}
 		}
 	}
 }
@@ -96,5 +101,37 @@ min_test_accuracy: 0.9
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatalf("%s exists: %v", out, err)
+	}
+}
+
+// The measurement tools are pawdev's, not paw's, and follow the same
+// conventions.
+func TestPawdevIsApart(t *testing.T) {
+	tests := []struct {
+		name     string
+		dev      bool
+		args     []string
+		code     int
+		out, err string
+	}{
+		{"paw has no quality", false, []string{"quality"}, 2, "", `unknown command "quality"`},
+		{"paw has no bench-kafka", false, []string{"bench-kafka"}, 2, "", `unknown command "bench-kafka"`},
+		{"pawdev --help", true, []string{"--help"}, 0, "usage: pawdev COMMAND", ""},
+		{"pawdev quality --help", true, []string{"quality", "--help"}, 0, "usage: pawdev quality", ""},
+		{"pawdev --version", true, []string{"--version"}, 0, "paw ", ""},
+		{"pawdev misspelt", true, []string{"qualty"}, 2, "", `did you mean "quality"?`},
+		{"pawdev has no compile", true, []string{"compile"}, 2, "", `pawdev: unknown command "compile"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			run := paw
+			if tc.dev {
+				run = func(t *testing.T, _ string, args ...string) (int, string, string) { return pawdev(t, args...) }
+			}
+			code, out, errs := run(t, "", tc.args...)
+			if code != tc.code || !strings.Contains(out, tc.out) || !strings.Contains(errs, tc.err) {
+				t.Fatalf("exit %d (want %d)\nstdout:\n%s\nstderr:\n%s", code, tc.code, out, errs)
+			}
+		})
 	}
 }

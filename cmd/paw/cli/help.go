@@ -48,13 +48,13 @@ var helps = map[string]helpText{
 		"paw replay configs/filters/real-error.yaml --data labelled.jsonl --teacher-url http://localhost:11434/v1 --teacher-model llama3 --json"},
 	"quality": {"The few-shot quality experiment: compiles programs from a few labelled lines per system and compares them with keyword and severity baselines.",
 		"(none)  --data names the labelled JSON lines",
-		"paw quality --data ../shared/data/labeled/real-error.jsonl"},
+		"pawdev quality --data ../shared/data/labeled/real-error.jsonl"},
 	"process": {"Runs the Kafka stream processor: consumes a topic, applies the pipeline, and routes, tags or drops each record at least once, with dead letters for records it cannot read.",
 		"(none)  --config names the processor YAML",
 		"paw process --config configs/processor.yaml"},
 	"bench-kafka": {"Measures the processor on an embedded broker: pass-through against filtering, over a backlog of records.",
 		"(none)",
-		"paw bench-kafka --program build/programs/real-error.paw --records 200000"},
+		"pawdev bench-kafka --program build/programs/real-error.paw --records 200000"},
 	"produce": {"Writes stdin's lines to a Kafka topic, one record each (as {\"FIELD\": line} with --json-field).",
 		"(none)  lines come from stdin",
 		"paw produce --topic logs --brokers 127.0.0.1:9092 < app.log"},
@@ -79,9 +79,9 @@ var helps = map[string]helpText{
 }
 
 // printCommandHelp writes a command's help to w.
-func printCommandHelp(w io.Writer, c command, fs *flag.FlagSet) {
+func printCommandHelp(w io.Writer, t tool, c command, fs *flag.FlagSet) {
 	h := helps[c.name]
-	fmt.Fprintf(w, "usage: paw %s\n\n%s\n\n", c.usage, wrap(h.synopsis, 76))
+	fmt.Fprintf(w, "usage: %s %s\n\n%s\n\n", t.name, c.usage, wrap(h.synopsis, 76))
 	fmt.Fprintf(w, "arguments:\n  %s\n", h.args)
 	if fs != nil {
 		n := 0
@@ -115,8 +115,8 @@ func wrap(s string, width int) string {
 	return b.String()
 }
 
-func findCommand(name string) (command, bool) {
-	for _, c := range commands() {
+func findCommand(t tool, name string) (command, bool) {
+	for _, c := range t.commands() {
 		if c.name == name {
 			return c, true
 		}

@@ -180,11 +180,7 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, p 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	if opts.Store != nil {
-		mux.Handle("GET /{$}", metrics.DashboardHandler())
-		mux.Handle("GET /v1/metrics/query", metrics.QueryHandler(opts.Store))
-		mux.Handle("GET /v1/patterns", metrics.PatternsHandler(opts.Store.Patterns()))
-		mux.Handle("GET /v1/fleet", metrics.FleetHandler(opts.Fleet, nil))
-		mux.Handle("GET /v1/programs", p.ProgramsHandler())
+		metrics.MountDashboard(mux, opts.Store, opts.Fleet, nil, p.ProgramsHandler())
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
 	done := make(chan error, 1)
