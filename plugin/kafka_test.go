@@ -85,7 +85,7 @@ func TestKafkaOutputRetries(t *testing.T) {
 	h.do("exit 1")
 	// Counted once per chunk delivered, whatever the retries; every line
 	// names the instance; the delivery failure is one short line.
-	stopped := h.stderrContains(`instance=to-kafka chunks=2 records=600`)
+	stopped := h.stderrContains(`msg="out_paw stopped"`) && h.stderrContains(`chunks=2 records=600`) && h.stderrContains(`instance=to-kafka after=`)
 	logs := h.stderr.String()
 	if !stopped || !strings.Contains(logs, "retries=1") {
 		t.Errorf("totals or instance missing from the logs:\n%s", logs)

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pawlogs/paw/internal/dataplane"
+	"github.com/pawlogs/paw/internal/lifecycle"
 	"github.com/pawlogs/paw/internal/yamlconf"
 	"github.com/pawlogs/paw/metrics"
 	"github.com/pawlogs/paw/runtime"
@@ -52,8 +53,7 @@ type Instance struct {
 	// review outputs take escalated records, by destination (file://PATH).
 	review map[string]output
 	field  []string
-	stop   context.CancelFunc
-	wg     sync.WaitGroup
+	lc     *lifecycle.Lifecycle
 	stats  counters
 	// flushes holds the working memory of finished flushes (*flush).
 	flushes sync.Pool
@@ -119,7 +119,8 @@ func New(cfg Config, opts Options) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Instance{cfg: cfg, log: opts.Logger, env: env, field: strings.Split(cfg.Field, ".")}
+	in := &Instance{cfg: cfg, log: opts.Logger, env: env, field: strings.Split(cfg.Field, "."),
+		lc: lifecycle.New("out_paw", opts.Logger, "pipeline", cfg.Pipeline, "output", cfg.Output)}
 	bc := runtime.BatcherConfig{MaxBatch: cfg.MaxBatch, TemplateCache: cfg.TemplateCache}
 	src := runtime.SourceFor(pc.Dir(), cfg.ProgramsURL, cfg.ProgramsToken)
 	octx, cancel := context.WithTimeout(context.Background(), openTimeout)
@@ -130,22 +131,19 @@ func New(cfg Config, opts Options) (*Instance, error) {
 	}, src)
 	if err != nil {
 		env.Close()
-		return nil, err
+		return nil, in.lc.Stop(err)
 	}
 	if err := in.openOutputs(cfg, pc, opts.Stdout); err != nil {
 		in.closeOutputs()
 		in.closeRuntime()
-		return nil, err
+		return nil, in.lc.Stop(err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	in.stop = stop
-	in.wg.Add(1)
-	go func() {
-		defer in.wg.Done()
+	ctx := context.Background()
+	in.lc.Feed(ctx, func(ctx context.Context) {
 		if err := runtime.WatchPrograms(ctx, in.pl, runtime.WatchOptions{Logger: in.log, PollInterval: cfg.ProgramsPoll}); err != nil {
 			in.log.Error("program reload is off", "err", err)
 		}
-	}()
+	})
 	if cfg.ReportURL != "" {
 		// Built before records flow: dataplane.Patterns starts the
 		// pattern sampling the reports carry.
@@ -154,18 +152,16 @@ func New(cfg Config, opts Options) (*Instance, error) {
 			Programs: in.pl.ProgramIDs, Totals: in.totals, Logger: in.log, Answers: dataplane.TeacherAnswers(in.pl),
 			Patterns: dataplane.Patterns(in.pl),
 		}
-		in.wg.Add(1)
-		go func() {
-			defer in.wg.Done()
-			metrics.RunReporter(ctx, rcfg)
-		}()
+		// Reporting stops after the drain, so the last report has the
+		// final counts.
+		in.lc.Watch(ctx, func(ctx context.Context) { metrics.RunReporter(ctx, rcfg) })
 	}
 	// Loading programs (decompressing, checking and trial-running each)
 	// leaves garbage many times their size; give it back now rather than
 	// when the scavenger gets to it, so Fluent Bit's RSS is the plugin's.
 	debug.FreeOSMemory()
-	in.log.Info("out_paw ready", "pipeline", cfg.Pipeline, "output", cfg.Output, "programs", in.pl.ProgramIDs())
 	in.log.Info("settings", yamlconf.Settings(cfg)...)
+	in.lc.Ready("programs", in.pl.ProgramIDs())
 	return in, nil
 }
 
@@ -519,14 +515,13 @@ func keyString(k interface{}) string {
 	return fmt.Sprint(k)
 }
 
-// Close stops the reload watcher, flushes and closes the outputs, and
-// releases the programs.
+// Close drains (stops the reload watcher, flushes and closes the
+// outputs), sends the last report, and releases the programs.
 func (in *Instance) Close() error {
-	in.stop()
-	in.wg.Wait()
-	errs := []error{in.closeOutputs(), in.pl.Close(), in.env.Close()}
+	in.lc.Drain("fluent bit exit")
+	err := in.closeOutputs()
 	st := in.Stats()
-	in.log.Info("out_paw stopped", "chunks", st.Chunks, "records", st.Records, "tagged", st.Tagged, "dropped", st.Dropped,
+	err = in.lc.Stop(err, "chunks", st.Chunks, "records", st.Records, "tagged", st.Tagged, "dropped", st.Dropped,
 		"poison", st.Poison, "dead_lettered", st.DeadLettered, "retries", st.Retries, "bad_chunks", st.BadChunks)
-	return errors.Join(errs...)
+	return errors.Join(err, in.pl.Close(), in.env.Close())
 }

@@ -54,8 +54,8 @@ func (p *Processor) Close() error {
 	return errors.Join(p.pl.Close(), env.Close())
 }
 
-// DriftTargets maps each program the processor runs to its positive label.
-func (p *Processor) DriftTargets() map[string]string {
+// driftTargets maps each program the processor runs to its positive label.
+func (p *Processor) driftTargets() map[string]string {
 	out := map[string]string{}
 	for _, prog := range p.pl.Programs() {
 		if pos := prog.Manifest.Positive; pos != "" {

@@ -9,10 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +20,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/pawlogs/paw/internal/dataplane"
+	"github.com/pawlogs/paw/internal/lifecycle"
 	"github.com/pawlogs/paw/internal/yamlconf"
 	"github.com/pawlogs/paw/metrics"
 	"github.com/pawlogs/paw/runtime"
@@ -32,7 +33,8 @@ type Options struct {
 	// Registerer receives the Prometheus collectors. Default: none.
 	Registerer prometheus.Registerer
 	// Store, when set and no report URL is configured, receives the
-	// processor's own metrics reports, and Fleet records it.
+	// processor's own metrics reports, and Fleet records it; the
+	// processor then also checks its programs' drift (paw_drift).
 	Store *metrics.Store
 	Fleet *metrics.Fleet
 }
@@ -50,6 +52,8 @@ type Processor struct {
 	review   []string // escalation destinations
 	stats    counters
 	owned    *runtime.Env // set by Open, released by Close with the pipeline
+	lc       *lifecycle.Lifecycle
+	drift    *prometheus.GaugeVec // standalone: set when store is
 	store    *metrics.Store
 	fleet    *metrics.Fleet
 }
@@ -111,6 +115,10 @@ func New(cfg *Config, pl *runtime.Pipeline, opts Options) (*Processor, error) {
 	p := &Processor{
 		cfg: cfg, pl: pl, conn: conn, log: opts.Logger, m: newCollectors(opts.Registerer, pl),
 		jsonRecs: !pl.Input().WholeLine(), store: opts.Store, fleet: opts.Fleet,
+		lc: lifecycle.New("processor", opts.Logger, "brokers", cfg.Brokers, "group", cfg.GroupID, "topics", cfg.Topics, "programs", shortIDs(pl.ProgramIDs())),
+	}
+	if p.store != nil {
+		p.drift = metrics.NewDriftGauge(opts.Registerer)
 	}
 	seen := map[string]bool{}
 	review := pc.EscalationDestinations()
@@ -127,7 +135,10 @@ func New(cfg *Config, pl *runtime.Pipeline, opts Options) (*Processor, error) {
 	return p, nil
 }
 
-// Config is the processor's configuration.
+// ReadyHandler serves GET /readyz: 200 once the brokers have answered,
+// 503 before that and from the drain on.
+func (p *Processor) ReadyHandler() http.Handler { return p.lc.ReadyHandler() }
+
 // Stats returns totals since the processor started.
 func (p *Processor) Stats() Stats {
 	bc := p.pl.Stats()
@@ -153,26 +164,24 @@ func unixNano(ns int64) time.Time {
 // flight, commits and returns. A broker or produce failure ends the current
 // session: the processor rewinds to its last commit and starts a new one
 // with backoff, so records are repeated, never lost.
-func (p *Processor) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
+func (p *Processor) Run(ctx context.Context) (err error) {
+	lc := p.lc
+	defer func() { err = lc.Stop(err) }()
+	defer context.AfterFunc(ctx, func() { lc.Drain(context.Cause(ctx).Error()) })()
 	if *p.cfg.Reload {
-		wctx, stop := context.WithCancel(ctx)
-		defer stop()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := runtime.WatchPrograms(wctx, p.pl, runtime.WatchOptions{Logger: p.log, OnReload: p.reloaded, PollInterval: p.cfg.ProgramsPoll})
+		lc.Feed(ctx, func(ctx context.Context) {
+			err := runtime.WatchPrograms(ctx, p.pl, runtime.WatchOptions{Logger: p.log, OnReload: p.reloaded, PollInterval: p.cfg.ProgramsPoll})
 			if err != nil {
 				p.log.Error("program reload is off", "err", err)
 			}
-		}()
+		})
+	}
+	if p.drift != nil {
+		lc.Feed(ctx, func(ctx context.Context) {
+			metrics.WatchDrift(ctx, p.store, metrics.DriftWatch{Programs: p.driftTargets, Gauge: p.drift, Logger: p.log})
+		})
 	}
 	if rc := p.cfg.Report; rc.URL != "" || p.store != nil {
-		// Reporting stops after the drain, so the last report has the
-		// final counts.
-		rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-		defer stop()
 		// Built before records flow: dataplane.Patterns starts the
 		// pattern sampling the reports carry.
 		rcfg := metrics.ReporterConfig{
@@ -190,24 +199,15 @@ func (p *Processor) Run(ctx context.Context) error {
 				return p.store.AddReport(r)
 			}
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			metrics.RunReporter(rctx, rcfg)
-		}()
+		// Reporting stops after the drain, so the last report has the
+		// final counts.
+		lc.Watch(ctx, func(ctx context.Context) { metrics.RunReporter(ctx, rcfg) })
 	}
 	if dir := p.answersDir(); dir != "" {
 		// Like the reporter, stopped after the drain: the last answers
 		// are kept too.
-		actx, stop := context.WithCancel(context.WithoutCancel(ctx))
-		defer stop()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.keepAnswers(actx, dir)
-		}()
+		lc.Watch(ctx, func(ctx context.Context) { p.keepAnswers(ctx, dir) })
 	}
-	p.log.Info("processor starting", "brokers", p.cfg.Brokers, "group", p.cfg.GroupID, "topics", p.cfg.Topics, "programs", shortIDs(p.pl.ProgramIDs()))
 	p.log.Info("settings", yamlconf.Settings(p.cfg)...)
 	backoff := 500 * time.Millisecond
 	for {
@@ -217,10 +217,12 @@ func (p *Processor) Run(ctx context.Context) error {
 			// Shutting down: what the cancellation itself caused is not a
 			// failure; outputs left unacknowledged past the timeout are.
 			if errors.Is(err, errDrainTimeout) {
-				p.log.Error("processor stopped before every output was acknowledged; those records will be read again", "err", err)
+				p.log.Error("not every output was acknowledged before the shutdown timeout; those records will be read again", "err", err)
 				return err
 			}
-			p.log.Info("processor stopped", "err", err)
+			if err != nil {
+				p.log.Info("the last session ended with the shutdown", "err", err)
+			}
 			return nil
 		}
 		p.stats.rewinds.Add(1)
@@ -278,6 +280,7 @@ func (p *Processor) session(ctx context.Context) error {
 	tr := newTracker(p.cfg.Producer.MaxInFlight, p.observe)
 	w := p.newWriter(tr)
 	r := kafka.NewReader(p.readerConfig())
+	p.lc.Ready() // the first session: the brokers answered
 
 	// Records already being processed finish even after ctx ends, within
 	// the shutdown timeout.

@@ -3,6 +3,8 @@ package processor_test
 import (
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pawlogs/paw/internal/devbroker"
+	"github.com/pawlogs/paw/processor"
 	"github.com/pawlogs/paw/runtime"
 )
 
@@ -157,6 +160,10 @@ func TestBrokerDownAtStart(t *testing.T) {
 			t.Fatalf("no clear message while the broker is down:\n%s", logs.String())
 		}
 	}
+	// Not ready while no broker answers; ready once one does.
+	if code, body := readyz(r.p); code != 503 || body != "starting" {
+		t.Fatalf("/readyz with the broker down: %d %q", code, body)
+	}
 	b, err := devbroker.Start(devbroker.Config{Listen: addr, Topics: []string{"in:4", "alerts:4", "app:2", "dropped:1", "dlq:1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -164,10 +171,28 @@ func TestBrokerDownAtStart(t *testing.T) {
 	defer b.Close()
 	produce(t, client(t, addr), 0, n, 4, textValue)
 	c := consumeUntil(t, addr, outputTopics, time.Minute, func(c *consumed) bool { return c.distinct() >= n })
+	if code, body := readyz(r.p); code != 200 || body != "ready" {
+		t.Fatalf("/readyz once the broker answered: %d %q", code, body)
+	}
 	r.shutdown(t)
+	if code, body := readyz(r.p); code != 503 || body != "stopped" {
+		t.Fatalf("/readyz after the shutdown: %d %q", code, body)
+	}
+	for _, phase := range []string{"processor starting", "processor ready", "processor draining", "processor stopped"} {
+		if strings.Count(logs.String(), `msg="`+phase) != 1 {
+			t.Errorf("want one %q line in the log", phase)
+		}
+	}
 	delivery(t, c, n, destFor)
 	line := logs.String()[strings.Index(logs.String(), "brokers not ready"):]
 	t.Logf("while the broker was down: %s", line[:strings.Index(line, "\n")])
+}
+
+// readyz asks the processor's GET /readyz.
+func readyz(p *processor.Processor) (int, string) {
+	rec := httptest.NewRecorder()
+	p.ReadyHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	return rec.Code, strings.TrimSpace(rec.Body.String())
 }
 
 type lockedBuf struct {

@@ -69,11 +69,12 @@ type Program struct {
 // builder compiles specs, at most Concurrency at a time and never one spec
 // twice at once; an edit during a compile queues exactly one more.
 type builder struct {
-	cfg  Config
-	log  *slog.Logger
-	sem  chan struct{}
-	wg   sync.WaitGroup
-	hook func(spec string, start bool) // tests watch compiles start and end
+	cfg     Config
+	log     *slog.Logger
+	sem     chan struct{}
+	wg      sync.WaitGroup
+	hook    func(spec string, start bool) // tests watch compiles start and end
+	onReady func()                        // the first scan queued every spec
 
 	mu       sync.Mutex
 	programs map[string]*Program // by spec file name
@@ -126,6 +127,9 @@ func (b *builder) run(ctx context.Context) error {
 				if !e.IsDir() && isSpec(e.Name()) {
 					b.trigger(ctx, e.Name())
 				}
+			}
+			if b.onReady != nil {
+				b.onReady()
 			}
 			return nil
 		},

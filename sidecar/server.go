@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pawlogs/paw/compiler"
+	"github.com/pawlogs/paw/internal/lifecycle"
 	"github.com/pawlogs/paw/internal/yamlconf"
 	"github.com/pawlogs/paw/metrics"
 )
@@ -118,7 +119,7 @@ type Options struct {
 
 // Run serves until ctx ends, then shuts the server down and waits for
 // compiles in progress.
-func Run(ctx context.Context, cfg Config, opts Options) error {
+func Run(ctx context.Context, cfg Config, opts Options) (err error) {
 	cfg = cfg.withDefaults()
 	if cfg.SpecsDir == "" || cfg.ProgramsDir == "" {
 		return errors.New("sidecar: the specs and programs folders are required")
@@ -126,6 +127,8 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	lc := lifecycle.New("paw serve", opts.Logger, "specs", cfg.SpecsDir, "programs", cfg.ProgramsDir, "listen", cfg.Listen, "token", cfg.Token != "")
+	defer func() { err = lc.Stop(err) }()
 	reg := prometheus.NewRegistry()
 	b := newBuilder(cfg, opts.Logger, reg)
 	defer b.learn.close()
@@ -149,27 +152,26 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	if opts.OnListen != nil {
 		opts.OnListen(ln.Addr().String())
 	}
+	// Ready once the first scan of the specs folder has queued every
+	// spec: programs published before are served, new ones are on their way.
+	b.onReady = func() { lc.Ready("listen", "http://"+ln.Addr().String()) }
 	srv := &http.Server{
-		Handler:           newHandler(cfg, b, reg, store, metrics.NewFleet()),
+		Handler:           newHandler(cfg, b, reg, store, metrics.NewFleet(), lc),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      cfg.HTTPCompileTimeout + 30*time.Second, // POST /v1/compile trains a program
 		IdleTimeout:       2 * time.Minute,
 	}
-	opts.Logger.Info("paw serve", "specs", cfg.SpecsDir, "programs", cfg.ProgramsDir, "listen", "http://"+ln.Addr().String(), "token", cfg.Token != "")
 	opts.Logger.Info("settings", yamlconf.Settings(cfg)...)
-	bctx, stopBuilder := context.WithCancel(ctx)
-	defer stopBuilder()
 	drift := metrics.NewDriftGauge(reg)
-	driftDone := make(chan struct{})
-	go func() {
-		defer close(driftDone)
-		metrics.WatchDrift(bctx, store, metrics.DriftWatch{
+	lc.Feed(ctx, func(ctx context.Context) {
+		metrics.WatchDrift(ctx, store, metrics.DriftWatch{
 			Config: cfg.Drift, Interval: cfg.DriftInterval, Gauge: drift, Logger: opts.Logger,
 			Programs: b.driftTargets, OnCheck: b.setDrift,
 		})
-	}()
-	defer func() { stopBuilder(); <-driftDone }()
+	})
+	bctx, stopBuilder := context.WithCancel(ctx)
+	defer stopBuilder()
 	// built is closed once the builder returns, so it can be waited on
 	// more than once; buildErr is set before.
 	var buildErr error
@@ -179,12 +181,14 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case <-ctx.Done():
+		lc.Drain(context.Cause(ctx).Error())
 	case <-built:
 		if buildErr != nil {
 			srv.Close()
 			<-served
 			return buildErr
 		}
+		lc.Drain("the specs watch ended")
 	case err := <-served:
 		stopBuilder()
 		<-built
@@ -199,11 +203,12 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	return errors.Join(err, buildErr)
 }
 
-func newHandler(cfg Config, b *builder, reg *prometheus.Registry, store *metrics.Store, f *metrics.Fleet) http.Handler {
+func newHandler(cfg Config, b *builder, reg *prometheus.Registry, store *metrics.Store, f *metrics.Fleet, lc *lifecycle.Lifecycle) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
+	mux.Handle("GET /readyz", lc.ReadyHandler())
 	api := http.NewServeMux()
 	api.HandleFunc("GET /v1/programs/{name}", func(w http.ResponseWriter, r *http.Request) {
 		data, id, ok := b.artifact(r.PathValue("name"))

@@ -518,3 +518,25 @@ func TestCheckLearnedRefusesWorseEncoder(t *testing.T) {
 		t.Fatalf("an equal program refused: %v", err)
 	}
 }
+
+// GET /readyz, unauthenticated like /healthz, answers 200 once the first
+// scan of the specs folder has queued every spec.
+func TestReadyz(t *testing.T) {
+	s := startServer(t, "secret", map[string]string{"a.yaml": specYAML("a", 1)})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + s.addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 && strings.TrimSpace(string(body)) == "ready" {
+			return
+		}
+		if resp.StatusCode != 503 || strings.TrimSpace(string(body)) != "starting" || time.Now().After(deadline) {
+			t.Fatalf("/readyz: %d %q", resp.StatusCode, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

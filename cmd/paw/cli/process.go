@@ -101,17 +101,6 @@ func runProcess(e *env, args []string) error {
 		}
 		defer stop()
 	}
-	if opts.Store != nil {
-		// Standalone: this processor also watches its programs' drift.
-		gauge := metrics.NewDriftGauge(reg)
-		dctx, stopDrift := context.WithCancel(ctx)
-		driftDone := make(chan struct{})
-		go func() {
-			defer close(driftDone)
-			metrics.WatchDrift(dctx, opts.Store, metrics.DriftWatch{Programs: p.DriftTargets, Gauge: gauge, Logger: log})
-		}()
-		defer func() { stopDrift(); <-driftDone }()
-	}
 	runErr := p.Run(ctx)
 	if *statsFile != "" {
 		data, _ := json.MarshalIndent(processStats{Stats: p.Stats(), PeakRSSBytes: peakRSS()}, "", "  ")
@@ -179,6 +168,7 @@ func serveMetrics(ctx context.Context, addr string, reg *prometheus.Registry, p 
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("GET /readyz", p.ReadyHandler())
 	if opts.Store != nil {
 		metrics.MountDashboard(mux, opts.Store, opts.Fleet, nil, p.ProgramsHandler())
 	}
