@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/runtime/runtimetest"
 )
 
 // The graph the artifact holds, read back by the runtime, scores as the
@@ -17,22 +18,13 @@ func TestGraphReadsBackAsTrained(t *testing.T) {
 		for i := range w.Head {
 			w.Head[i] = float32(i%3) - 1
 		}
-		model, err := w.encode()
-		if err != nil {
-			t.Fatal(err)
-		}
 		cfg := runtime.DefaultFeaturizerConfig()
 		cfg.BucketBits = 8
-		m := runtime.Manifest{FormatVersion: runtime.FormatVersion, Name: "t", Labels: []string{"a", "b"}, Interpreter: runtime.InterpreterHashnetV1,
-			Featurizer: cfg, Model: runtime.ModelShape{Buckets: 256, Dim: dim, Temperature: 1}}
-		data, err := runtime.EncodeArtifact(&m, []byte("name: t\n"), model)
+		built, err := w.Graph()
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := runtime.DecodeArtifact(data)
-		if err != nil {
-			t.Fatal(err)
-		}
+		a := runtimetest.Hashnet(t, built, []string{"a", "b"}, dim, cfg)
 		g, err := runtime.ReadHashnet(a)
 		if err != nil {
 			t.Fatal(err)

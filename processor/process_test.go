@@ -2,6 +2,7 @@ package processor_test
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -9,20 +10,33 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pawlogs/paw/cmd/paw/cli"
 	"github.com/pawlogs/paw/internal/devbroker"
+	"github.com/pawlogs/paw/processor"
 )
 
-// TestMain lets the test binary run `paw process` as a child process, so
-// tests can kill it for real.
+// TestMain lets the test binary run a processor as a child process, as
+// `paw process` does, so tests can kill it for real.
 func TestMain(m *testing.M) {
 	if cfg := os.Getenv("PAW_TEST_PROCESS_CONFIG"); cfg != "" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := cli.Main(ctx, []string{"process", "--config", cfg, "--log-level", "warn"}, os.Stdin, os.Stdout, os.Stderr)
-		stop()
-		os.Exit(code)
+		os.Exit(runChild(cfg))
 	}
 	os.Exit(m.Run())
+}
+
+func runChild(config string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	p, err := processor.Open(config, "", processor.Options{Logger: log})
+	if err != nil {
+		log.Error("open", "err", err)
+		return 1
+	}
+	defer p.Close()
+	if err := p.Run(ctx); err != nil {
+		return 1
+	}
+	return 0
 }
 
 func startChild(t *testing.T, config string) *exec.Cmd {

@@ -20,6 +20,7 @@ import (
 	"github.com/pawlogs/paw/compiler"
 	"github.com/pawlogs/paw/runtime"
 	"github.com/pawlogs/paw/runtime/graph"
+	"github.com/pawlogs/paw/runtime/runtimetest"
 )
 
 // openEnv loads ONNX Runtime. It fails rather than skips: make test
@@ -94,24 +95,7 @@ func randFloats(rng *rand.Rand, n int) []float32 {
 
 func newProgram(t testing.TB, env *runtime.Env, w *graph.Hashnet, dim int, cfg runtime.FeaturizerConfig) *runtime.Program {
 	t.Helper()
-	labels := make([]string, len(w.Bias))
-	for i := range labels {
-		labels[i] = fmt.Sprintf("l%d", i)
-	}
-	model, err := w.Encode("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := runtime.Manifest{FormatVersion: runtime.FormatVersion, Name: "t", Labels: labels, Interpreter: runtime.InterpreterHashnetV1,
-		Featurizer: cfg, Model: runtime.ModelShape{Buckets: w.Rows, Dim: dim, Temperature: 1}}
-	data, err := runtime.EncodeArtifact(&m, []byte("name: t\n"), model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := runtime.DecodeArtifact(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := runtimetest.Hashnet(t, w, nil, dim, cfg)
 	p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{Sessions: 2})
 	if err != nil {
 		t.Fatal(err)

@@ -3,18 +3,6 @@
 // Kafka processor benchmark on an embedded broker.
 package main
 
-import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
+import "github.com/pawlogs/paw/cmd/paw/cli"
 
-	"github.com/pawlogs/paw/cmd/paw/cli"
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.DevMain(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Exit(cli.DevMain) }

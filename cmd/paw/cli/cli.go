@@ -10,7 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pawlogs/paw/runtime"
@@ -96,6 +99,16 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // Main runs the paw command line and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return mainOf(pawTool(), ctx, args, stdin, stdout, stderr)
+}
+
+// Exit runs a command line (Main or DevMain) on the process's arguments
+// and standard streams, cancelled by SIGINT or SIGTERM, and exits with its
+// code: all a main function does.
+func Exit(main func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := main(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 // DevMain runs pawdev's command line and returns the process exit code.
