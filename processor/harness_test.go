@@ -10,17 +10,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/pawlogs/paw/compiler"
 	"github.com/pawlogs/paw/internal/devbroker"
 	"github.com/pawlogs/paw/processor"
 	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/runtime/runtimetest"
 )
 
 // The test records come in three kinds, by sequence number: errors go to
@@ -50,61 +49,37 @@ steps:
   - route: {program: errs, routes: {error: alerts}, default: app}
 `
 
-var (
-	programsOnce sync.Once
-	programs     map[string][]byte // name -> artifact
-	programsErr  error
-)
-
-// testPrograms compiles the errs and noise specs once per test binary.
+// testPrograms builds the errs and noise programs (runtimetest, no
+// compiler); seeds give other IDs with the same behaviour.
 func testPrograms(t testing.TB, seed uint64) map[string][]byte {
 	t.Helper()
-	build := func(seed uint64) (map[string][]byte, error) {
-		out := map[string][]byte{}
-		for _, sp := range []struct {
-			name   string
-			labels []string
-			label  func(kind string) string
-		}{
-			{"errs", []string{"error", "ok"}, func(k string) string {
-				if k == "error" {
-					return "error"
-				}
-				return "ok"
-			}},
-			{"noise", []string{"noise", "signal"}, func(k string) string {
-				if k == "heartbeat" {
-					return "noise"
-				}
-				return "signal"
-			}},
-		} {
-			spec := &compiler.Spec{Name: sp.name, Description: sp.name, Labels: sp.labels, Positive: sp.labels[0]}
-			spec.Options.Seed = seed
-			for i := 0; i < 30; i++ {
-				seq := i*7 + 3
-				spec.Examples = append(spec.Examples, compiler.Example{Text: lineFor(seq), Label: sp.label(kindOf(seq))})
+	out := map[string][]byte{}
+	for _, sp := range []struct {
+		name   string
+		labels []string
+		label  func(kind string) string
+	}{
+		{"errs", []string{"error", "ok"}, func(k string) string {
+			if k == "error" {
+				return "error"
 			}
-			res, err := compiler.Compile(context.Background(), spec, nil)
-			if err != nil {
-				return nil, err
+			return "ok"
+		}},
+		{"noise", []string{"noise", "signal"}, func(k string) string {
+			if k == "heartbeat" {
+				return "noise"
 			}
-			out[sp.name] = res.Artifact
+			return "signal"
+		}},
+	} {
+		spec := runtimetest.Spec{Name: sp.name, Labels: sp.labels, Seed: seed}
+		for i := 0; i < 30; i++ {
+			seq := i*7 + 3
+			spec.Examples = append(spec.Examples, runtimetest.Example{Text: lineFor(seq), Label: sp.label(kindOf(seq))})
 		}
-		return out, nil
+		out[sp.name] = runtimetest.Build(t, spec)
 	}
-	if seed != 0 {
-		p, err := build(seed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	programsOnce.Do(func() { programs, programsErr = build(0) })
-	if programsErr != nil {
-		t.Fatal(programsErr)
-	}
-	return programs
+	return out
 }
 
 // setup is one test's programs folder, pipeline and processor config.

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pawlogs/paw/compiler"
 	"github.com/pawlogs/paw/internal/answerlog"
 	"github.com/pawlogs/paw/internal/devbroker"
 	"github.com/pawlogs/paw/runtime"
@@ -120,7 +119,7 @@ steps:
 		t.Fatalf("%d answers kept for %d teacher calls", len(as), calls)
 	}
 	for _, a := range as {
-		if a.Label != rule(a.Line) || a.By != compiler.ByModel || a.Template == "" || a.ProgramID == "" {
+		if a.Label != rule(a.Line) || a.By != "model" || a.Template == "" || a.ProgramID == "" {
 			t.Fatalf("answer %+v", a)
 		}
 	}

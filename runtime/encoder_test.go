@@ -1,7 +1,6 @@
 package runtime_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -11,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pawlogs/paw/compiler"
 	"github.com/pawlogs/paw/runtime"
 	"github.com/pawlogs/paw/runtime/encodertest"
 	"github.com/pawlogs/paw/runtime/graph"
@@ -213,91 +211,6 @@ func TestEncoderPooledOutput(t *testing.T) {
 	}
 }
 
-// encoderSpec is an encoder-v1 spec over the tiny encoder "tiny" in dir.
-func encoderSpec(dir string, seed uint64) *compiler.Spec {
-	spec := &compiler.Spec{Name: "errs", Description: "real errors", Labels: []string{"error", "ok"}, Positive: "error",
-		Interpreter: runtime.InterpreterEncoderV1, Encoder: &compiler.EncoderSpec{Name: "tiny", Dir: dir, EncoderSettings: runtime.EncoderSettings{MaxTokens: 64, Normalize: true}}}
-	spec.Options.Seed = seed
-	errs := []string{"connection to db failed", "request timed out", "disk is corrupt", "worker crashed", "login denied", "fatal exception in job", "cache lost after crash", "unable to reach server"}
-	oks := []string{"job finished", "user login ok", "connection accepted", "cache loaded", "server started", "request completed", "worker is running", "session saved"}
-	for i := range errs {
-		spec.Examples = append(spec.Examples, compiler.Example{Text: errs[i], Label: "error"}, compiler.Example{Text: oks[i], Label: "ok"})
-	}
-	return spec
-}
-
-func TestEncoderCompileRunReload(t *testing.T) {
-	env := openEnv(t)
-	root := t.TempDir()
-	tinyEncoder(t, root, "tiny", encodertest.Options{Seed: 5})
-	res, err := compiler.Compile(context.Background(), encoderSpec(root, 1), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, err := compiler.Compile(context.Background(), encoderSpec(root, 1), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(res.Artifact, again.Artifact) {
-		t.Fatal("two compiles of one encoder-v1 spec differ")
-	}
-	m := res.Manifest
-	t.Logf("encoder-v1: train accuracy %.3f, temperature %.3f, %d bytes, encoder %+v", m.Metrics.TrainAccuracy, m.Model.Temperature, len(res.Artifact), *m.Encoder)
-	if m.Interpreter != runtime.InterpreterEncoderV1 || m.Encoder.Name != "tiny" || m.Metrics.TrainAccuracy < 0.9 {
-		t.Fatalf("manifest %+v", m)
-	}
-	// A pipeline folder with the program, naming the encoders folder
-	// relative to itself.
-	pdir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(pdir, "errs.paw"), res.Artifact, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	rel, err := filepath.Rel(pdir, root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgPath := filepath.Join(pdir, "pipeline.yaml")
-	if err := os.WriteFile(cfgPath, []byte("encoders_dir: "+rel+"\nsteps:\n  - tag: {programs: [errs]}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := runtime.LoadPipelineConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl, err := runtime.OpenPipeline(env, cfg, runtime.PipelineOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pl.Close()
-	texts := [][]byte{[]byte("connection to db failed"), []byte("job finished"), []byte("server crashed"), []byte("session loaded")}
-	outs, err := pl.ProcessTexts(context.Background(), texts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if outs[0].Tags[0].Label != "error" || outs[1].Tags[0].Label != "ok" || outs[0].Tags[0].ID != res.ID {
-		t.Fatalf("training examples misread: %+v %+v", outs[0].Tags, outs[1].Tags)
-	}
-	// Hot reload: another seed gives another program on the same encoder,
-	// published into the folder and reloaded from there.
-	other, err := compiler.Compile(context.Background(), encoderSpec(root, 2), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(pdir, "errs.paw"), other.Artifact, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if id, changed, err := pl.Reload(context.Background(), "errs"); err != nil || !changed || id != other.ID {
-		t.Fatalf("reload: %s %v %v", id, changed, err)
-	}
-	outs, err = pl.ProcessTexts(context.Background(), texts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if outs[0].Tags[0].ID != other.ID || other.ID == res.ID {
-		t.Fatalf("after reload the tag says %s, want %s", outs[0].Tags[0].ID, other.ID)
-	}
-}
-
 // BenchmarkEncoderInterpreter runs encoder-v1 programs end to end
 // (tokenize, encode, pool, head) on random one-layer BERT-style encoders of
 // width 32 and 384 (MiniLM's width; MiniLM has 6 layers, so it costs
@@ -310,15 +223,14 @@ func BenchmarkEncoderInterpreter(b *testing.B) {
 	}
 	for _, dim := range []int{32, 384} {
 		root := b.TempDir()
-		tinyEncoder(b, root, "tiny", encodertest.Options{Seed: 5, Dim: dim})
-		res, err := compiler.Compile(context.Background(), encoderSpec(root, 1), nil)
+		enc, err := runtime.LoadEncoder(env, tinyEncoder(b, root, "tiny", encodertest.Options{Seed: 5, Dim: dim}),
+			runtime.EncoderSettings{MaxTokens: 64, Normalize: true}, runtime.ProgramOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		a, err := runtime.DecodeArtifact(res.Artifact)
-		if err != nil {
-			b.Fatal(err)
-		}
+		ref := enc.Ref
+		enc.Close()
+		a, _ := headArtifact(b, ref, 1)
 		p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{EncoderDir: root, Sessions: 2})
 		if err != nil {
 			b.Fatal(err)

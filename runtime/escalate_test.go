@@ -47,7 +47,7 @@ func localDecisions(t *testing.T, env *runtime.Env, texts [][]byte) []runtime.Ta
 
 func teacherPipeline(t *testing.T, env *runtime.Env, yaml string) *runtime.Pipeline {
 	t.Helper()
-	p, err := runtime.NewProgram(env, compileSpec(t, "errs"), runtime.ProgramOptions{})
+	p, err := runtime.NewProgram(env, errorsProgram(t, "errs"), runtime.ProgramOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func TestEscalateToTeacher(t *testing.T) {
 	})
 
 	t.Run("no endpoint", func(t *testing.T) {
-		p, err := runtime.NewProgram(env, compileSpec(t, "errs"), runtime.ProgramOptions{})
+		p, err := runtime.NewProgram(env, errorsProgram(t, "errs"), runtime.ProgramOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +255,7 @@ func TestEscalateToTeacher(t *testing.T) {
 		if _, err := pl.ProcessTexts(context.Background(), texts); err != nil {
 			t.Fatal(err)
 		}
-		a, err := runtime.DecodeArtifact(compileBytes(t, "errs", 1))
+		a, err := runtime.DecodeArtifact(errorsArtifact(t, "errs", 1))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -318,7 +318,7 @@ func TestTeacherCallDoesNotHoldUpAReload(t *testing.T) {
 	case <-guard:
 		t.Fatal("the teacher was never asked")
 	}
-	next, err := runtime.NewProgram(env, compileSpec(t, "errs"), runtime.ProgramOptions{})
+	next, err := runtime.NewProgram(env, errorsProgram(t, "errs"), runtime.ProgramOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func TestNoveltyOfRecords(t *testing.T) {
 		[]byte("zebra quokka narwhal"),                                // none known
 	}
 	for _, cache := range []int{0, -1} {
-		p, err := runtime.NewProgram(env, compileSpec(t, "errs"), runtime.ProgramOptions{})
+		p, err := runtime.NewProgram(env, errorsProgram(t, "errs"), runtime.ProgramOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +72,7 @@ func TestEscalateNovelAbove(t *testing.T) {
 // is closed when the test ends.
 func errsPipeline(t *testing.T, steps string) *runtime.Pipeline {
 	t.Helper()
-	p, err := runtime.NewProgram(openEnv(t), compileSpec(t, "errs"), runtime.ProgramOptions{})
+	p, err := runtime.NewProgram(openEnv(t), errorsProgram(t, "errs"), runtime.ProgramOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,23 +1,16 @@
 package runtime_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/pawlogs/paw/compiler"
 	"github.com/pawlogs/paw/runtime"
 	"github.com/pawlogs/paw/runtime/graph"
 	"github.com/pawlogs/paw/runtime/runtimetest"
@@ -25,15 +18,7 @@ import (
 
 // openEnv loads ONNX Runtime. It fails rather than skips: make test
 // installs the library first (make ort), so a missing one is a real defect.
-func openEnv(t testing.TB) *runtime.Env {
-	t.Helper()
-	env, err := runtime.OpenEnv("")
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
-	t.Cleanup(func() { env.Close() })
-	return env
-}
+func openEnv(t testing.TB) *runtime.Env { return runtimetest.Env(t) }
 
 func TestONNXMatchesReference(t *testing.T) {
 	env := openEnv(t)
@@ -103,41 +88,23 @@ func newProgram(t testing.TB, env *runtime.Env, w *graph.Hashnet, dim int, cfg r
 	return p
 }
 
-// compileSpec compiles a small binary spec for runtime tests.
-func compileSpec(t testing.TB, name string) *runtime.Artifact {
+// errorsProgram is the runtime tests' usual program (runtimetest.Errors),
+// built without the compiler.
+func errorsProgram(t testing.TB, name string) *runtime.Artifact {
 	t.Helper()
-	a, err := runtime.DecodeArtifact(compileBytes(t, name, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
+	return runtimetest.Program(t, runtimetest.Errors(name, 0))
 }
 
-// compileBytes compiles the binary test spec with a seed; seeds give
-// different artifacts with the same behaviour.
-func compileBytes(t testing.TB, name string, seed uint64) []byte {
-	return compileWith(t, name, compiler.Options{Seed: seed})
-}
-
-func compileWith(t testing.TB, name string, opts compiler.Options) []byte {
+// errorsArtifact is errorsProgram's bytes; seeds give different artifacts
+// with the same behaviour.
+func errorsArtifact(t testing.TB, name string, seed uint64) []byte {
 	t.Helper()
-	spec := &compiler.Spec{Name: name, Description: "errors", Labels: []string{"error", "ok"}, Positive: "error"}
-	spec.Options = opts
-	for i := 0; i < 8; i++ {
-		spec.Examples = append(spec.Examples,
-			compiler.Example{Text: fmt.Sprintf("ERROR request %d failed with exception timeout", i), Label: "error"},
-			compiler.Example{Text: fmt.Sprintf("INFO request %d completed in %dms", i, i*7), Label: "ok"})
-	}
-	res, err := compiler.Compile(context.Background(), spec, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Artifact
+	return runtimetest.Build(t, runtimetest.Errors(name, seed))
 }
 
 func TestBatcherConcurrentCallersGetTheirOwnResults(t *testing.T) {
 	env := openEnv(t)
-	a := compileSpec(t, "err")
+	a := errorsProgram(t, "err")
 	p, err := runtime.NewProgram(env, a, runtime.ProgramOptions{Sessions: 2, MaxBatch: 64})
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +170,7 @@ func TestBatcherConcurrentCallersGetTheirOwnResults(t *testing.T) {
 func programSet(t testing.TB, opts runtime.ProgramOptions) *runtime.ProgramSet {
 	t.Helper()
 	env := openEnv(t)
-	p, err := runtime.NewProgram(env, compileSpec(t, "err"), opts)
+	p, err := runtime.NewProgram(env, errorsProgram(t, "err"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +259,7 @@ func TestBatcherCancellationBackpressureAndClose(t *testing.T) {
 
 func TestSharedFeaturization(t *testing.T) {
 	env := openEnv(t)
-	a1, a2 := compileSpec(t, "one"), compileSpec(t, "two")
+	a1, a2 := errorsProgram(t, "one"), errorsProgram(t, "two")
 	p1, err := runtime.NewProgram(env, a1, runtime.ProgramOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -317,7 +284,7 @@ func TestSharedFeaturization(t *testing.T) {
 
 func TestMissingProviderAndLibrary(t *testing.T) {
 	env := openEnv(t)
-	a := compileSpec(t, "err")
+	a := errorsProgram(t, "err")
 	_, err := runtime.NewProgram(env, a, runtime.ProgramOptions{Device: runtime.Device{Provider: "cuda", ID: 0}})
 	if err == nil {
 		t.Skip("this ONNX Runtime library provides CUDA and a GPU is present")
@@ -403,7 +370,7 @@ func BenchmarkPrograms(b *testing.B) {
 	}
 	var progs []*runtime.Program
 	for i := 0; i < 10; i++ {
-		a, err := runtime.DecodeArtifact(compileWith(b, fmt.Sprintf("p%d", i), compiler.Options{Seed: uint64(i)}))
+		a, err := runtime.DecodeArtifact(errorsArtifact(b, fmt.Sprintf("p%d", i), uint64(i)))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -426,34 +393,16 @@ func BenchmarkPrograms(b *testing.B) {
 }
 
 // loghubLines reads the Loghub sample logs of ../shared, if present.
-func loghubLines(t testing.TB) [][]byte {
-	files, _ := filepath.Glob("../../shared/data/loghub/*/*.log")
-	var lines [][]byte
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, l := range bytes.Split(data, []byte("\n")) {
-			if len(l) > 0 {
-				lines = append(lines, l)
-			}
-		}
-	}
-	return lines
-}
+func loghubLines(t testing.TB) [][]byte { return runtimetest.LoghubLines("../../shared") }
 
-// TestTemplateCacheGivesTheModelsResults runs the same records through
-// batchers with and without the template cache, over three programs in two
-// featurizer groups, and wants bit-identical probabilities.
 func TestTemplateCacheGivesTheModelsResults(t *testing.T) {
 	env := openEnv(t)
 	var progs []*runtime.Program
-	for _, c := range []struct {
-		name string
-		opts compiler.Options
-	}{{"a", compiler.Options{Seed: 1}}, {"b", compiler.Options{Seed: 2}}, {"c", compiler.Options{Seed: 3, WordNgrams: 1, BucketBits: 12}}} {
-		progs = append(progs, loadProgram(t, env, compileWith(t, c.name, c.opts)))
+	other := runtimetest.Errors("c", 3) // another featurizer: a second group
+	other.Featurizer = runtime.DefaultFeaturizerConfig()
+	other.Featurizer.WordNgrams, other.Featurizer.BucketBits = 1, 12
+	for _, spec := range []runtimetest.Spec{runtimetest.Errors("a", 1), runtimetest.Errors("b", 2), other} {
+		progs = append(progs, loadProgram(t, env, runtimetest.Build(t, spec)))
 	}
 	set, err := runtime.NewProgramSet(progs...)
 	if err != nil {
@@ -518,7 +467,7 @@ func TestTemplateCacheGivesTheModelsResults(t *testing.T) {
 // batches of DefaultMaxBatch lines.
 func BenchmarkProgramRun(b *testing.B) {
 	env := openEnv(b)
-	p, err := runtime.NewProgram(env, compileSpec(b, "errs"), runtime.ProgramOptions{})
+	p, err := runtime.NewProgram(env, errorsProgram(b, "errs"), runtime.ProgramOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -540,13 +489,7 @@ func BenchmarkProgramRun(b *testing.B) {
 	b.ReportMetric(float64(b.N*len(lines))/b.Elapsed().Seconds(), "lines/s")
 }
 
-func benchTexts(n int) [][]byte {
-	lines := make([][]byte, n)
-	for i := range lines {
-		lines[i] = []byte(fmt.Sprintf("2026-03-04T09:00:%02d.%03dZ INFO [orders-api] request %d completed path=/api/v1/orders/%d status=200 duration=%dms", i%60, i%1000, i, i*7, i%300))
-	}
-	return lines
-}
+func benchTexts(n int) [][]byte { return runtimetest.Lines(n) }
 
 // TestCompactTableScoresBitIdentical runs programs over their compact
 // tables and over the artifacts' own graphs, folded (fewer labels than
@@ -557,10 +500,15 @@ func TestCompactTableScoresBitIdentical(t *testing.T) {
 	lines := append(benchTexts(512), loghubLines(t)...)
 	for _, c := range []struct {
 		name string
-		opts compiler.Options
-	}{{"folded", compiler.Options{Seed: 1}}, {"unfolded", compiler.Options{Seed: 2, Dim: 2, BucketBits: 12}}} {
+		spec runtimetest.Spec
+	}{{"folded", runtimetest.Errors("err", 1)}, {"unfolded", func() runtimetest.Spec {
+		s := runtimetest.Errors("err", 2)
+		s.Dim, s.Featurizer = 2, runtime.DefaultFeaturizerConfig()
+		s.Featurizer.BucketBits = 12
+		return s
+	}()}} {
 		t.Run(c.name, func(t *testing.T) {
-			art := compileWith(t, "err", c.opts)
+			art := runtimetest.Build(t, c.spec)
 			compact := loadProgram(t, env, art)
 			dense := loadProgram(t, env, art, runtime.WithDenseTable(runtime.ProgramOptions{}))
 			f := compact.Featurizer()
@@ -590,46 +538,6 @@ func TestCompactTableScoresBitIdentical(t *testing.T) {
 	}
 }
 
-// TestScoresGolden pins what a program decides on every line of ../shared
-// (skipped when absent): the bits of all 76,000 lines' probabilities,
-// hashed. The featurizer, the compact table and the batch layout may
-// change how fast a line is scored, never what it scores; the pinned hash
-// was computed by commit 8572a0c, before them.
-func TestScoresGolden(t *testing.T) {
-	lines := runtime.SharedLines(t)
-	p, err := runtime.NewProgram(openEnv(t), compileSpec(t, "err"), runtime.ProgramOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	f, k := p.Featurizer(), len(p.Labels())
-	h := sha256.New()
-	feats := make([]*runtime.Features, runtime.DefaultMaxBatch)
-	for i := range feats {
-		ft := f.NewFeatures()
-		feats[i] = &ft
-	}
-	probs := make([]float32, runtime.DefaultMaxBatch*k)
-	var b [4]byte
-	for lo := 0; lo < len(lines); lo += runtime.DefaultMaxBatch {
-		batch := lines[lo:min(lo+runtime.DefaultMaxBatch, len(lines))]
-		for i, l := range batch {
-			f.Featurize(l, feats[i])
-		}
-		if err := p.Run(feats[:len(batch)], probs); err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range probs[:len(batch)*k] {
-			binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
-			h.Write(b[:])
-		}
-	}
-	const want = "00177687986e142d0be578a87a812bc8f679b4aa6ac67f1d30318c858c856e28"
-	if got := hex.EncodeToString(h.Sum(nil)); got != want {
-		t.Fatalf("scores of %d lines changed: hash %s, want %s", len(lines), got, want)
-	}
-}
-
 // loadProgram decodes and loads an artifact, closed with the test.
 func loadProgram(t testing.TB, env *runtime.Env, artifact []byte, opts ...runtime.ProgramOptions) *runtime.Program {
 	t.Helper()
@@ -649,8 +557,8 @@ func loadProgram(t testing.TB, env *runtime.Env, artifact []byte, opts ...runtim
 	return p
 }
 
-// TestFusedGroupScoresBitIdentical runs the shipped specs' programs (2, 2
-// and 5 labels) and two more through a batcher, which fuses programs that
+// TestFusedGroupScoresBitIdentical runs programs of 5 and 2 labels
+// through a batcher, which fuses programs that
 // share a featurizer into one graph, and wants each probability's bits
 // as each program alone gives them, on every line (those of ../shared
 // too when present).
@@ -658,20 +566,15 @@ func TestFusedGroupScoresBitIdentical(t *testing.T) {
 	env := openEnv(t)
 	var progs []*runtime.Program
 	load := func(artifact []byte) { progs = append(progs, loadProgram(t, env, artifact)) }
-	specs, _ := filepath.Glob("../configs/filters/*.yaml")
-	for _, path := range specs {
-		spec, err := compiler.LoadSpec(path, compiler.LoadOptions{})
-		if err != nil {
-			t.Fatal(err)
+	five := runtimetest.Spec{Name: "five", Labels: []string{"auth", "disk", "net", "ok", "noise"}}
+	for i, l := range []string{"login failed for user %d", "disk %d is full", "connection %d reset by peer", "request %d completed", "heartbeat %d"} {
+		for j := 0; j < 4; j++ {
+			five.Examples = append(five.Examples, runtimetest.Example{Text: fmt.Sprintf(l, i*10+j), Label: five.Labels[i]})
 		}
-		res, err := compiler.Compile(context.Background(), spec, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		load(res.Artifact)
 	}
-	for i := 0; i < 2; i++ {
-		load(compileWith(t, fmt.Sprintf("seed%d", i), compiler.Options{Seed: uint64(i)}))
+	load(runtimetest.Build(t, five))
+	for i := 0; i < 3; i++ {
+		load(errorsArtifact(t, fmt.Sprintf("seed%d", i), uint64(i)))
 	}
 	set, err := runtime.NewProgramSet(progs...)
 	if err != nil {

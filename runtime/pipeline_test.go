@@ -46,7 +46,7 @@ func TestParsePipelineConfigErrors(t *testing.T) {
 func TestPipelineSteps(t *testing.T) {
 	env := openEnv(t)
 	open := func(name string) *runtime.Program {
-		p, err := runtime.NewProgram(env, compileSpec(t, name), runtime.ProgramOptions{})
+		p, err := runtime.NewProgram(env, errorsProgram(t, name), runtime.ProgramOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +117,7 @@ func TestGrepSteps(t *testing.T) {
 			}
 			var progs []*runtime.Program
 			if tc.tagged {
-				p, err := runtime.NewProgram(env, compileSpec(t, "errs"), runtime.ProgramOptions{})
+				p, err := runtime.NewProgram(env, errorsProgram(t, "errs"), runtime.ProgramOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -149,7 +149,7 @@ func TestGrepSteps(t *testing.T) {
 
 func TestPipelineRejectsUnknownLabels(t *testing.T) {
 	env := openEnv(t)
-	p, err := runtime.NewProgram(env, compileSpec(t, "errs"), runtime.ProgramOptions{})
+	p, err := runtime.NewProgram(env, errorsProgram(t, "errs"), runtime.ProgramOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +326,7 @@ func TestPipelinePatterns(t *testing.T) {
 
 func TestEscalation(t *testing.T) {
 	env := openEnv(t)
-	p, err := runtime.NewProgram(env, compileSpec(t, "errs"), runtime.ProgramOptions{})
+	p, err := runtime.NewProgram(env, errorsProgram(t, "errs"), runtime.ProgramOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +426,7 @@ func BenchmarkPipelinePatterns(b *testing.B) {
 // benchPipeline runs a pipeline of the errs program on lines, 512 at a
 // time, pattern sampling on, calling after (when set) after each call, and reports lines/s.
 func benchPipeline(b *testing.B, env *runtime.Env, yaml []byte, lines [][]byte, after func(*runtime.Pipeline, int)) *runtime.Pipeline {
-	p, err := runtime.NewProgram(env, compileSpec(b, "errs"), runtime.ProgramOptions{Sessions: 2})
+	p, err := runtime.NewProgram(env, errorsProgram(b, "errs"), runtime.ProgramOptions{Sessions: 2})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 func TestHTTPSource(t *testing.T) {
-	good := compileBytes(t, "errs", 1)
+	good := errorsArtifact(t, "errs", 1)
 	id := runtime.ArtifactID(good)
 	tests := []struct {
 		name    string

@@ -19,7 +19,7 @@ import (
 func openFolderPipeline(t *testing.T) (*runtime.Pipeline, string) {
 	t.Helper()
 	dir := t.TempDir()
-	writeProgram(t, dir, "errs", compileBytes(t, "errs", 1))
+	writeProgram(t, dir, "errs", errorsArtifact(t, "errs", 1))
 	cfgPath := filepath.Join(dir, "pipeline.yaml")
 	if err := os.WriteFile(cfgPath, []byte("steps:\n  - tag: {programs: [errs]}\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ func writeProgram(t *testing.T, dir, name string, data []byte) {
 func TestReloadUnderTraffic(t *testing.T) {
 	pl, dir := openFolderPipeline(t)
 	oldID := pl.ProgramIDs()["errs"]
-	next := compileBytes(t, "errs", 2)
+	next := errorsArtifact(t, "errs", 2)
 	newID := runtime.ArtifactID(next)
 	if newID == oldID {
 		t.Fatal("seeds 1 and 2 gave the same artifact")
@@ -113,7 +113,7 @@ func TestReloadUnderTraffic(t *testing.T) {
 func TestReloadRejectsBadFiles(t *testing.T) {
 	pl, dir := openFolderPipeline(t)
 	good := pl.ProgramIDs()["errs"]
-	other := compileBytes(t, "other", 1)
+	other := errorsArtifact(t, "other", 1)
 	tests := []struct {
 		name string
 		data []byte
@@ -168,7 +168,7 @@ func TestWatchProgramsReloadsOnRename(t *testing.T) {
 	if ev := <-events; ev.err == nil {
 		t.Fatal("a garbage file was accepted")
 	}
-	next := compileBytes(t, "errs", 3)
+	next := errorsArtifact(t, "errs", 3)
 	writeProgram(t, dir, "errs", next)
 	if ev := <-events; ev.err != nil || ev.id != runtime.ArtifactID(next) {
 		t.Fatalf("reload event %+v, want id %s", ev, runtime.ArtifactID(next)[:12])
