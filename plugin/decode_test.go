@@ -7,10 +7,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"github.com/ugorji/go/codec"
 	"math"
 	"testing"
 	"time"
+
+	"github.com/ugorji/go/codec"
 )
 
 // Bytes as msgpack-c in Fluent Bit writes them, built by hand so the test

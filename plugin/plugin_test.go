@@ -1,18 +1,18 @@
 package plugin_test
 
 import (
-	"net/http"
-	"net/http/httptest"
-	"sync"
-
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"github.com/pawlogs/paw/metrics"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/pawlogs/paw/metrics"
 )
 
 const filterPipeline = `

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/pawlogs/paw/metrics"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/pawlogs/paw/internal/devbroker"
+	"github.com/pawlogs/paw/metrics"
 	"github.com/pawlogs/paw/processor"
 )
 

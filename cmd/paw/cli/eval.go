@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/pawlogs/paw/compiler"
 	"math"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/pawlogs/paw/compiler"
 	"github.com/pawlogs/paw/evaluate"
 	"github.com/pawlogs/paw/runtime"
 )
