@@ -85,6 +85,26 @@ type benchJob struct {
 	feed func(ctx context.Context) (int, error)
 }
 
+// pawBinary is the paw that bench-kafka runs as its processor: the one
+// named, else paw next to the running binary (build/paw beside
+// build/pawdev), else paw on $PATH.
+func pawBinary(named string) (string, error) {
+	if named != "" {
+		return named, nil
+	}
+	if self, err := os.Executable(); err == nil {
+		if sib := filepath.Join(filepath.Dir(self), "paw"); sib != self {
+			if st, err := os.Stat(sib); err == nil && !st.IsDir() {
+				return sib, nil
+			}
+		}
+	}
+	if p, err := exec.LookPath("paw"); err == nil {
+		return p, nil
+	}
+	return "", errors.New("no paw binary to run as the processor: build it (make build) or name it with --paw")
+}
+
 func runBenchKafka(e *env, args []string) error {
 	fs := newFlags(e, "bench-kafka")
 	program := fs.String("program", "build/programs/real-error.paw", "the filter's program")
@@ -95,6 +115,7 @@ func runBenchKafka(e *env, args []string) error {
 	liveFor := fs.Duration("live-for", 5*time.Second, "how long live traffic runs")
 	asJSON := fs.Bool("json", false, "print JSON")
 	profDir := fs.String("cpuprofile-dir", "", "write each processor's CPU profile here")
+	pawBin := fs.String("paw", "", "the paw binary whose `paw process` is measured (default: the paw next to this binary, then $PATH)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -102,7 +123,7 @@ func runBenchKafka(e *env, args []string) error {
 	if len(pos) > 0 || *records <= 0 || *partitions <= 0 || *liveRate < 0 || *rounds < 1 {
 		return usagef("unexpected arguments, or a non-positive count")
 	}
-	self, err := os.Executable()
+	self, err := pawBinary(*pawBin)
 	if err != nil {
 		return err
 	}

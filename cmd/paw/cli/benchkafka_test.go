@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -25,7 +26,11 @@ func TestMain(m *testing.M) {
 func TestBenchKafkaSmoke(t *testing.T) {
 	t.Setenv("PAW_TEST_AS_PAW", "1")
 	dir := programs(t)
-	code, out, errs := pawdev(t, "bench-kafka", "--program", filepath.Join(dir, "real-error.paw"),
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := pawdev(t, "bench-kafka", "--paw", self, "--program", filepath.Join(dir, "real-error.paw"),
 		"--records", "3000", "--partitions", "2", "--rounds", "2", "--live-rate", "2000", "--live-for", "500ms", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
@@ -47,5 +52,24 @@ func TestBenchKafkaSmoke(t *testing.T) {
 		if r.Mode == "filter" && (r.Dropped == 0 || r.Output == 0 || r.Output+r.Dropped != int64(r.Records)) {
 			t.Errorf("filter did not account for every record: %+v", r)
 		}
+	}
+}
+
+// pawdev's bench-kafka runs paw's processor: the binary named, else one it
+// finds, else a clear error.
+func TestPawBinary(t *testing.T) {
+	if got, err := pawBinary("/opt/paw"); got != "/opt/paw" || err != nil {
+		t.Fatalf("named: %q %v", got, err)
+	}
+	dir := t.TempDir()
+	t.Setenv("PATH", dir)
+	if _, err := pawBinary(""); err == nil || !strings.Contains(err.Error(), "make build") {
+		t.Fatalf("none to find: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "paw"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := pawBinary(""); got != filepath.Join(dir, "paw") || err != nil {
+		t.Fatalf("on $PATH: %q %v", got, err)
 	}
 }
