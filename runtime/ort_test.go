@@ -491,6 +491,17 @@ func BenchmarkProgramRun(b *testing.B) {
 
 func benchTexts(n int) [][]byte { return runtimetest.Lines(n) }
 
+// featurizeAll featurizes each line into features of its own.
+func featurizeAll(f *runtime.Featurizer, lines [][]byte) []*runtime.Features {
+	feats := make([]*runtime.Features, len(lines))
+	for i, l := range lines {
+		ft := f.NewFeatures()
+		f.Featurize(l, &ft)
+		feats[i] = &ft
+	}
+	return feats
+}
+
 // TestCompactTableScoresBitIdentical runs programs over their compact
 // tables and over the artifacts' own graphs, folded (fewer labels than
 // dimensions) and not, and wants the same bits for every probability of
@@ -515,12 +526,7 @@ func TestCompactTableScoresBitIdentical(t *testing.T) {
 			k := len(compact.Labels())
 			for lo := 0; lo < len(lines); lo += runtime.DefaultMaxBatch {
 				batch := lines[lo:min(lo+runtime.DefaultMaxBatch, len(lines))]
-				feats := make([]*runtime.Features, len(batch))
-				for i, l := range batch {
-					ft := f.NewFeatures()
-					f.Featurize(l, &ft)
-					feats[i] = &ft
-				}
+				feats := featurizeAll(f, batch)
 				got, want := make([]float32, len(batch)*k), make([]float32, len(batch)*k)
 				if err := compact.Run(feats, got); err != nil {
 					t.Fatal(err)
@@ -598,12 +604,7 @@ func TestFusedGroupScoresBitIdentical(t *testing.T) {
 		k := len(p.Labels())
 		for lo := 0; lo < len(lines); lo += runtime.DefaultMaxBatch {
 			batch := lines[lo:min(lo+runtime.DefaultMaxBatch, len(lines))]
-			feats := make([]*runtime.Features, len(batch))
-			for i, l := range batch {
-				ft := f.NewFeatures()
-				f.Featurize(l, &ft)
-				feats[i] = &ft
-			}
+			feats := featurizeAll(f, batch)
 			want := make([]float32, len(batch)*k)
 			if err := p.Run(feats, want); err != nil {
 				t.Fatal(err)

@@ -269,19 +269,26 @@ func withDefaults(bc runtime.BatcherConfig) runtime.BatcherConfig {
 	return bc
 }
 
+// open checks the interpreter flags and loads ONNX Runtime; the caller
+// closes the Env.
+func (r *runtimeFlags) open() (runtime.PipelineOptions, *runtime.Env, error) {
+	opts, err := r.options()
+	if err != nil {
+		return opts, nil, err
+	}
+	env, err := runtime.OpenEnv(r.ortLib)
+	return opts, env, err
+}
+
 // openProgram loads one program and wraps it in a single-program pipeline
 // with the given steps. input, when not nil, overrides the program's input
 // selector.
 func (r *runtimeFlags) openProgram(path string, input *string, steps func(*runtime.Program) []runtime.Step) (*runtime.Env, *runtime.Pipeline, error) {
-	opts, err := r.options()
-	if err != nil {
-		return nil, nil, err
-	}
 	art, err := runtime.ReadArtifactFile(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	env, err := runtime.OpenEnv(r.ortLib)
+	opts, env, err := r.open()
 	if err != nil {
 		return nil, nil, err
 	}

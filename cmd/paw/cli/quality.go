@@ -103,11 +103,7 @@ func runQuality(e *env, args []string) error {
 		}
 	}
 	sort.Strings(systems)
-	opts, err := rf.options()
-	if err != nil {
-		return err
-	}
-	ort, err := runtime.OpenEnv(rf.ortLib)
+	opts, ort, err := rf.open()
 	if err != nil {
 		return err
 	}

@@ -41,11 +41,8 @@ func runRun(e *env, args []string) error {
 		if *inputExpr != "" {
 			cfg.Input = selector(*inputExpr)
 		}
-		opts, err := rf.options()
-		if err != nil {
-			return err
-		}
-		if ort, err = runtime.OpenEnv(rf.ortLib); err != nil {
+		var opts runtime.PipelineOptions
+		if opts, ort, err = rf.open(); err != nil {
 			return err
 		}
 		if pl, err = runtime.OpenPipeline(ort, cfg, opts); err != nil {

@@ -54,11 +54,7 @@ func runTest(e *env, args []string) error {
 	if len(spec.Tests) == 0 {
 		return fmt.Errorf("%s has no tests", path)
 	}
-	opts, err := rf.options()
-	if err != nil {
-		return err
-	}
-	ort, err := runtime.OpenEnv(rf.ortLib)
+	opts, ort, err := rf.open()
 	if err != nil {
 		return err
 	}
