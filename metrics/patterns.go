@@ -53,8 +53,9 @@ func (p *ReportPattern) Validate() error {
 // minute buckets over the last day: the dashboard's pattern view. It holds
 // at most maxBoardPatterns patterns (the least recently reported is
 // dropped first) of at most a day of buckets each, about 46 MB at worst.
-// It lives in memory: after a restart the patterns come back with the next
-// reports, and none is flagged new for their first minutes. Safe for
+// A Store on disk keeps it across restarts (patterns.json: SavePatterns,
+// Close); one in memory starts empty, the patterns come back with the
+// next reports and none is flagged new for their first minutes. Safe for
 // concurrent use.
 type PatternBoard struct {
 	mu       sync.Mutex

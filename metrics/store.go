@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/nakabonne/tstorage"
+
+	"github.com/pawlogs/paw/internal/atomicfile"
 )
 
 // Point is one value of one series at one time.
@@ -165,10 +167,56 @@ func Open(dir string, retention time.Duration) (*Store, error) {
 		return nil, fmt.Errorf("metrics store %s: %w", dir, err)
 	}
 	s.ts = ts
+	if err := s.loadPatterns(); err != nil {
+		s.ts.Close()
+		s.index.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
 func (s *Store) dataPath() string { return filepath.Join(s.dir, "data") }
+
+func (s *Store) patternsPath() string { return filepath.Join(s.dir, "patterns.json") }
+
+// loadPatterns reads the pattern board's snapshot, if any; one the board
+// refuses is moved aside (Quarantined) and the board starts empty.
+func (s *Store) loadPatterns() error {
+	f, err := os.Open(s.patternsPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("metrics store: %w", err)
+	}
+	rerr := s.patterns.ReadSnapshot(f)
+	f.Close()
+	if rerr == nil {
+		return nil
+	}
+	moved, err := s.quarantine(s.patternsPath())
+	if err != nil {
+		return fmt.Errorf("metrics store: %v (and quarantine failed: %w)", rerr, err)
+	}
+	s.Quarantined = append(s.Quarantined, moved)
+	return nil
+}
+
+// SavePatterns writes the pattern board's snapshot (atomically) for the
+// next Open; a store in memory has nowhere to keep it. Close saves it too.
+func (s *Store) SavePatterns() error {
+	if s.dir == "" {
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := s.patterns.WriteSnapshot(&buf); err != nil {
+		return fmt.Errorf("metrics store: patterns: %w", err)
+	}
+	if err := atomicfile.WriteFile(s.patternsPath(), buf.Bytes()); err != nil {
+		return fmt.Errorf("metrics store: patterns: %w", err)
+	}
+	return nil
+}
 
 // quarantineSteps move ever more of the data aside: partitions whose
 // metadata does not decode, then the write-ahead log, then everything.
@@ -444,9 +492,9 @@ func (b byID) Swap(i, j int) {
 	b.ids[i], b.ids[j] = b.ids[j], b.ids[i]
 }
 
-// Close flushes the store to disk.
+// Close flushes the store to disk, the pattern board included.
 func (s *Store) Close() error {
-	err := s.ts.Close()
+	err := errors.Join(s.SavePatterns(), s.ts.Close())
 	if s.index != nil {
 		err = errors.Join(err, s.index.Close())
 	}

@@ -144,7 +144,11 @@ func Run(ctx context.Context, cfg Config, opts Options) (err error) {
 	for _, q := range store.Quarantined {
 		opts.Logger.Warn("metrics data tstorage could not read was moved aside", "to", q)
 	}
-	defer store.Close()
+	defer func() {
+		if err := store.Close(); err != nil {
+			opts.Logger.Error("metrics store close", "err", err)
+		}
+	}()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("sidecar: listen: %w", err)
@@ -169,6 +173,22 @@ func Run(ctx context.Context, cfg Config, opts Options) (err error) {
 			Config: cfg.Drift, Interval: cfg.DriftInterval, Gauge: drift, Logger: opts.Logger,
 			Programs: b.driftTargets, OnCheck: b.setDrift,
 		})
+	})
+	// The pattern board is saved every minute, and by store.Close, so a
+	// crash loses a minute of patterns at most.
+	lc.Feed(ctx, func(ctx context.Context) {
+		tick := time.NewTicker(time.Minute)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := store.SavePatterns(); err != nil {
+					opts.Logger.Warn("patterns not saved", "err", err)
+				}
+			}
+		}
 	})
 	bctx, stopBuilder := context.WithCancel(ctx)
 	defer stopBuilder()

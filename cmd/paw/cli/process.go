@@ -84,7 +84,11 @@ func runProcess(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		defer store.Close()
+		defer func() {
+			if err := store.Close(); err != nil {
+				log.Error("metrics store close", "err", err)
+			}
+		}()
 		opts.Store, opts.Fleet = store, metrics.NewFleet()
 	}
 	p, err := processor.OpenConfig(cfg, *ortLib, opts)
