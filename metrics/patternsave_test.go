@@ -2,7 +2,9 @@ package metrics
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -169,4 +171,28 @@ func FuzzPatternSnapshot(f *testing.F) {
 			t.Fatalf("snapshot not stable:\n%s\n%s", out.Bytes(), out2.Bytes())
 		}
 	})
+}
+
+// SavePatternsEvery writes the snapshot on its own, before any Close.
+func TestSavePatternsEvery(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fill(s.Patterns(), time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.SavePatternsEvery(ctx, 10*time.Millisecond, slog.New(slog.DiscardHandler)); close(done) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		data, err := os.ReadFile(filepath.Join(dir, "patterns.json"))
+		if err == nil && bytes.Contains(data, []byte("disk <*> failed")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no snapshot written: %v", err)
+		}
+	}
 }

@@ -5,10 +5,12 @@ package metrics
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -200,6 +202,27 @@ func (s *Store) loadPatterns() error {
 	}
 	s.Quarantined = append(s.Quarantined, moved)
 	return nil
+}
+
+// SavePatternsEvery saves the pattern board every interval until ctx
+// ends, so that a crash loses one interval of patterns at most; a failed
+// save is logged, and the next one tries again.
+func (s *Store) SavePatternsEvery(ctx context.Context, interval time.Duration, log *slog.Logger) {
+	if s.dir == "" {
+		return
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := s.SavePatterns(); err != nil {
+				log.Warn("patterns not saved", "err", err)
+			}
+		}
+	}
 }
 
 // SavePatterns writes the pattern board's snapshot (atomically) for the

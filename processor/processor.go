@@ -180,6 +180,8 @@ func (p *Processor) Run(ctx context.Context) (err error) {
 		lc.Feed(ctx, func(ctx context.Context) {
 			metrics.WatchDrift(ctx, p.store, metrics.DriftWatch{Programs: p.driftTargets, Gauge: p.drift, Logger: p.log})
 		})
+		// Standalone, the processor's pattern board is its own to keep.
+		lc.Feed(ctx, func(ctx context.Context) { p.store.SavePatternsEvery(ctx, time.Minute, p.log) })
 	}
 	if rc := p.cfg.Report; rc.URL != "" || p.store != nil {
 		// Built before records flow: dataplane.Patterns starts the

@@ -174,22 +174,8 @@ func Run(ctx context.Context, cfg Config, opts Options) (err error) {
 			Programs: b.driftTargets, OnCheck: b.setDrift,
 		})
 	})
-	// The pattern board is saved every minute, and by store.Close, so a
-	// crash loses a minute of patterns at most.
-	lc.Feed(ctx, func(ctx context.Context) {
-		tick := time.NewTicker(time.Minute)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if err := store.SavePatterns(); err != nil {
-					opts.Logger.Warn("patterns not saved", "err", err)
-				}
-			}
-		}
-	})
+	// The pattern board is saved every minute, and by store.Close.
+	lc.Feed(ctx, func(ctx context.Context) { store.SavePatternsEvery(ctx, time.Minute, opts.Logger) })
 	bctx, stopBuilder := context.WithCancel(ctx)
 	defer stopBuilder()
 	// built is closed once the builder returns, so it can be waited on
