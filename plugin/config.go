@@ -26,7 +26,8 @@ type Config struct {
 	ProgramsToken string        `yaml:"programs_token"`
 	ProgramsPoll  time.Duration `yaml:"programs_poll"`
 	// Field is the record key holding the text, dotted for nested maps.
-	// Default: "log".
+	// Default: the pipeline's input when that is a field path (as the
+	// processor reads it), else "log".
 	Field string `yaml:"field"`
 	// Output is stdout, file://PATH or kafka://host1:9092,host2:9092/TOPIC.
 	// Default: stdout.
@@ -78,9 +79,6 @@ func ParseConfig(get func(key string) string) (Config, error) {
 	if c.Pipeline == "" {
 		return c, fmt.Errorf("property pipeline is required: the pipeline YAML to apply")
 	}
-	if c.Field == "" {
-		c.Field = "log"
-	}
 	if c.ProgramsURL != "" && !strings.HasPrefix(c.ProgramsURL, "http://") && !strings.HasPrefix(c.ProgramsURL, "https://") {
 		return c, fmt.Errorf("property programs_url %q: want an http(s) URL of paw serve", c.ProgramsURL)
 	}
@@ -98,7 +96,7 @@ func ParseConfig(get func(key string) string) (Config, error) {
 		host, _ := os.Hostname()
 		c.ReportName = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	if strings.HasPrefix(c.Field, ".") || strings.HasSuffix(c.Field, ".") || strings.Contains(c.Field, "..") {
+	if c.Field != "" && (strings.HasPrefix(c.Field, ".") || strings.HasSuffix(c.Field, ".") || strings.Contains(c.Field, "..")) {
 		return c, fmt.Errorf("property field %q: want a key or a dotted path such as kubernetes.labels.app", c.Field)
 	}
 	if c.Output == "" {
@@ -152,4 +150,25 @@ func intProperty(get func(string) string, key string, def, lo, hi int) (int, err
 		return 0, fmt.Errorf("property %s %q: want an integer from %d to %d", key, s, lo, hi)
 	}
 	return n, nil
+}
+
+// DefaultField is the record key out_paw reads when neither the field
+// property nor the pipeline's input names one: Fluent Bit's tail input
+// puts the line there.
+const DefaultField = "log"
+
+// fieldFor is the field an instance reads: the property, else the
+// pipeline's input when it is a field path, else DefaultField. A pipeline
+// input that is a template is refused rather than ignored: out_paw reads
+// one field, and the same pipeline would read other text in paw process.
+func fieldFor(c Config, pipelineInput string) (string, error) {
+	switch {
+	case c.Field != "":
+		return c.Field, nil
+	case pipelineInput == "":
+		return DefaultField, nil
+	case strings.Contains(pipelineInput, "{{"):
+		return "", fmt.Errorf("pipeline input %q is a template: out_paw reads one field of a record; set the field property", pipelineInput)
+	}
+	return pipelineInput, nil
 }

@@ -3,6 +3,7 @@ package plugin
 import (
 	"fmt"
 	"reflect"
+	"strings"
 
 	"bytes"
 	"encoding/binary"
@@ -181,7 +182,7 @@ func TestParseConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Field != "log" || c.Output != "stdout" || c.MaxBatch != 256 || c.Device != "cpu" || c.LogLevel != "info" {
+	if c.Field != "" || c.Output != "stdout" || c.MaxBatch != 256 || c.Device != "cpu" || c.LogLevel != "info" {
 		t.Fatalf("defaults: %+v", c)
 	}
 	c, err = ParseConfig(props("pipeline", "p.yaml", "output", "kafka://a:9092,b:9093/logs", "field", "kubernetes.labels.app", "max_batch", "64"))
@@ -202,5 +203,25 @@ func TestParseConfig(t *testing.T) {
 		if _, err := ParseConfig(bad); err == nil || !bytes.Contains([]byte(err.Error()), []byte("property")) {
 			t.Errorf("accepted or unexplained: %v", err)
 		}
+	}
+}
+
+func TestFieldFor(t *testing.T) {
+	tests := []struct {
+		name, property, input, want, err string
+	}{
+		{"the property wins", "message", "log", "message", ""},
+		{"the pipeline's field path", "", "kubernetes.labels.app", "kubernetes.labels.app", ""},
+		{"neither: Fluent Bit's log key", "", "", "log", ""},
+		{"a template is refused, not ignored", "", "{{.service}}: {{.msg}}", "", "is a template"},
+		{"the property over a template", "msg", "{{.service}}: {{.msg}}", "msg", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := fieldFor(Config{Field: tc.property}, tc.input)
+			if got != tc.want || (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("fieldFor = %q, %v; want %q, %q", got, err, tc.want, tc.err)
+			}
+		})
 	}
 }

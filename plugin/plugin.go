@@ -108,8 +108,11 @@ func New(cfg Config, opts Options) (*Instance, error) {
 		}
 		pc.ProgramsDir = abs
 	}
-	// The plugin reads the text itself (property field), so the pipeline
-	// gets texts; a pipeline input selector does not apply.
+	// The plugin reads the text itself, from the field property or the
+	// pipeline's input, so the pipeline gets texts.
+	if cfg.Field, err = fieldFor(cfg, pc.Input); err != nil {
+		return nil, err
+	}
 	pc.Input = ""
 	dev, err := runtime.ParseDevice(cfg.Device)
 	if err != nil {

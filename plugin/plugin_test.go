@@ -45,6 +45,7 @@ func TestBadProperties(t *testing.T) {
 		{"kafka without topic", map[string]string{"pipeline": pipe, "output": "kafka://127.0.0.1:9092"}, "want kafka://host1:9092,host2:9092/TOPIC"},
 		{"bad device", map[string]string{"pipeline": pipe, "device": "tpu"}, "property device"},
 		{"bad field", map[string]string{"pipeline": pipe, "field": "a..b"}, "property field"},
+		{"template input", map[string]string{"pipeline": writePipeline(t, dir, "tmpl.yaml", "input: \"{{.service}}: {{.msg}}\"\n"+tagPipeline)}, "is a template: out_paw reads one field"},
 		{"programs missing", map[string]string{"pipeline": pipe, "programs_dir": dir}, "noise.paw"},
 		{"unwritable dead letter", map[string]string{"pipeline": pipe, "programs_dir": build.programs, "dead_letter": "/nonexistent/dl.jsonl"}, "property dead_letter"},
 	}
@@ -312,4 +313,24 @@ func TestEscalationToAReviewFile(t *testing.T) {
 		t.Fatalf("%d escalated (want %d, some), %d sent on (want 600)", len(got), want, len(readLines(t, out)))
 	}
 	t.Logf("%d of 600 records escalated to the review file", want)
+}
+
+// With no field property, an instance reads the field the pipeline's
+// input names, as paw process does: here "seq", a number, so every record
+// is poison (not_string) rather than read from "log".
+func TestPipelineInputIsTheField(t *testing.T) {
+	dir := t.TempDir()
+	pipe := writePipeline(t, dir, "p.yaml", "input: seq\n"+tagPipeline)
+	writeChunks(t, filepath.Join(dir, "c"), 0, 200, 100)
+	h := startHarness(t)
+	if got := h.instance(1, map[string]string{"pipeline": pipe, "programs_dir": build.programs, "output": "file:///dev/null"}); got != "init 1 1" {
+		t.Fatalf("init: %s\n%s", got, h.stderr.String())
+	}
+	if got := h.do(fmt.Sprintf("flushdir 1 app %s 1", filepath.Join(dir, "c"))); !strings.Contains(got, "ok=2 retry=0 error=0") {
+		t.Fatalf("flush: %s", got)
+	}
+	h.do("exit 1")
+	if !h.stderrContains("field=seq") || !h.stderrContains("records=200 tagged=0 dropped=0 poison=200") {
+		t.Fatalf("the pipeline's input was not read:\n%s", h.stderr.String())
+	}
 }
