@@ -98,7 +98,7 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 
 // Main runs the paw command line and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return mainOf(pawTool(), ctx, args, stdin, stdout, stderr)
+	return mainOf(ctx, pawTool(), args, stdin, stdout, stderr)
 }
 
 // Exit runs a command line (Main or DevMain) on the process's arguments
@@ -113,10 +113,10 @@ func Exit(main func(ctx context.Context, args []string, stdin io.Reader, stdout,
 
 // DevMain runs pawdev's command line and returns the process exit code.
 func DevMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return mainOf(devTool(), ctx, args, stdin, stdout, stderr)
+	return mainOf(ctx, devTool(), args, stdin, stdout, stderr)
 }
 
-func mainOf(t tool, ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func mainOf(ctx context.Context, t tool, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, tool: t,
 		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	switch {
@@ -126,7 +126,7 @@ func mainOf(t tool, ctx context.Context, args []string, stdin io.Reader, stdout,
 	case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
 		if len(args) > 1 {
 			if c, ok := findCommand(t, args[1]); ok {
-				return mainOf(t, ctx, []string{c.name, "--help"}, stdin, stdout, stderr)
+				return mainOf(ctx, t, []string{c.name, "--help"}, stdin, stdout, stderr)
 			}
 		}
 		printUsage(stdout, t)
