@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 )
 
 // Base rates. A program is trained on a balanced mix of its labels (class
@@ -118,7 +119,62 @@ func (s *Spec) baseRates(samples []string, posterior func(text string, probs []f
 		post[i] = make([]float64, len(s.Labels))
 		posterior(t, post[i])
 	}
-	return BaseRates{Rates: estimatePrior(post), Source: "estimated", Samples: len(samples)}
+	em := estimatePrior(post)
+	if cc, doubtful := Doubtful(post, em); doubtful {
+		warn(fmt.Sprintf("the base rates estimated from samples_file (%s) stray from the program's own decisions on it (%s), and its scores there sit near its threshold: too uncertain for EM, so scores assume the training mix (state base_rates, or add examples like these lines)",
+			Shares(s.Labels, em), Shares(s.Labels, cc)))
+		return BaseRates{}
+	}
+	return BaseRates{Rates: em, Source: "estimated", Samples: len(samples)}
+}
+
+// Doubtful reports whether an EM estimate em from posteriors should not be
+// trusted, with the decisions' own label shares cc (classify and count).
+// EM corrects a classifier's counts when its posteriors mean something. A
+// program that does not know the lines scores them all near its threshold
+// (mean top probability under 0.7), and EM then drives a label that a
+// fifth of them win to nothing: doubtful is both at once, a label at 5% or
+// more by one of em and cc that the other puts at under a quarter of that.
+// A calibrated but weak classifier, whose counts EM rightly corrects by
+// that much, is more confident than that.
+func Doubtful(posteriors [][]float64, em []float64) (cc []float64, doubtful bool) {
+	if len(posteriors) == 0 {
+		return nil, false
+	}
+	cc = make([]float64, len(posteriors[0]))
+	var conf float64
+	for _, p := range posteriors {
+		best := 0
+		for j := range p {
+			if p[j] > p[best] {
+				best = j
+			}
+		}
+		cc[best]++
+		conf += p[best]
+	}
+	for j := range cc {
+		cc[j] /= float64(len(posteriors))
+	}
+	if conf/float64(len(posteriors)) >= 0.7 {
+		return cc, false
+	}
+	for j := range em {
+		hi, lo := max(em[j], cc[j]), min(em[j], cc[j])
+		if hi >= 0.05 && lo < hi/4 {
+			return cc, true
+		}
+	}
+	return cc, false
+}
+
+// Shares writes label shares for people: "error 0.050, ok 0.950".
+func Shares(labels []string, rates []float64) string {
+	parts := make([]string, len(rates))
+	for j, r := range rates {
+		parts[j] = fmt.Sprintf("%s %.3f", labels[j], r)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // biasShift is what each label's bias gains for rates r: log(K·π_y).

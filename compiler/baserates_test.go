@@ -143,3 +143,71 @@ func TestCompileWithAnswers(t *testing.T) {
 		t.Fatal("a program without answers says it learned")
 	}
 }
+
+// EM is doubtful only where the program is unsure and EM strays from its
+// decisions: a calibrated classifier, even a weak one, keeps its estimate.
+func TestDoubtful(t *testing.T) {
+	calibrated := func(share, mu float64) [][]float64 {
+		rng := rand.New(rand.NewPCG(3, 4))
+		var post [][]float64
+		for i := 0; i < 20000; i++ {
+			z := rng.NormFloat64() + mu
+			if rng.Float64() >= share {
+				z -= 2 * mu
+			}
+			p0 := 1 / (1 + math.Exp(-2*mu*z))
+			post = append(post, []float64{p0, 1 - p0})
+		}
+		return post
+	}
+	// A program that does not know the lines: a fifth just above its
+	// threshold, the rest just below.
+	unsure := func() [][]float64 {
+		var post [][]float64
+		for i := 0; i < 2000; i++ {
+			p0 := 0.45
+			if i%5 == 0 {
+				p0 = 0.56
+			}
+			post = append(post, []float64{p0, 1 - p0})
+		}
+		return post
+	}
+	tests := []struct {
+		name     string
+		post     [][]float64
+		doubtful bool
+	}{
+		{"calibrated, 5%", calibrated(0.05, 1.2), false},
+		{"calibrated and weak, 5%", calibrated(0.05, 0.8), false},
+		{"calibrated, 50%", calibrated(0.5, 1.2), false},
+		{"unsure", unsure(), true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			em := estimatePrior(tc.post)
+			cc, doubtful := Doubtful(tc.post, em)
+			if doubtful != tc.doubtful {
+				t.Fatalf("doubtful %v, want %v (em %.3f, cc %.3f)", doubtful, tc.doubtful, em, cc)
+			}
+			t.Logf("em %.3f, classify and count %.3f", em, cc)
+		})
+	}
+	// At compile time a doubtful estimate is not applied, and says why.
+	s := &Spec{Labels: []string{"error", "ok"}}
+	samples := make([]string, 2000)
+	for i := range samples {
+		samples[i] = fmt.Sprint(i)
+	}
+	var warned []string
+	r := s.baseRates(samples, func(text string, probs []float64) {
+		p0 := 0.45
+		if text[len(text)-1]%5 == 0 {
+			p0 = 0.56
+		}
+		probs[0], probs[1] = p0, 1-p0
+	}, func(w string) { warned = append(warned, w) })
+	if r.Rates != nil || len(warned) != 1 || !strings.Contains(warned[0], "too uncertain for EM") {
+		t.Fatalf("rates %v, warnings %q", r.Rates, warned)
+	}
+}

@@ -106,9 +106,12 @@ func runEval(e *env, args []string) error {
 	}
 	p := pl.Programs()[0]
 	labels := p.Labels()
-	decided, used, err := decideAtRates(outs, labels, p.Manifest.BaseRates, *rates)
+	decided, used, doubt, err := decideAtRates(outs, labels, p.Manifest.BaseRates, *rates)
 	if err != nil {
 		return err
+	}
+	if doubt != "" {
+		fmt.Fprintln(e.stderr, "paw eval: warning:", doubt)
 	}
 	conf := evaluate.NewConfusion(labels)
 	for i, r := range rows {
@@ -178,15 +181,16 @@ func noveltyOf(outs []runtime.Outcome, rows []labelled, decided []string) novelt
 // decideAtRates re-decides each record at other base rates than the
 // program's own (compiled: the manifest's, nil for the training mix):
 // "program" keeps the decisions, "estimate" estimates the file's rates by
-// EM, and "a=0.1,b=0.9" states them. It returns the labels and the rates
-// used (nil for "program").
-func decideAtRates(outs []runtime.Outcome, labels []string, compiled map[string]float64, mode string) ([]string, map[string]float64, error) {
+// EM, and "a=0.1,b=0.9" states them. It returns the labels, the rates
+// used (nil for "program") and, for an estimate compiler.Doubtful calls
+// untrustworthy, why.
+func decideAtRates(outs []runtime.Outcome, labels []string, compiled map[string]float64, mode string) ([]string, map[string]float64, string, error) {
 	decided := make([]string, len(outs))
 	if mode == "program" {
 		for i, o := range outs {
 			decided[i] = o.Tags[0].Label
 		}
-		return decided, nil, nil
+		return decided, nil, "", nil
 	}
 	var from []float64
 	if compiled != nil {
@@ -203,8 +207,13 @@ func decideAtRates(outs []runtime.Outcome, labels []string, compiled map[string]
 		}
 	}
 	var to []float64
+	var doubt string
 	if mode == "estimate" {
 		to = compiler.EstimatePrior(post, from)
+		if cc, doubtful := compiler.Doubtful(compiler.Reweight(post, from, nil), to); doubtful {
+			doubt = fmt.Sprintf("the estimated rates (%s) stray from the program's own decisions (%s), and its scores sit near its threshold: these lines are too unlike its training data for EM to be trusted",
+				compiler.Shares(labels, to), compiler.Shares(labels, cc))
+		}
 	} else {
 		to = make([]float64, len(labels))
 		for _, kv := range strings.Split(mode, ",") {
@@ -212,13 +221,13 @@ func decideAtRates(outs []runtime.Outcome, labels []string, compiled map[string]
 			j := slices.Index(labels, strings.TrimSpace(k))
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if !ok || j < 0 || err != nil || !(f > 0 && f < 1) {
-				return nil, nil, usagef("--base-rates %q: want program, estimate, or label=share,... over the labels %v", mode, labels)
+				return nil, nil, "", usagef("--base-rates %q: want program, estimate, or label=share,... over the labels %v", mode, labels)
 			}
 			to[j] = f
 		}
 		for j, f := range to {
 			if f == 0 {
-				return nil, nil, usagef("--base-rates %q: no share for label %q", mode, labels[j])
+				return nil, nil, "", usagef("--base-rates %q: no share for label %q", mode, labels[j])
 			}
 		}
 	}
@@ -235,5 +244,5 @@ func decideAtRates(outs []runtime.Outcome, labels []string, compiled map[string]
 		}
 		decided[i] = labels[best]
 	}
-	return decided, used, nil
+	return decided, used, doubt, nil
 }
