@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/runtime/runtimetest"
 	"github.com/pawlogs/paw/teacher/teachertest"
 )
 
@@ -33,7 +34,7 @@ func cascadeTexts() [][]byte {
 // localDecisions is what the program alone decides.
 func localDecisions(t *testing.T, env *runtime.Env, texts [][]byte) []runtime.Tag {
 	t.Helper()
-	pl := teacherPipeline(t, env, "steps:\n  - tag: {programs: [errs]}\n")
+	pl := errsPipeline(t, env, "steps:\n  - tag: {programs: [errs]}\n")
 	outs, err := pl.ProcessTexts(context.Background(), texts)
 	if err != nil {
 		t.Fatal(err)
@@ -45,23 +46,15 @@ func localDecisions(t *testing.T, env *runtime.Env, texts [][]byte) []runtime.Ta
 	return tags
 }
 
-func teacherPipeline(t *testing.T, env *runtime.Env, yaml string) *runtime.Pipeline {
+// errsPipeline runs the errs test program through the pipeline yaml; it
+// is closed when the test ends.
+func errsPipeline(t testing.TB, env *runtime.Env, yaml string) *runtime.Pipeline {
 	t.Helper()
 	p, err := runtime.NewProgram(env, errorsProgram(t, "errs"), runtime.ProgramOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl, err := runtime.NewPipeline(cfg, []*runtime.Program{p}, runtime.BatcherConfig{})
-	if err != nil {
-		p.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pl.Close() })
-	return pl
+	return runtimetest.Pipeline(t, yaml, p)
 }
 
 func cascadeYAML(baseURL, teacher string) string {
@@ -108,7 +101,7 @@ func TestEscalateToTeacher(t *testing.T) {
 
 	t.Run("answers replace low decisions, one call per template", func(t *testing.T) {
 		ts := teachertest.NewServer(t, rule)
-		pl := teacherPipeline(t, env, cascadeYAML(ts.BaseURL(), "calls_per_second: 1000, cache_dir: "+strconv.Quote(t.TempDir())))
+		pl := errsPipeline(t, env, cascadeYAML(ts.BaseURL(), "calls_per_second: 1000, cache_dir: "+strconv.Quote(t.TempDir())))
 		for round := 0; round < 2; round++ {
 			outs, err := pl.ProcessTexts(context.Background(), texts)
 			if err != nil {
@@ -164,7 +157,7 @@ func TestEscalateToTeacher(t *testing.T) {
 	t.Run("teacher decides the step", func(t *testing.T) {
 		ts := teachertest.NewServer(t, rule)
 		yaml := strings.Replace(cascadeYAML(ts.BaseURL(), "calls_per_second: 1000, cache_dir: "+strconv.Quote(t.TempDir())), "keep: [error, ok]", "keep: [error]", 1)
-		pl := teacherPipeline(t, env, yaml)
+		pl := errsPipeline(t, env, yaml)
 		outs, err := pl.ProcessTexts(context.Background(), texts)
 		if err != nil {
 			t.Fatal(err)
@@ -185,7 +178,7 @@ func TestEscalateToTeacher(t *testing.T) {
 
 	t.Run("over budget the local decision stands", func(t *testing.T) {
 		ts := teachertest.NewServer(t, rule)
-		pl := teacherPipeline(t, env, cascadeYAML(ts.BaseURL(), "calls_per_second: 1000, max_calls: 1, concurrency: 1, cache_dir: "+strconv.Quote(t.TempDir())))
+		pl := errsPipeline(t, env, cascadeYAML(ts.BaseURL(), "calls_per_second: 1000, max_calls: 1, concurrency: 1, cache_dir: "+strconv.Quote(t.TempDir())))
 		if _, err := pl.ProcessTexts(context.Background(), texts); err != nil {
 			t.Fatal(err)
 		}
@@ -197,7 +190,7 @@ func TestEscalateToTeacher(t *testing.T) {
 
 	t.Run("rate: a burst over calls_per_second is not waited for", func(t *testing.T) {
 		ts := teachertest.NewServer(t, rule)
-		pl := teacherPipeline(t, env, cascadeYAML(ts.BaseURL(), "calls_per_second: 1, concurrency: 1, cache_dir: "+strconv.Quote(t.TempDir())))
+		pl := errsPipeline(t, env, cascadeYAML(ts.BaseURL(), "calls_per_second: 1, concurrency: 1, cache_dir: "+strconv.Quote(t.TempDir())))
 		if _, err := pl.ProcessTexts(context.Background(), texts); err != nil {
 			t.Fatal(err)
 		}
@@ -208,7 +201,7 @@ func TestEscalateToTeacher(t *testing.T) {
 	})
 
 	t.Run("unreachable teacher: local decisions, no error", func(t *testing.T) {
-		pl := teacherPipeline(t, env, cascadeYAML("http://127.0.0.1:1/v1", "calls_per_second: 1000, cache_dir: "+strconv.Quote(t.TempDir())))
+		pl := errsPipeline(t, env, cascadeYAML("http://127.0.0.1:1/v1", "calls_per_second: 1000, cache_dir: "+strconv.Quote(t.TempDir())))
 		outs, err := pl.ProcessTexts(context.Background(), texts)
 		if err != nil {
 			t.Fatal(err)
@@ -221,7 +214,7 @@ func TestEscalateToTeacher(t *testing.T) {
 	t.Run("a failing teacher is left alone for a while", func(t *testing.T) {
 		ts := teachertest.NewServer(t, rule)
 		ts.FailNext(1000)
-		pl := teacherPipeline(t, env, cascadeYAML(ts.BaseURL(), "calls_per_second: 1000, concurrency: 1, cache_dir: "+strconv.Quote(t.TempDir())))
+		pl := errsPipeline(t, env, cascadeYAML(ts.BaseURL(), "calls_per_second: 1000, concurrency: 1, cache_dir: "+strconv.Quote(t.TempDir())))
 		for round := 0; round < 3; round++ {
 			if _, err := pl.ProcessTexts(context.Background(), texts); err != nil {
 				t.Fatal(err)
@@ -251,7 +244,7 @@ func TestEscalateToTeacher(t *testing.T) {
 
 	t.Run("budget survives a reload", func(t *testing.T) {
 		ts := teachertest.NewServer(t, rule)
-		pl := teacherPipeline(t, env, cascadeYAML(ts.BaseURL(), "calls_per_second: 1000, max_calls: 2, concurrency: 1, cache_dir: "+strconv.Quote(t.TempDir())))
+		pl := errsPipeline(t, env, cascadeYAML(ts.BaseURL(), "calls_per_second: 1000, max_calls: 2, concurrency: 1, cache_dir: "+strconv.Quote(t.TempDir())))
 		if _, err := pl.ProcessTexts(context.Background(), texts); err != nil {
 			t.Fatal(err)
 		}
@@ -304,7 +297,7 @@ func TestTeacherCallDoesNotHoldUpAReload(t *testing.T) {
 		return teachertest.ErrorRule(line)
 	})
 	defer letGo()
-	pl := teacherPipeline(t, env, cascadeYAML(ts.BaseURL(), "calls_per_second: 1000, timeout: 2m, cache_dir: "+strconv.Quote(t.TempDir())))
+	pl := errsPipeline(t, env, cascadeYAML(ts.BaseURL(), "calls_per_second: 1000, timeout: 2m, cache_dir: "+strconv.Quote(t.TempDir())))
 	done := make(chan error, 1)
 	go func() {
 		_, err := pl.ProcessTexts(context.Background(), cascadeTexts())

@@ -52,7 +52,7 @@ func TestNoveltyOfRecords(t *testing.T) {
 // escalate.novel_above sends an unseen line for review even when it is
 // scored confidently, and not a known one.
 func TestEscalateNovelAbove(t *testing.T) {
-	pl := errsPipeline(t, "steps:\n  - tag: {programs: [errs]}\n  - route: {program: errs, routes: {error: errors}, default: rest, escalate: {novel_above: 0.5, to: review}}\n")
+	pl := errsPipeline(t, openEnv(t), "steps:\n  - tag: {programs: [errs]}\n  - route: {program: errs, routes: {error: errors}, default: rest, escalate: {novel_above: 0.5, to: review}}\n")
 	outs, err := pl.ProcessTexts(context.Background(), [][]byte{[]byte("ERROR request 7 failed with exception timeout"), []byte("zebra quokka narwhal")})
 	if err != nil {
 		t.Fatal(err)
@@ -66,24 +66,4 @@ func TestEscalateNovelAbove(t *testing.T) {
 	if _, err := runtime.ParsePipelineConfig("p.yaml", []byte("steps:\n  - filter: {program: x, keep: [a], escalate: {to: review}}\n")); err == nil {
 		t.Fatal("an escalate without below or novel_above was accepted")
 	}
-}
-
-// errsPipeline runs the errs test program through a pipeline of steps; it
-// is closed when the test ends.
-func errsPipeline(t *testing.T, steps string) *runtime.Pipeline {
-	t.Helper()
-	p, err := runtime.NewProgram(openEnv(t), errorsProgram(t, "errs"), runtime.ProgramOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte(steps))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl, err := runtime.NewPipeline(cfg, []*runtime.Program{p}, runtime.BatcherConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pl.Close() })
-	return pl
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/runtime/runtimetest"
 )
 
 func TestParsePipelineConfigErrors(t *testing.T) {
@@ -111,10 +112,6 @@ func TestGrepSteps(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte("steps:\n"+tc.steps))
-			if err != nil {
-				t.Fatal(err)
-			}
 			var progs []*runtime.Program
 			if tc.tagged {
 				p, err := runtime.NewProgram(env, errorsProgram(t, "errs"), runtime.ProgramOptions{})
@@ -123,11 +120,7 @@ func TestGrepSteps(t *testing.T) {
 				}
 				progs = append(progs, p)
 			}
-			pl, err := runtime.NewPipeline(cfg, progs, runtime.BatcherConfig{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pl.Close()
+			pl := runtimetest.Pipeline(t, "steps:\n"+tc.steps, progs...)
 			outs, err := pl.ProcessTexts(context.Background(), texts)
 			if err != nil {
 				t.Fatal(err)
@@ -226,15 +219,7 @@ func FuzzParsePipeline(f *testing.F) {
 }
 
 func TestPassThroughPipeline(t *testing.T) {
-	cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte("input: log\nsteps: []\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl, err := runtime.NewPipeline(cfg, nil, runtime.BatcherConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pl.Close()
+	pl := runtimetest.Pipeline(t, "input: log\nsteps: []\n")
 	outs, err := pl.Process(context.Background(), [][]byte{[]byte(`{"log": "x"}`), []byte("not json")})
 	if err != nil {
 		t.Fatal(err)
@@ -245,7 +230,7 @@ func TestPassThroughPipeline(t *testing.T) {
 }
 
 func TestPipelineCountsDecisions(t *testing.T) {
-	pl := errsPipeline(t, "steps:\n  - filter: {program: errs, keep: [error]}\n")
+	pl := errsPipeline(t, openEnv(t), "steps:\n  - filter: {program: errs, keep: [error]}\n")
 	texts := [][]byte{[]byte("ERROR request 1 failed with exception timeout"), []byte("INFO request 2 completed in 3ms"), []byte("INFO request 9 completed in 1ms")}
 	for i := 0; i < 2; i++ {
 		if _, err := pl.ProcessTexts(context.Background(), texts); err != nil {
@@ -275,7 +260,7 @@ func TestPipelinePatterns(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			pl := errsPipeline(t, tc.sample+"steps:\n  - filter: {program: errs, keep: [error]}\n")
+			pl := errsPipeline(t, openEnv(t), tc.sample+"steps:\n  - filter: {program: errs, keep: [error]}\n")
 			if tc.collect {
 				pl.CollectPatterns()
 			}
@@ -430,15 +415,7 @@ func benchPipeline(b *testing.B, env *runtime.Env, yaml []byte, lines [][]byte, 
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg, err := runtime.ParsePipelineConfig("p.yaml", yaml)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pl, err := runtime.NewPipeline(cfg, []*runtime.Program{p}, runtime.BatcherConfig{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { pl.Close() })
+	pl := runtimetest.Pipeline(b, string(yaml), p)
 	pl.CollectPatterns() // as a processor or plugin that reports does
 	b.ReportAllocs()
 	b.ResetTimer()

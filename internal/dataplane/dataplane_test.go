@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/runtime/runtimetest"
 )
 
 func TestReason(t *testing.T) {
@@ -51,15 +52,7 @@ func TestDeliveryErrorIsSummarised(t *testing.T) {
 }
 
 func TestTotals(t *testing.T) {
-	cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte("steps: []\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pl, err := runtime.NewPipeline(cfg, nil, runtime.BatcherConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pl.Close()
+	pl := runtimetest.Pipeline(t, "steps: []\n")
 	tests := []struct {
 		records, dead, retries, batches int64
 		mean                            float64

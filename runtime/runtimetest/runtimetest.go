@@ -278,3 +278,26 @@ func LoghubLines(dir string) [][]byte {
 	}
 	return lines
 }
+
+// Pipeline parses yaml as a pipeline file and runs it over progs, which it
+// then owns; it is closed when the test ends.
+func Pipeline(t testing.TB, yaml string, progs ...*runtime.Program) *runtime.Pipeline {
+	t.Helper()
+	closeAll := func() {
+		for _, p := range progs {
+			p.Close()
+		}
+	}
+	cfg, err := runtime.ParsePipelineConfig("p.yaml", []byte(yaml))
+	if err != nil {
+		closeAll()
+		t.Fatal(err)
+	}
+	pl, err := runtime.NewPipeline(cfg, progs, runtime.BatcherConfig{})
+	if err != nil {
+		closeAll()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pl.Close() })
+	return pl
+}
