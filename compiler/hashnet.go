@@ -59,14 +59,13 @@ func (w *HashnetWeights) Logits(x, z []float32) {
 	}
 }
 
-// Forward scores one record as training sees the model (unfolded). The
-// runtime runs the graph with ONNX Runtime; this is the compiler's own
-// evaluation, for calibration, base rates and test accuracy.
+// Forward scores one record as training sees the model: the unfolded
+// graph's Go reference, the compiler's own evaluation for calibration,
+// base rates and test accuracy (the runtime runs the folded graph with
+// ONNX Runtime).
 func (w *HashnetWeights) Forward(f *runtime.Features, probs []float32) {
-	x := make([]float32, w.Dim)
-	w.Pool(f, x)
-	w.Logits(x, probs)
-	graph.Softmax(probs)
+	g := graph.Hashnet{Rows: w.Buckets, Width: w.Dim, Table: w.Embedding, Head: w.Head, Bias: w.Bias}
+	g.Forward(f.IDs[:f.Len], f.Weights[:f.Len], probs)
 }
 
 // Graph is the model the artifact holds. Pooling and the head are both
