@@ -27,21 +27,29 @@ func Hashnet(t testing.TB, g *graph.Hashnet, labels []string, dim int, cfg runti
 			labels = append(labels, fmt.Sprintf("l%d", i))
 		}
 	}
-	model, err := g.Encode("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := runtime.Manifest{FormatVersion: runtime.FormatVersion, Name: "t", Labels: labels, Interpreter: runtime.InterpreterHashnetV1,
-		Featurizer: cfg, Model: runtime.ModelShape{Buckets: g.Rows, Dim: dim, Temperature: 1}}
-	data, err := runtime.EncodeArtifact(&m, []byte("name: t\n"), model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := runtime.DecodeArtifact(data)
+	m := runtime.Manifest{Name: "t", Labels: labels, Featurizer: cfg, Model: runtime.ModelShape{Dim: dim}}
+	a, err := runtime.DecodeArtifact(encode(t, g, m))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// encode writes g as a hashnet-v1 artifact with manifest m, whose format,
+// interpreter, buckets and temperature it sets.
+func encode(t testing.TB, g *graph.Hashnet, m runtime.Manifest) []byte {
+	t.Helper()
+	model, err := g.Encode("runtimetest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.FormatVersion, m.Interpreter = runtime.FormatVersion, runtime.InterpreterHashnetV1
+	m.Model.Buckets, m.Model.Temperature = g.Rows, 1
+	data, err := runtime.EncodeArtifact(&m, []byte("name: "+m.Name+"\n"), model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 // Example is one labelled line of a test program.
@@ -165,25 +173,14 @@ func Build(t testing.TB, s Spec) []byte {
 			g.Table[int(id)*width+k] = float32(scale*(sh[k]-mean) + 1e-3*float64(1+s.Seed))
 		}
 	}
-	model, err := g.Encode("runtimetest")
-	if err != nil {
-		t.Fatal(err)
-	}
 	dim := s.Dim
 	if dim == 0 {
 		dim = l + 1 // folded: the compiler folds when labels < dim
 	}
-	m := runtime.Manifest{
-		FormatVersion: runtime.FormatVersion, Name: s.Name, Description: s.Name, Labels: s.Labels, Positive: s.Positive,
-		Input: s.Input, Interpreter: runtime.InterpreterHashnetV1, Featurizer: cfg,
-		Model:           runtime.ModelShape{Buckets: rows, Dim: dim, Temperature: 1},
-		CompilerVersion: "runtimetest", Metrics: runtime.CompileMetrics{Examples: len(s.Examples)},
-	}
-	data, err := runtime.EncodeArtifact(&m, []byte("name: "+s.Name+"\n"), model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
+	return encode(t, g, runtime.Manifest{
+		Name: s.Name, Description: s.Name, Labels: s.Labels, Positive: s.Positive, Input: s.Input, Featurizer: cfg,
+		Model: runtime.ModelShape{Dim: dim}, CompilerVersion: "runtimetest", Metrics: runtime.CompileMetrics{Examples: len(s.Examples)},
+	})
 }
 
 // Program is Build, decoded.
