@@ -15,7 +15,6 @@ import (
 	"github.com/pawlogs/paw/internal/answerlog"
 	"github.com/pawlogs/paw/metrics"
 	"github.com/pawlogs/paw/runtime"
-	"github.com/pawlogs/paw/runtime/graph"
 )
 
 // learner keeps each program's answer log (the labels the teacher or a
@@ -248,11 +247,8 @@ func checkLearned(res *compiler.Result, published []byte, held []compiler.Answer
 		if err != nil {
 			return nil
 		}
-		ng, err := res.Weights.Graph()
-		if err != nil {
-			return fmt.Errorf("learned program: %w", err)
-		}
-		before, after = hashnetAccuracy(og, old.Manifest, held), hashnetAccuracy(ng, res.Manifest, held)
+		published := func(f *runtime.Features, probs []float32) { og.Forward(f.IDs[:f.Len], f.Weights[:f.Len], probs) }
+		before, after = hashnetAccuracy(published, old.Manifest, held), hashnetAccuracy(res.Weights.Forward, res.Manifest, held)
 	} else {
 		if before, err = runAccuracy(published, encoders, held); err != nil {
 			return fmt.Errorf("score the published program on held-out answers: %w", err)
@@ -267,8 +263,9 @@ func checkLearned(res *compiler.Result, published []byte, held []compiler.Answer
 	return nil
 }
 
-// hashnetAccuracy scores a hashnet-v1 program's graph in Go.
-func hashnetAccuracy(g *graph.Hashnet, m runtime.Manifest, held []compiler.Answer) float64 {
+// hashnetAccuracy scores a hashnet-v1 program in Go: forward is the
+// published graph's reference, or the learned weights' own forward pass.
+func hashnetAccuracy(forward func(f *runtime.Features, probs []float32), m runtime.Manifest, held []compiler.Answer) float64 {
 	feat, err := runtime.NewFeaturizer(m.Featurizer)
 	if err != nil {
 		return 0
@@ -278,7 +275,7 @@ func hashnetAccuracy(g *graph.Hashnet, m runtime.Manifest, held []compiler.Answe
 	right := 0
 	for _, a := range held {
 		feat.Featurize([]byte(a.Line), &f)
-		g.Forward(f.IDs[:f.Len], f.Weights[:f.Len], probs)
+		forward(&f, probs)
 		if best, _ := runtime.Decide(probs); m.Labels[best] == a.Label {
 			right++
 		}
