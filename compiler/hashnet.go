@@ -68,12 +68,12 @@ func (w *HashnetWeights) Forward(f *runtime.Features, probs []float32) {
 	g.Forward(f.IDs[:f.Len], f.Weights[:f.Len], probs)
 }
 
-// Graph is the model the artifact holds. Pooling and the head are both
+// toGraph is the model the artifact holds. Pooling and the head are both
 // linear, so with fewer labels than embedding dimensions the head is
 // folded into the table (table = embedding x head): the graph gathers
 // Labels floats per feature instead of Dim, the same function at a
 // fraction of the memory traffic.
-func (w *HashnetWeights) Graph() (*graph.Hashnet, error) {
+func (w *HashnetWeights) toGraph() (*graph.Hashnet, error) {
 	if err := w.Validate(); err != nil {
 		return nil, err
 	}
@@ -102,7 +102,7 @@ func (w *HashnetWeights) foldedTable() []float32 {
 
 // encode writes w as the artifact's model.onnx.
 func (w *HashnetWeights) encode() ([]byte, error) {
-	g, err := w.Graph()
+	g, err := w.toGraph()
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,7 @@ func TestGraphReadsBackAsTrained(t *testing.T) {
 		}
 		cfg := runtime.DefaultFeaturizerConfig()
 		cfg.BucketBits = 8
-		built, err := w.Graph()
+		built, err := w.toGraph()
 		if err != nil {
 			t.Fatal(err)
 		}
