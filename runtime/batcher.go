@@ -349,7 +349,7 @@ func (b *Batcher) work() {
 	ws.fusedOut = make([][][]float32, len(b.fused))
 	for g, f := range b.fused {
 		for i, pi := range f.progsOrNil() {
-			ws.fusedProbs[pi] = make([]float32, b.cfg.MaxBatch*f.widths[i])
+			ws.fusedProbs[pi] = make([]float32, runRows(b.cfg.MaxBatch)*f.widths[i])
 			ws.fusedOut[g] = append(ws.fusedOut[g], ws.fusedProbs[pi])
 		}
 	}

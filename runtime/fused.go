@@ -148,13 +148,13 @@ func (f *fusedRun) newSession() (*fusedSession, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fused group: onnx runtime: %w", err)
 	}
-	n := f.batch * f.feats
+	n := runRows(f.batch) * runWidth(f.feats)
 	return &fusedSession{s: s, ids: make([]int64, n), weights: make([]float32, n)}, nil
 }
 
 // run scores feats with every program of the group; out[i] receives
 // len(feats) rows of program i's probabilities, written there by ONNX
-// Runtime (out belongs to one caller at a time).
+// Runtime (out belongs to one caller at a time, and holds runRows rows).
 func (f *fusedRun) run(feats []*Features, out [][]float32) error {
 	n := len(feats)
 	s, err := f.pool.acquire()
@@ -169,8 +169,9 @@ func (f *fusedRun) run(feats []*Features, out [][]float32) error {
 	defer idsT.Destroy()
 	defer wT.Destroy()
 	outs := make([]ort.Value, len(f.widths))
+	batch := runRows(n)
 	for i, w := range f.widths {
-		t, err := ort.NewTensor(ort.NewShape(int64(n), int64(w)), out[i][:n*w])
+		t, err := ort.NewTensor(ort.NewShape(int64(batch), int64(w)), out[i][:batch*w])
 		if err != nil {
 			return fmt.Errorf("probs tensor: %w", err)
 		}

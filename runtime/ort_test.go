@@ -544,6 +544,52 @@ func TestCompactTableScoresBitIdentical(t *testing.T) {
 	}
 }
 
+// TestBatchOfOneScoresAsInABatch scores every line alone and in batches,
+// folded and not, and wants the same bits: ONNX Runtime runs a batch of
+// one with other kernels, and a record must not score by whether it had
+// company (a live stream's quiet moments, a template cache's lone miss).
+func TestBatchOfOneScoresAsInABatch(t *testing.T) {
+	env := openEnv(t)
+	rng := rand.New(rand.NewPCG(8, 8))
+	words := []string{"ERROR", "INFO", "request", "failed", "completed", "timeout", "disk", "user", "login", "node7", "0x1f"}
+	lines := loghubLines(t)
+	for range 2000 {
+		var b []byte
+		for range 1 + rng.IntN(40) {
+			b = fmt.Appendf(b, "%s%d ", words[rng.IntN(len(words))], rng.IntN(1000))
+		}
+		lines = append(lines, b)
+	}
+	unfolded := runtimetest.Errors("err", 2)
+	unfolded.Dim, unfolded.Featurizer = 2, runtime.DefaultFeaturizerConfig()
+	unfolded.Featurizer.BucketBits = 12
+	for name, spec := range map[string]runtimetest.Spec{"folded": runtimetest.Errors("err", 1), "unfolded": unfolded} {
+		t.Run(name, func(t *testing.T) {
+			p := loadProgram(t, env, runtimetest.Build(t, spec))
+			f, k := p.Featurizer(), len(p.Labels())
+			alone := make([]float32, k)
+			for lo := 0; lo < len(lines); lo += runtime.DefaultMaxBatch {
+				batch := lines[lo:min(lo+runtime.DefaultMaxBatch, len(lines))]
+				feats := featurizeAll(f, batch)
+				together := make([]float32, len(batch)*k)
+				if err := p.Run(feats, together); err != nil {
+					t.Fatal(err)
+				}
+				for i := range batch {
+					if err := p.Run(feats[i:i+1], alone); err != nil {
+						t.Fatal(err)
+					}
+					for j := range alone {
+						if math.Float32bits(alone[j]) != math.Float32bits(together[i*k+j]) {
+							t.Fatalf("%q: label %d scores %v alone, %v in a batch", batch[i], j, alone[j], together[i*k+j])
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
 // loadProgram decodes and loads an artifact, closed with the test.
 func loadProgram(t testing.TB, env *runtime.Env, artifact []byte, opts ...runtime.ProgramOptions) *runtime.Program {
 	t.Helper()

@@ -273,11 +273,12 @@ func (p *Program) newSession() (*session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: onnx runtime cannot load model.onnx: %v", ErrCorrupt, err)
 	}
-	sess := &session{s: s, probs: make([]float32, p.opts.MaxBatch*len(p.Manifest.Labels))}
+	batch := runRows(p.opts.MaxBatch)
+	sess := &session{s: s, probs: make([]float32, batch*len(p.Manifest.Labels))}
 	if p.enc != nil {
-		sess.emb = make([]float32, p.opts.MaxBatch*p.enc.Ref.Dim)
+		sess.emb = make([]float32, batch*p.enc.Ref.Dim)
 	} else {
-		n := p.opts.MaxBatch * p.feat.cfg.MaxFeatures
+		n := batch * runWidth(p.feat.cfg.MaxFeatures)
 		sess.ids, sess.weights = make([]int64, n), make([]float32, n)
 	}
 	return sess, nil
@@ -331,28 +332,59 @@ func (p *Program) Run(feats []*Features, out []float32) error {
 	return p.runGraph(s, n, idsT, wT, out)
 }
 
+// ONNX Runtime's kernels read a batch of one record, and a width that is
+// not a multiple of their vectors, by other paths than the rest, and the
+// sums they make can differ in the last bit: a record would score by its
+// company in the batch. Batches run with at least minRunBatch rows and a
+// width rounded up to runWidthStep features (AVX-512 holds 16 floats),
+// the rest padding; TestBatchOfOneScoresAsInABatch checks every line.
+const (
+	minRunBatch  = 2
+	runWidthStep = 16
+)
+
+// runRows is how many rows a batch of n records runs as.
+func runRows(n int) int { return max(n, minRunBatch) }
+
+// runWidth is the width a batch whose longest record has n features runs
+// at.
+func runWidth(n int) int { return (max(n, 1) + runWidthStep - 1) / runWidthStep * runWidthStep }
+
 // batchInputs packs feats into ids (mapped through rows, when set) and
 // weights, as rows of the batch's width, and wraps them as the graph's
-// inputs. The width is the batch's longest record, not the configured
-// maximum: short lines make cheap batches.
+// inputs. The width follows the batch's longest record, not the
+// configured maximum: short lines make cheap batches. ids and weights hold
+// runRows(len(feats)) rows of runWidth(MaxFeatures).
 func batchInputs(feats []*Features, rows *rowIndex, ids []int64, weights []float32) (idsT *ort.Tensor[int64], wT *ort.Tensor[float32], err error) {
-	width := 1
+	longest := 0
 	for _, f := range feats {
-		width = max(width, f.Len)
+		longest = max(longest, f.Len)
 	}
-	for i, f := range feats {
-		row := i * width
-		if rows == nil {
-			copy(ids[row:row+width], f.IDs[:width])
-		} else {
-			for j, id := range f.IDs[:width] {
-				ids[row+j] = rows.row(id)
+	batch, width := runRows(len(feats)), runWidth(longest)
+	pad := int64(0) // the padding id's row: zero, and weighted 0
+	if rows != nil {
+		pad = rows.row(0)
+	}
+	for i := range batch {
+		row, n := i*width, 0
+		if i < len(feats) {
+			f := feats[i]
+			n = f.Len
+			if rows == nil {
+				copy(ids[row:row+n], f.IDs[:n])
+			} else {
+				for j, id := range f.IDs[:n] {
+					ids[row+j] = rows.row(id)
+				}
 			}
+			copy(weights[row:row+n], f.Weights[:n])
 		}
-		copy(weights[row:row+width], f.Weights[:width])
+		for j := row + n; j < row+width; j++ {
+			ids[j], weights[j] = pad, 0
+		}
 	}
-	n := len(feats) * width
-	shape := ort.NewShape(int64(len(feats)), int64(width))
+	n := batch * width
+	shape := ort.NewShape(int64(batch), int64(width))
 	if idsT, err = ort.NewTensor(shape, ids[:n]); err != nil {
 		return nil, nil, fmt.Errorf("ids tensor: %w", err)
 	}
@@ -385,7 +417,9 @@ func (p *Program) RunEmbeddings(emb []float32, n int, out []float32) error {
 	}
 	defer p.pool.release(s)
 	copy(s.emb, emb[:n*dim])
-	embT, err := ort.NewTensor(ort.NewShape(int64(n), int64(dim)), s.emb[:n*dim])
+	batch := runRows(n)
+	clear(s.emb[n*dim : batch*dim]) // padding
+	embT, err := ort.NewTensor(ort.NewShape(int64(batch), int64(dim)), s.emb[:batch*dim])
 	if err != nil {
 		return fmt.Errorf("embedding tensor: %w", err)
 	}
@@ -396,7 +430,8 @@ func (p *Program) RunEmbeddings(emb []float32, n int, out []float32) error {
 // runGraph runs the session on its inputs (b may be nil) into out.
 func (p *Program) runGraph(s *session, n int, a, b ort.Value, out []float32) error {
 	k := len(p.Manifest.Labels)
-	outT, err := ort.NewTensor(ort.NewShape(int64(n), int64(k)), s.probs[:n*k])
+	batch := runRows(n)
+	outT, err := ort.NewTensor(ort.NewShape(int64(batch), int64(k)), s.probs[:batch*k])
 	if err != nil {
 		return fmt.Errorf("probs tensor: %w", err)
 	}
