@@ -397,6 +397,7 @@ type groupSpace struct {
 	misses []int     // chunk positions of the records to run
 	rows   []float32
 	cache  *templateCache // nil when off
+	memo   *keyMemo       // with the cache: keys of earlier records' blind bytes
 }
 
 type item struct {
@@ -428,6 +429,9 @@ func newWorkspace(set *ProgramSet, maxBatch, cacheSize int) *workspace {
 		gs.rows = make([]float32, maxBatch*set.groupLabels[g])
 		if cacheSize > 0 {
 			gs.cache = newTemplateCache(cacheSize, set.groupLabels[g])
+			if grp.enc == nil {
+				gs.memo = newKeyMemo(cacheSize)
+			}
 		}
 	}
 	for _, p := range set.programs {
@@ -490,7 +494,7 @@ func (ws *workspace) score(chunk []item) error {
 				gs.misses = append(gs.misses, i)
 				continue
 			}
-			key := grp.feat.Scan(text, gs.toks)
+			key := gs.memo.key(grp.feat, text, gs.toks)
 			gs.keys[i] = key
 			ws.lookups++
 			if gs.cache.has(key) {

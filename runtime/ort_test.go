@@ -426,6 +426,12 @@ func TestTemplateCacheGivesTheModelsResults(t *testing.T) {
 		}
 		texts = append(texts, []byte(fmt.Sprintf("%s request %d %s in %d ms from 10.0.%d.%d", words[i%2], rng.IntN(1e6), words[2+i%5], rng.IntN(999), rng.IntN(255), rng.IntN(255))))
 	}
+	// The Loghub lines, if present, and again with what the key memo is
+	// blind to rewritten.
+	if lines := loghubLines(t); len(lines) > 0 {
+		texts = append(append(texts, lines...), rewrite(lines, 1)...)
+		texts = texts[:len(texts)/100*100]
+	}
 	classify := func(cache int) ([]runtime.Result, runtime.BatchCounts) {
 		var st runtime.BatchStats
 		b, err := runtime.NewBatcher(set, runtime.BatcherConfig{TemplateCache: cache, Stats: &st, Workers: 2})
