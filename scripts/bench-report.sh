@@ -14,7 +14,7 @@ echo "plugin harness (100,000 records, 2 threads) ..." >&2
 go test -run '^$' -bench 'Plugin$' -benchtime 10x -timeout 30m ./plugin >"$raw/plugin.txt"
 go test -run 'TestPluginMemory$' -v -count 1 -timeout 10m ./plugin >"$raw/memory.txt"
 echo "interpreter ..." >&2
-go test -run '^$' -bench 'Interpreter|Programs|Scan$|Featurize$|ExtractJSON' -benchtime 2s -timeout 30m ./runtime >"$raw/runtime.txt"
+go test -run '^$' -bench 'Interpreter|Programs|Scan$|Featurize$|ExtractJSON|TemplateKey' -benchtime 2s -timeout 30m ./runtime >"$raw/runtime.txt"
 echo "Kafka processor (pawdev bench-kafka) ..." >&2
 "$PAWDEV" bench-kafka --records 200000 --rounds 3 --live-rate 0 >"$raw/kafka.txt" 2>/dev/null
 
@@ -40,6 +40,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; els
 	scan=$(metric "$r" BenchmarkScan ns/op)
 	row "featurizer scan (template key)" "$scan" "ns/line" ""
 	row "featurizer scan + features" "$(metric "$r" BenchmarkFeaturize ns/op)" "ns/line" ""
+	for d in loghub trace-ids; do
+		s=$(metric "$r" "BenchmarkTemplateKey/$d/scan" ns/op)
+		m=$(metric "$r" "BenchmarkTemplateKey/$d/memo" ns/op)
+		row "template key through the key memo, $d" "$m" "ns/line" "$(ratio "$m" "$s") its scan"
+	done
 	off=$(metric "$r" BenchmarkInterpreter/loghub/cache=false lines/s)
 	on=$(metric "$r" BenchmarkInterpreter/loghub/cache=true lines/s)
 	row "interpreter, template cache off (unique lines)" "$off" "lines/s" ""
