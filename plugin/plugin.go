@@ -124,7 +124,10 @@ func New(cfg Config, opts Options) (*Instance, error) {
 	}
 	in := &Instance{cfg: cfg, log: opts.Logger, env: env, field: strings.Split(cfg.Field, "."),
 		lc: lifecycle.New("out_paw", opts.Logger, "pipeline", cfg.Pipeline, "output", cfg.Output)}
-	bc := runtime.BatcherConfig{MaxBatch: cfg.MaxBatch, TemplateCache: cfg.TemplateCache}
+	// A flush brings a whole chunk: the batcher splits it for its workers
+	// and never waits for more (it held each chunk's last partial batch
+	// for 2 ms).
+	bc := runtime.BatcherConfig{MaxBatch: cfg.MaxBatch, MaxDelay: -1, TemplateCache: cfg.TemplateCache}
 	src := runtime.SourceFor(pc.Dir(), cfg.ProgramsURL, cfg.ProgramsToken)
 	octx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
