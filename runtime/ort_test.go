@@ -572,23 +572,17 @@ func TestBatchOfOneScoresAsInABatch(t *testing.T) {
 	for name, spec := range map[string]runtimetest.Spec{"folded": runtimetest.Errors("err", 1), "unfolded": unfolded} {
 		t.Run(name, func(t *testing.T) {
 			p := loadProgram(t, env, runtimetest.Build(t, spec))
-			f, k := p.Featurizer(), len(p.Labels())
-			alone := make([]float32, k)
-			for lo := 0; lo < len(lines); lo += runtime.DefaultMaxBatch {
-				batch := lines[lo:min(lo+runtime.DefaultMaxBatch, len(lines))]
-				feats := featurizeAll(f, batch)
-				together := make([]float32, len(batch)*k)
-				if err := p.Run(feats, together); err != nil {
+			k := len(p.Labels())
+			together, alone := runBatches(t, p, lines), make([]float32, k)
+			ft := p.Featurizer().NewFeatures()
+			for i, l := range lines {
+				p.Featurizer().Featurize(l, &ft)
+				if err := p.Run([]*runtime.Features{&ft}, alone); err != nil {
 					t.Fatal(err)
 				}
-				for i := range batch {
-					if err := p.Run(feats[i:i+1], alone); err != nil {
-						t.Fatal(err)
-					}
-					for j := range alone {
-						if math.Float32bits(alone[j]) != math.Float32bits(together[i*k+j]) {
-							t.Fatalf("%q: label %d scores %v alone, %v in a batch", batch[i], j, alone[j], together[i*k+j])
-						}
+				for j := range alone {
+					if math.Float32bits(alone[j]) != math.Float32bits(together[i*k+j]) {
+						t.Fatalf("%q: label %d scores %v alone, %v in a batch", l, j, alone[j], together[i*k+j])
 					}
 				}
 			}
@@ -651,26 +645,33 @@ func TestFusedGroupScoresBitIdentical(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := progs[0].Featurizer()
 	for pi, p := range progs {
 		k := len(p.Labels())
-		for lo := 0; lo < len(lines); lo += runtime.DefaultMaxBatch {
-			batch := lines[lo:min(lo+runtime.DefaultMaxBatch, len(lines))]
-			feats := featurizeAll(f, batch)
-			want := make([]float32, len(batch)*k)
-			if err := p.Run(feats, want); err != nil {
-				t.Fatal(err)
-			}
-			for i := range batch {
-				got := results[lo+i].Decisions[pi].Probs
-				for j := range k {
-					if math.Float32bits(got[j]) != math.Float32bits(want[i*k+j]) {
-						t.Fatalf("%s on %q: label %d %v fused, %v alone", p.Name(), batch[i], j, got[j], want[i*k+j])
-					}
+		want := runBatches(t, p, lines)
+		for i, r := range results {
+			got := r.Decisions[pi].Probs
+			for j := range k {
+				if math.Float32bits(got[j]) != math.Float32bits(want[i*k+j]) {
+					t.Fatalf("%s on %q: label %d %v fused, %v alone", p.Name(), lines[i], j, got[j], want[i*k+j])
 				}
 			}
 		}
 	}
+}
+
+// runBatches scores lines with p alone, in batches of DefaultMaxBatch: k
+// probabilities a line.
+func runBatches(t *testing.T, p *runtime.Program, lines [][]byte) []float32 {
+	t.Helper()
+	k := len(p.Labels())
+	probs := make([]float32, len(lines)*k)
+	for lo := 0; lo < len(lines); lo += runtime.DefaultMaxBatch {
+		hi := min(lo+runtime.DefaultMaxBatch, len(lines))
+		if err := p.Run(featurizeAll(p.Featurizer(), lines[lo:hi]), probs[lo*k:hi*k]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return probs
 }
 
 // TestEnvStaysLoaded: closing an Env leaves ONNX Runtime loaded for the
