@@ -14,7 +14,10 @@
 //     is a variable;
 //   - a line is routed by its first constant tokens, not its first tokens;
 //   - once many lines agree on a constant, a line with another word there
-//     starts a new pattern instead of turning the constant into a variable;
+//     starts a new pattern instead of turning the constant into a variable,
+//     until four words have each held it so: then it is a variable after
+//     all (a user name that a brute-force run repeats for dozens of lines,
+//     then the next);
 //   - patterns group by their constants alone, so values written in more
 //     or fewer tokens ("0 bytes" and "1190 bytes (1.16 KB)") group together.
 //
@@ -112,12 +115,25 @@ func (m *Miner) Add(line string) *Pattern {
 	toks, spaces := m.tokens(line)
 	key := routeKey(toks)
 	best, bestSim := (*Pattern)(nil), -1.0
+	contradicted := false
 	for _, p := range m.groups[key] {
-		if s := similarity(p.Tokens, toks); s > bestSim && !m.contradicts(p, toks) {
-			best, bestSim = p, s
+		s := similarity(p.Tokens, toks)
+		if s <= bestSim {
+			continue
 		}
+		if m.contradicts(p, toks) {
+			contradicted = true
+			continue
+		}
+		best, bestSim = p, s
 	}
-	if best != nil && bestSim >= m.cfg.Similarity {
+	if best != nil && bestSim < m.cfg.Similarity {
+		best = nil
+	}
+	if contradicted {
+		best = m.generalize(key, toks, best)
+	}
+	if best != nil {
 		for i, t := range toks {
 			if best.Tokens[i] != t {
 				best.Tokens[i] = Wildcard
@@ -188,6 +204,75 @@ func Key(p *Pattern) string { return collapsed(p.Tokens) }
 // the constant into a variable: "initialized by client SPP." after 600
 // lines of "...WindowsUpdateAgent." is another event, not another value.
 const settled = 8
+
+// variants is how many settled patterns may differ in one constant, all
+// else alike, before that constant is taken for a variable after all: a
+// brute-force run holds one user name for dozens of lines ("Invalid user
+// webmaster from <*>"), then the next, and the next; an event has a few
+// kinds ("... open through proxy <*> HTTPS", "... SOCKS5").
+const variants = 4
+
+// generalize finds, among the patterns toks is routed to, the settled
+// ones it would join but for one constant, the same position in each. When
+// that position has held variants words or more, between them, toks' own
+// and best's (the pattern toks joins, nil if none), it becomes a variable
+// in each of them: they now group with best. It returns the pattern toks
+// joins.
+func (m *Miner) generalize(route string, toks []string, best *Pattern) *Pattern {
+	var found []*Pattern
+	pos := -1
+	for _, p := range m.groups[route] {
+		d := m.oneConstantApart(p, toks)
+		if d < 0 || pos >= 0 && d != pos {
+			continue
+		}
+		pos = d
+		found = append(found, p)
+	}
+	if len(found) == 0 {
+		return best
+	}
+	words := len(found) + 1
+	if best != nil && best.Tokens[pos] != toks[pos] {
+		words++ // best holds another word there, or a variable already
+	}
+	if words < variants {
+		return best
+	}
+	for _, p := range found {
+		p.Tokens[pos] = Wildcard
+	}
+	if best == nil {
+		best = found[0]
+	}
+	return best
+}
+
+// oneConstantApart returns the one position where p holds a constant and
+// toks another word, when p is settled and toks would join it but for
+// that (similarity counted with the two words alike); else -1.
+func (m *Miner) oneConstantApart(p *Pattern, toks []string) int {
+	if p.Count < settled {
+		return -1
+	}
+	d, same := -1, 0
+	for i, t := range toks {
+		c := p.Tokens[i]
+		switch {
+		case c == t:
+			same++
+		case c != Wildcard && t != Wildcard:
+			if d >= 0 {
+				return -1
+			}
+			d = i
+		}
+	}
+	if d < 0 || float64(same+1)/float64(len(toks)) < m.cfg.Similarity {
+		return -1
+	}
+	return d
+}
 
 // contradicts reports whether toks has another word where p has held a
 // constant for settled lines.

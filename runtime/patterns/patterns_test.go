@@ -2,6 +2,7 @@ package patterns
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -91,6 +92,83 @@ func TestSettledConstantsSplit(t *testing.T) {
 	}
 	if got := agent.String(); got != "Session: <*> initialized by client WindowsUpdateAgent." {
 		t.Errorf("pattern %q", got)
+	}
+}
+
+// TestMinerOnAnUnseenSystem groups a stream of an SSH server's events,
+// written here for this test (a system not in ../shared), with and without
+// a syslog header: brute-force runs repeat one user name for many lines,
+// which must not settle it as a constant. Every line's group must be
+// exactly its event's lines.
+func TestMinerOnAnUnseenSystem(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	users := []string{"admin", "test", "oracle", "guest", "webmaster", "support", "ftpuser", "pi", "ubuntu", "git"}
+	hosts := []string{"ns.example-bad.com", "static.vnpt.vn", "ec2-52-80-34-196.cn-north-1.compute.amazonaws.com.cn"}
+	ip := func() string {
+		return fmt.Sprintf("%d.%d.%d.%d", 1+rng.IntN(223), rng.IntN(256), rng.IntN(256), rng.IntN(256))
+	}
+	port := func() int { return 30000 + rng.IntN(30000) }
+	var lines, events []string
+	add := func(event, line string) { lines, events = append(lines, line), append(events, event) }
+	for len(lines) < 2000 {
+		u, a, n := users[rng.IntN(len(users))], ip(), 1+rng.IntN(12)
+		switch rng.IntN(5) {
+		case 0: // an invalid user's attempts
+			for range n {
+				add("invalid", "Invalid user "+u+" from "+a)
+				add("userauth", "input_userauth_request: invalid user "+u+" [preauth]")
+				add("checkpass", "pam_unix(sshd:auth): check pass; user unknown")
+				add("authfail", "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost="+hosts[rng.IntN(len(hosts))])
+				add("failedinvalid", fmt.Sprintf("Failed password for invalid user %s from %s port %d ssh2", u, a, port()))
+				add("bye", "Received disconnect from "+a+": 11: Bye Bye [preauth]")
+			}
+		case 1: // root, many times over
+			for range 3 * n {
+				add("authfailuser", "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost="+a+"  user=root")
+				add("failed", fmt.Sprintf("Failed password for root from %s port %d ssh2", a, port()))
+			}
+		case 2:
+			add("failed", fmt.Sprintf("Failed password for %s from %s port %d ssh2", u, a, port()))
+			add("accepted", fmt.Sprintf("Accepted password for %s from %s port %d ssh2", u, a, port()))
+			add("session", "pam_unix(sshd:session): session opened for user "+u+" by (uid=0)")
+		case 3:
+			add("closed", "Connection closed by "+a+" [preauth]")
+			add("noident", "Did not receive identification string from "+a)
+		case 4:
+			add("reverse", fmt.Sprintf("reverse mapping checking getaddrinfo for %s [%s] failed - POSSIBLE BREAK-IN ATTEMPT!", hosts[rng.IntN(len(hosts))], a))
+			add("repeated", fmt.Sprintf("message repeated %d times: [ Failed password for %s from %s port %d ssh2]", 2+rng.IntN(4), u, a, port()))
+		}
+	}
+	for _, header := range []bool{false, true} {
+		m := New(Config{})
+		joined := make([]*Pattern, len(lines))
+		for i, l := range lines {
+			if header {
+				l = fmt.Sprintf("Dec %2d %02d:%02d:%02d LabSZ sshd[%d]: %s", 1+i/500, rng.IntN(24), rng.IntN(60), rng.IntN(60), 20000+rng.IntN(9000), l)
+			}
+			joined[i] = m.Add(l)
+		}
+		// A line is right when the lines of its group are its event's.
+		byKey, byEvent := map[string]map[string]int{}, map[string]int{}
+		for i, p := range joined {
+			k := Key(p)
+			if byKey[k] == nil {
+				byKey[k] = map[string]int{}
+			}
+			byKey[k][events[i]]++
+			byEvent[events[i]]++
+		}
+		right := 0
+		for _, evs := range byKey {
+			for e, n := range evs {
+				if len(evs) == 1 && n == byEvent[e] {
+					right += n
+				}
+			}
+		}
+		if right != len(lines) {
+			t.Errorf("header %v: %d of %d lines grouped right, in %d groups for %d events", header, right, len(lines), len(byKey), len(byEvent))
+		}
 	}
 }
 
