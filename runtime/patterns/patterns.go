@@ -215,9 +215,9 @@ const variants = 4
 // generalize finds, among the patterns toks is routed to, the settled
 // ones it would join but for one constant, the same position in each. When
 // that position has held variants words or more, between them, toks' own
-// and best's (the pattern toks joins, nil if none), it becomes a variable
-// in each of them: they now group with best. It returns the pattern toks
-// joins.
+// and best's (the pattern toks joins, nil if none; a variable there counts
+// as two words), it becomes a variable in each of them: they now group
+// with best. It returns the pattern toks joins.
 func (m *Miner) generalize(route string, toks []string, best *Pattern) *Pattern {
 	var found []*Pattern
 	pos := -1
@@ -233,8 +233,12 @@ func (m *Miner) generalize(route string, toks []string, best *Pattern) *Pattern 
 		return best
 	}
 	words := len(found) + 1
-	if best != nil && best.Tokens[pos] != toks[pos] {
-		words++ // best holds another word there, or a variable already
+	switch {
+	case best == nil || best.Tokens[pos] == toks[pos]:
+	case best.Tokens[pos] == Wildcard:
+		words += 2 // best has held two words there at least
+	default:
+		words++ // best holds another word there
 	}
 	if words < variants {
 		return best
@@ -474,18 +478,29 @@ func routeKey(toks []string) string {
 }
 
 // similarity is the share of positions where the pattern's constant equals
-// the token, counting positions where both are variables.
+// the token, among those where either holds a constant: variables both
+// hold (a header's time, host and pid) say nothing of the event, and
+// counting them made short messages behind a long header alike ("RAS
+// KERNEL FATAL program interrupt" and "RAS KERNEL INFO generating
+// core.12").
 func similarity(pattern, toks []string) float64 {
 	if len(pattern) == 0 {
 		return 1
 	}
-	same := 0
+	same, n := 0, 0
 	for i, t := range toks {
+		if pattern[i] == Wildcard && t == Wildcard {
+			continue
+		}
+		n++
 		if pattern[i] == t {
 			same++
 		}
 	}
-	return float64(same) / float64(len(toks))
+	if n == 0 {
+		return 1
+	}
+	return float64(same) / float64(n)
 }
 
 // collapsed is a pattern's grouping key: its constants in order, each

@@ -95,31 +95,38 @@ func TestSettledConstantsSplit(t *testing.T) {
 	}
 }
 
-// TestMinerOnAnUnseenSystem groups a stream of an SSH server's events,
-// written here for this test (a system not in ../shared), with and without
-// a syslog header: brute-force runs repeat one user name for many lines,
-// which must not settle it as a constant. Every line's group must be
-// exactly its event's lines.
-func TestMinerOnAnUnseenSystem(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
+// unseenSystem is a stream of a system not in ../shared, written for the
+// tests: its lines, and each line's event.
+type unseenSystem struct{ lines, events []string }
+
+func (u *unseenSystem) add(event, line string) {
+	u.lines, u.events = append(u.lines, line), append(u.events, event)
+}
+
+// sshdStream is an SSH server's events behind a syslog header: brute-force
+// runs repeat one user name for many lines, which must not settle it as a
+// constant.
+func sshdStream(rng *rand.Rand) unseenSystem {
 	users := []string{"admin", "test", "oracle", "guest", "webmaster", "support", "ftpuser", "pi", "ubuntu", "git"}
 	hosts := []string{"ns.example-bad.com", "static.vnpt.vn", "ec2-52-80-34-196.cn-north-1.compute.amazonaws.com.cn"}
 	ip := func() string {
 		return fmt.Sprintf("%d.%d.%d.%d", 1+rng.IntN(223), rng.IntN(256), rng.IntN(256), rng.IntN(256))
 	}
 	port := func() int { return 30000 + rng.IntN(30000) }
-	var lines, events []string
-	add := func(event, line string) { lines, events = append(lines, line), append(events, event) }
-	for len(lines) < 2000 {
-		u, a, n := users[rng.IntN(len(users))], ip(), 1+rng.IntN(12)
+	var u unseenSystem
+	add := func(event, line string) {
+		u.add(event, fmt.Sprintf("Dec %2d %02d:%02d:%02d LabSZ sshd[%d]: %s", 1+len(u.lines)/500, rng.IntN(24), rng.IntN(60), rng.IntN(60), 20000+rng.IntN(9000), line))
+	}
+	for len(u.lines) < 2000 {
+		user, a, n := users[rng.IntN(len(users))], ip(), 1+rng.IntN(12)
 		switch rng.IntN(5) {
 		case 0: // an invalid user's attempts
 			for range n {
-				add("invalid", "Invalid user "+u+" from "+a)
-				add("userauth", "input_userauth_request: invalid user "+u+" [preauth]")
+				add("invalid", "Invalid user "+user+" from "+a)
+				add("userauth", "input_userauth_request: invalid user "+user+" [preauth]")
 				add("checkpass", "pam_unix(sshd:auth): check pass; user unknown")
 				add("authfail", "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost="+hosts[rng.IntN(len(hosts))])
-				add("failedinvalid", fmt.Sprintf("Failed password for invalid user %s from %s port %d ssh2", u, a, port()))
+				add("failedinvalid", fmt.Sprintf("Failed password for invalid user %s from %s port %d ssh2", user, a, port()))
 				add("bye", "Received disconnect from "+a+": 11: Bye Bye [preauth]")
 			}
 		case 1: // root, many times over
@@ -128,47 +135,87 @@ func TestMinerOnAnUnseenSystem(t *testing.T) {
 				add("failed", fmt.Sprintf("Failed password for root from %s port %d ssh2", a, port()))
 			}
 		case 2:
-			add("failed", fmt.Sprintf("Failed password for %s from %s port %d ssh2", u, a, port()))
-			add("accepted", fmt.Sprintf("Accepted password for %s from %s port %d ssh2", u, a, port()))
-			add("session", "pam_unix(sshd:session): session opened for user "+u+" by (uid=0)")
+			add("failed", fmt.Sprintf("Failed password for %s from %s port %d ssh2", user, a, port()))
+			add("accepted", fmt.Sprintf("Accepted password for %s from %s port %d ssh2", user, a, port()))
+			add("session", "pam_unix(sshd:session): session opened for user "+user+" by (uid=0)")
 		case 3:
 			add("closed", "Connection closed by "+a+" [preauth]")
 			add("noident", "Did not receive identification string from "+a)
 		case 4:
 			add("reverse", fmt.Sprintf("reverse mapping checking getaddrinfo for %s [%s] failed - POSSIBLE BREAK-IN ATTEMPT!", hosts[rng.IntN(len(hosts))], a))
-			add("repeated", fmt.Sprintf("message repeated %d times: [ Failed password for %s from %s port %d ssh2]", 2+rng.IntN(4), u, a, port()))
+			add("repeated", fmt.Sprintf("message repeated %d times: [ Failed password for %s from %s port %d ssh2]", 2+rng.IntN(4), user, a, port()))
 		}
 	}
-	for _, header := range []bool{false, true} {
-		m := New(Config{})
-		joined := make([]*Pattern, len(lines))
-		for i, l := range lines {
-			if header {
-				l = fmt.Sprintf("Dec %2d %02d:%02d:%02d LabSZ sshd[%d]: %s", 1+i/500, rng.IntN(24), rng.IntN(60), rng.IntN(60), 20000+rng.IntN(9000), l)
-			}
-			joined[i] = m.Add(l)
+	return u
+}
+
+// rasStream is a supercomputer's RAS events behind their header (a time,
+// a date, the node's location twice, a stamp, and the facility and
+// severity): short messages, whose header's shared variables must not
+// make them alike.
+func rasStream(rng *rand.Rand) unseenSystem {
+	events := []struct {
+		level, text string
+		args        func() []any
+	}{
+		{"INFO", "instruction cache parity error corrected", func() []any { return nil }},
+		{"INFO", "%d double-hummer alignment exceptions", func() []any { return []any{rng.IntN(9999)} }},
+		{"INFO", "CE sym %d, at 0x%08x, mask 0x%02x", func() []any { return []any{rng.IntN(40), rng.Uint32(), rng.IntN(256)} }},
+		{"INFO", "generating core.%d", func() []any { return []any{rng.IntN(9999)} }},
+		{"INFO", "total of %d ddr error(s) detected and corrected", func() []any { return []any{rng.IntN(30)} }},
+		{"FATAL", "ciod: failed to read message prefix on control stream (CioStream socket to 172.16.%d.%d:%d", func() []any { return []any{rng.IntN(255), rng.IntN(255), 30000 + rng.IntN(9999)} }},
+		{"FATAL", "data TLB error interrupt", func() []any { return nil }},
+		{"FATAL", "machine check interrupt", func() []any { return nil }},
+		{"FATAL", "program interrupt", func() []any { return nil }},
+		{"FAILURE", "NFS Mount failed on bglio%d, slept %d seconds, retrying (%d)", func() []any { return []any{rng.IntN(64), rng.IntN(60), rng.IntN(9)} }},
+		{"FATAL", "rts: kernel terminated for reason %d", func() []any { return []any{1000 + rng.IntN(8)} }},
+		{"WARNING", "ddr: excessive soft failures, consider replacing the card", func() []any { return nil }},
+		{"FATAL", "iar %08x dear %08x", func() []any { return []any{rng.Uint32(), rng.Uint32()} }},
+	}
+	var u unseenSystem
+	for len(u.lines) < 2000 {
+		e := rng.IntN(len(events))
+		for range 1 + rng.IntN(6) {
+			loc := fmt.Sprintf("R%02d-M%d-N%d-C:J%02d-U%02d", rng.IntN(80), rng.IntN(2), rng.IntN(16), rng.IntN(18), rng.IntN(12))
+			u.add(fmt.Sprint(e), fmt.Sprintf("- %d 2005.06.03 %s 2005-06-03-15.42.%02d.%06d %s RAS KERNEL %s %s",
+				1117838570+len(u.lines), loc, rng.IntN(60), rng.IntN(999999), loc, events[e].level, fmt.Sprintf(events[e].text, events[e].args()...)))
 		}
-		// A line is right when the lines of its group are its event's.
-		byKey, byEvent := map[string]map[string]int{}, map[string]int{}
-		for i, p := range joined {
-			k := Key(p)
-			if byKey[k] == nil {
-				byKey[k] = map[string]int{}
+	}
+	return u
+}
+
+// TestMinerOnUnseenSystems groups the streams of two systems that are not
+// in ../shared; every line's group must be exactly its event's lines.
+func TestMinerOnUnseenSystems(t *testing.T) {
+	for name, stream := range map[string]func(*rand.Rand) unseenSystem{"sshd": sshdStream, "ras": rasStream} {
+		t.Run(name, func(t *testing.T) {
+			u := stream(rand.New(rand.NewPCG(1, 2)))
+			m := New(Config{})
+			joined := make([]*Pattern, len(u.lines))
+			for i, l := range u.lines {
+				joined[i] = m.Add(l)
 			}
-			byKey[k][events[i]]++
-			byEvent[events[i]]++
-		}
-		right := 0
-		for _, evs := range byKey {
-			for e, n := range evs {
-				if len(evs) == 1 && n == byEvent[e] {
-					right += n
+			byKey, byEvent := map[string]map[string]int{}, map[string]int{}
+			for i, p := range joined {
+				k := Key(p)
+				if byKey[k] == nil {
+					byKey[k] = map[string]int{}
+				}
+				byKey[k][u.events[i]]++
+				byEvent[u.events[i]]++
+			}
+			right := 0
+			for _, evs := range byKey {
+				for e, n := range evs {
+					if len(evs) == 1 && n == byEvent[e] {
+						right += n
+					}
 				}
 			}
-		}
-		if right != len(lines) {
-			t.Errorf("header %v: %d of %d lines grouped right, in %d groups for %d events", header, right, len(lines), len(byKey), len(byEvent))
-		}
+			if right != len(u.lines) {
+				t.Errorf("%d of %d lines grouped right, in %d groups for %d events", right, len(u.lines), len(byKey), len(byEvent))
+			}
+		})
 	}
 }
 

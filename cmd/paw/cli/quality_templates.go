@@ -10,17 +10,20 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/pawlogs/paw/internal/drain"
 	"github.com/pawlogs/paw/runtime/patterns"
 )
 
 // structuredLog is a Loghub *_structured.csv: each line's content and its
-// reference event.
+// reference event; and the whole lines of the log beside it, when they
+// match the CSV's rows.
 type structuredLog struct {
 	system   string
 	contents []string
 	events   []string
+	lines    []string
 }
 
 func readStructured(dir string) ([]structuredLog, error) {
@@ -63,6 +66,15 @@ func readStructured(dir string) ([]structuredLog, error) {
 			sl.events = append(sl.events, rec[ei])
 		}
 		f.Close()
+		if raw, err := os.ReadFile(strings.TrimSuffix(p, "_structured.csv")); err == nil {
+			lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
+			if len(lines) == len(sl.contents) {
+				for i, l := range lines {
+					lines[i] = strings.TrimSuffix(l, "\r")
+				}
+				sl.lines = lines
+			}
+		}
 		out = append(out, sl)
 	}
 	return out, nil
@@ -80,20 +92,20 @@ func (q *quality) templateQuality(dir string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(q.e.stdout, "\ntemplates: grouping accuracy on Loghub-2k content (a line is right when its group holds exactly its reference event's lines)\n")
-	fmt.Fprintf(q.e.stdout, "%-12s %7s %7s %8s %8s %8s\n", "system", "paw GA", "Drain", "paw #", "Drain #", "ref #")
+	fmt.Fprintf(q.e.stdout, "\ntemplates: grouping accuracy on Loghub-2k content (a line is right when its group holds exactly its reference event's lines);\nraw: the same on the whole lines, headers included\n")
+	fmt.Fprintf(q.e.stdout, "%-12s %7s %7s %8s %8s %8s %8s %9s\n", "system", "paw GA", "Drain", "paw #", "Drain #", "ref #", "paw raw", "Drain raw")
 	rows := groupingAccuracies(logs)
-	var sumPaw, sumDrain float64
+	var sumPaw, sumDrain, sumRaw, sumDrainRaw float64
 	worst := rows[0]
 	for _, r := range rows {
-		sumPaw, sumDrain = sumPaw+r.paw, sumDrain+r.drain
+		sumPaw, sumDrain, sumRaw, sumDrainRaw = sumPaw+r.paw, sumDrain+r.drain, sumRaw+r.pawRaw, sumDrainRaw+r.drainRaw
 		if r.paw < worst.paw {
 			worst = r
 		}
-		fmt.Fprintf(q.e.stdout, "%-12s %7.4f %7.4f %8d %8d %8d\n", r.system, r.paw, r.drain, r.pawN, r.drainN, r.refN)
+		fmt.Fprintf(q.e.stdout, "%-12s %7.4f %7.4f %8d %8d %8d %8.4f %9.4f\n", r.system, r.paw, r.drain, r.pawN, r.drainN, r.refN, r.pawRaw, r.drainRaw)
 	}
 	n := float64(len(rows))
-	fmt.Fprintf(q.e.stdout, "%-12s %7.4f %7.4f   (paw's worst system: %s %.4f)\n", "MEAN", sumPaw/n, sumDrain/n, worst.system, worst.paw)
+	fmt.Fprintf(q.e.stdout, "%-12s %7.4f %7.4f %26s %8.4f %9.4f   (paw's worst system: %s %.4f)\n", "MEAN", sumPaw/n, sumDrain/n, "", sumRaw/n, sumDrainRaw/n, worst.system, worst.paw)
 	return nil
 }
 
@@ -103,32 +115,45 @@ type gaRow struct {
 	system             string
 	paw, drain         float64
 	pawN, drainN, refN int
+	// On the whole lines (0 when the log's lines are not at hand).
+	pawRaw, drainRaw float64
 }
 
 func groupingAccuracies(logs []structuredLog) []gaRow {
 	var rows []gaRow
 	for _, sl := range logs {
-		m := patterns.New(patterns.Config{})
-		d := drain.New(4, 0.5)
-		joined := make([]*patterns.Pattern, len(sl.contents))
-		dpred := make([]string, len(sl.contents))
-		clusterID := map[*drain.Cluster]string{}
-		for i, c := range sl.contents {
-			joined[i] = m.Add(c)
-			dc := d.Add(c)
-			if _, ok := clusterID[dc]; !ok {
-				clusterID[dc] = strconv.Itoa(len(clusterID))
-			}
-			dpred[i] = clusterID[dc]
+		pred, dpred := groupLines(sl.contents)
+		r := gaRow{system: sl.system, paw: drain.GroupingAccuracy(pred, sl.events), drain: drain.GroupingAccuracy(dpred, sl.events),
+			pawN: distinct(pred), drainN: distinct(dpred), refN: distinct(sl.events)}
+		if sl.lines != nil {
+			pred, dpred = groupLines(sl.lines)
+			r.pawRaw, r.drainRaw = drain.GroupingAccuracy(pred, sl.events), drain.GroupingAccuracy(dpred, sl.events)
 		}
-		pred := make([]string, len(joined))
-		for i, p := range joined {
-			pred[i] = patterns.Key(p)
-		}
-		rows = append(rows, gaRow{system: sl.system, paw: drain.GroupingAccuracy(pred, sl.events), drain: drain.GroupingAccuracy(dpred, sl.events),
-			pawN: distinct(pred), drainN: distinct(dpred), refN: distinct(sl.events)})
+		rows = append(rows, r)
 	}
 	return rows
+}
+
+// groupLines is each line's group by paw's miner and by Drain.
+func groupLines(lines []string) (paw, dr []string) {
+	m := patterns.New(patterns.Config{})
+	d := drain.New(4, 0.5)
+	joined := make([]*patterns.Pattern, len(lines))
+	dr = make([]string, len(lines))
+	clusterID := map[*drain.Cluster]string{}
+	for i, l := range lines {
+		joined[i] = m.Add(l)
+		dc := d.Add(l)
+		if _, ok := clusterID[dc]; !ok {
+			clusterID[dc] = strconv.Itoa(len(clusterID))
+		}
+		dr[i] = clusterID[dc]
+	}
+	paw = make([]string, len(joined))
+	for i, p := range joined {
+		paw[i] = patterns.Key(p)
+	}
+	return paw, dr
 }
 
 func distinct(xs []string) int {
