@@ -254,14 +254,18 @@ func (m *Miner) generalize(route string, toks []string, best *Pattern) *Pattern 
 
 // oneConstantApart returns the one position where p holds a constant and
 // toks another word, when p is settled and toks would join it but for
-// that (similarity counted with the two words alike); else -1.
+// that (similarity, with the two words counted alike); else -1.
 func (m *Miner) oneConstantApart(p *Pattern, toks []string) int {
 	if p.Count < settled {
 		return -1
 	}
-	d, same := -1, 0
+	d, same, n := -1, 0, 0
 	for i, t := range toks {
 		c := p.Tokens[i]
+		if c == Wildcard && t == Wildcard {
+			continue // as similarity counts
+		}
+		n++
 		switch {
 		case c == t:
 			same++
@@ -272,7 +276,7 @@ func (m *Miner) oneConstantApart(p *Pattern, toks []string) int {
 			d = i
 		}
 	}
-	if d < 0 || float64(same+1)/float64(len(toks)) < m.cfg.Similarity {
+	if d < 0 || float64(same+1)/float64(n) < m.cfg.Similarity {
 		return -1
 	}
 	return d
