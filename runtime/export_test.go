@@ -66,8 +66,8 @@ func (m *keyMemo) readings(text []byte) [2][]byte {
 		}
 		return out
 	}
-	hex, _ := m.blindHexRuns(text)
-	if hex == nil {
+	hex, ok := m.blindHexRuns(text)
+	if !ok {
 		hex = text
 	}
 	return [2][]byte{digits(text), digits(hex)}
