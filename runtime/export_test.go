@@ -57,20 +57,11 @@ func (m *keyMemo) reading(text []byte) uint64 {
 
 // readings are the texts the memo's two readings hash, a byte at a time.
 func (m *keyMemo) readings(text []byte) [2][]byte {
-	digits := func(b []byte) []byte {
-		out := slices.Clone(b)
-		for i, c := range out {
-			if c >= '0' && c <= '9' && !(c == '0' && i+1 < len(out) && out[i+1]|0x20 == 'x') {
-				out[i] = '1'
-			}
-		}
-		return out
-	}
 	hex, ok := m.blindHexRuns(text)
 	if !ok {
 		hex = text
 	}
-	return [2][]byte{digits(text), digits(hex)}
+	return [2][]byte{blindRef(text), blindRef(hex)}
 }
 
 // Rewrite copies text with what the key memo is blind to rewritten at
