@@ -21,6 +21,7 @@ import (
 
 	"github.com/pawlogs/paw/internal/yamlconf"
 	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/teacher"
 )
 
 // Spec is a fuzzy function's definition.
@@ -418,21 +419,13 @@ func (s *Spec) validateTeacher(v *yamlconf.Doc, opts LoadOptions) {
 	if t.Model == "" {
 		v.At("$.teacher", "teacher.model is required")
 	}
-	checks := []struct {
-		key string
-		bad bool
-	}{
-		{"sample_size", t.SampleSize < 0 || t.SampleSize > 1_000_000},
-		{"holdout", t.Holdout < 0 || t.Holdout >= 1},
-		{"max_teacher_calls", t.MaxCalls < 0},
-		{"concurrency", t.Concurrency < 0 || t.Concurrency > 64},
-		{"rate_per_second", t.RatePerSecond < 0},
-		{"timeout", t.Timeout < 0},
-	}
-	for _, c := range checks {
-		if c.bad {
-			v.At("$.teacher."+c.key, "teacher.%s is out of range", c.key)
-		}
+	for _, key := range t.Calls.OutOfRange(
+		teacher.Check{Key: "sample_size", Bad: t.SampleSize < 0 || t.SampleSize > 1_000_000},
+		teacher.Check{Key: "holdout", Bad: t.Holdout < 0 || t.Holdout >= 1},
+		teacher.Check{Key: "max_teacher_calls", Bad: t.MaxCalls < 0},
+		teacher.Check{Key: "rate_per_second", Bad: t.RatePerSecond < 0},
+	) {
+		v.At("$.teacher."+key, "teacher.%s is out of range", key)
 	}
 	s.resolveSamples(v, opts)
 }

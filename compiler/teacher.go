@@ -30,15 +30,14 @@ type TeacherConfig struct {
 	Holdout float64 `yaml:"holdout,omitempty" json:"holdout,omitempty"`
 	// MaxCalls is a budget the compile never exceeds. Default: 1000.
 	MaxCalls int `yaml:"max_teacher_calls,omitempty" json:"max_teacher_calls,omitempty"`
-	// Concurrency bounds calls in flight. Default: 4.
-	Concurrency int `yaml:"concurrency,omitempty" json:"concurrency,omitempty"`
 	// RatePerSecond bounds call starts; 0: unlimited.
 	RatePerSecond float64 `yaml:"rate_per_second,omitempty" json:"rate_per_second,omitempty"`
-	// Timeout per request. Default: 60s.
-	Timeout time.Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
-	// CacheDir keeps answers. Default: the user cache folder, paw/teacher.
-	CacheDir string `yaml:"cache_dir,omitempty" json:"cache_dir,omitempty"`
+	// Concurrency (default 4), timeout (default 60s) and cache_dir.
+	teacher.Calls `yaml:",inline"`
 }
+
+// compileTimeout is the teacher's default timeout at compile time.
+const compileTimeout = 60 * time.Second
 
 func (t TeacherConfig) withDefaults() TeacherConfig {
 	if t.SampleSize == 0 {
@@ -48,23 +47,10 @@ func (t TeacherConfig) withDefaults() TeacherConfig {
 		t.Holdout = 0.2
 	}
 	if t.MaxCalls == 0 {
-		t.MaxCalls = 1000
+		t.MaxCalls = teacher.DefaultMaxCalls
 	}
-	if t.Concurrency == 0 {
-		t.Concurrency = 4
-	}
-	if t.Timeout == 0 {
-		t.Timeout = 60 * time.Second
-	}
-	if t.CacheDir == "" {
-		t.CacheDir = teacher.DefaultCacheDir()
-	}
+	t.Calls = t.Calls.WithDefaults(compileTimeout)
 	return t
-}
-
-// client is the endpoint part of the configuration, calling within b.
-func (t TeacherConfig) client(b *teacher.Budget) teacher.Config {
-	return teacher.Config{Endpoint: t.Endpoint, Timeout: t.Timeout, CacheDir: t.CacheDir, Budget: b}
 }
 
 // task is what the teacher is asked, the examples serving as few-shot
@@ -155,7 +141,7 @@ func (s *Spec) teach(ctx context.Context, progress Progress) (*teaching, error) 
 	}
 	// Compile-time labelling waits for the rate rather than skipping lines.
 	budget := teacher.NewBudget(cfg.MaxCalls, cfg.RatePerSecond, true)
-	t, err := teacher.New(cfg.client(budget), s.task())
+	t, err := teacher.New(cfg.Config(cfg.Endpoint, budget), s.task())
 	if err != nil {
 		return nil, err
 	}

@@ -219,6 +219,8 @@ func TestTeacherSpecValidation(t *testing.T) {
 		{"bad url", base + "samples_file: s.log\nteacher: {base_url: h, model: m}\n", "teacher.base_url"},
 		{"no model", base + "samples_file: s.log\nteacher: {base_url: http://h/v1}\n", "teacher.model is required"},
 		{"bad holdout", base + "samples_file: s.log\nteacher: {base_url: http://h/v1, model: m, holdout: 1.5}\n", "teacher.holdout"},
+		{"too many in flight", base + "samples_file: s.log\nteacher: {base_url: http://h/v1, model: m, concurrency: 65}\n", "x.yaml:10:57: teacher.concurrency is out of range"},
+		{"negative timeout", base + "samples_file: s.log\nteacher: {base_url: http://h/v1, model: m, timeout: -1s}\n", "x.yaml:10:53: teacher.timeout is out of range"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,34 +28,26 @@ type TeacherEscalation struct {
 	// MaxCalls is the hard total for the life of the process, reloads
 	// included. Default: 1000.
 	MaxCalls int `yaml:"max_calls,omitempty"`
-	// Concurrency bounds calls in flight. Default: 4.
-	Concurrency int `yaml:"concurrency,omitempty"`
-	// Timeout per request. Default: 10s.
-	Timeout time.Duration `yaml:"timeout,omitempty"`
-	// CacheDir keeps answers on disk; the default is the folder compile-time
-	// labelling uses, so lines labelled then are free now.
-	CacheDir string `yaml:"cache_dir,omitempty"`
+	// Concurrency (default 4), timeout (default 10s: records wait for it)
+	// and cache_dir, whose default is the folder compile-time labelling
+	// uses, so lines labelled then are free now.
+	teacher.Calls `yaml:",inline"`
 	// Remember is how many template answers each program keeps in memory.
 	// Default: 65536.
 	Remember int `yaml:"remember,omitempty"`
 }
+
+// escalateTimeout is the teacher's default timeout at run time.
+const escalateTimeout = 10 * time.Second
 
 func (t TeacherEscalation) withDefaults() TeacherEscalation {
 	if t.CallsPerSecond == 0 {
 		t.CallsPerSecond = 1
 	}
 	if t.MaxCalls == 0 {
-		t.MaxCalls = 1000
+		t.MaxCalls = teacher.DefaultMaxCalls
 	}
-	if t.Concurrency == 0 {
-		t.Concurrency = 4
-	}
-	if t.Timeout == 0 {
-		t.Timeout = 10 * time.Second
-	}
-	if t.CacheDir == "" {
-		t.CacheDir = teacher.DefaultCacheDir()
-	}
+	t.Calls = t.Calls.WithDefaults(escalateTimeout)
 	if t.Remember == 0 {
 		t.Remember = 1 << 16
 	}
@@ -116,7 +108,8 @@ func (e *teacherEscalator) prepare(p *Program) error {
 	if e.clientID == p.ID {
 		return nil
 	}
-	cfg := teacher.Config{Endpoint: e.cfg.Endpoint, Timeout: e.cfg.Timeout, Retries: 1, CacheDir: e.cfg.CacheDir, Budget: e.budget}
+	cfg := e.cfg.Config(e.cfg.Endpoint, e.budget)
+	cfg.Retries = 1
 	system := teacher.SystemPrompt(teacher.Task{Description: p.Manifest.Description, Labels: p.Labels()})
 	if prov := p.Manifest.Teacher; prov != nil {
 		if cfg.BaseURL == "" {

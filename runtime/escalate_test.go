@@ -273,6 +273,8 @@ func TestEscalateTeacherConfigErrors(t *testing.T) {
 		{"teacher block with a topic", "steps:\n  - filter: {program: x, keep: [a], escalate: {below: 0.5, to: review, teacher: {model: m}}}\n", "escalate.teacher configures to: teacher"},
 		{"bad url", "steps:\n  - filter: {program: x, keep: [a], escalate: {below: 0.5, to: teacher, teacher: {base_url: localhost}}}\n", "escalate.teacher.base_url"},
 		{"negative budget", "steps:\n  - filter: {program: x, keep: [a], escalate: {below: 0.5, to: teacher, teacher: {max_calls: -1}}}\n", "escalate.teacher.max_calls"},
+		{"too many in flight", "steps:\n  - filter: {program: x, keep: [a], escalate: {below: 0.5, to: teacher, teacher: {concurrency: 65}}}\n", "p.yaml:2:96: escalate.teacher.concurrency is out of range"},
+		{"negative timeout", "steps:\n  - filter: {program: x, keep: [a], escalate: {below: 0.5, to: teacher, teacher: {timeout: -1s}}}\n", "p.yaml:2:92: escalate.teacher.timeout is out of range"},
 		{"unknown key", "steps:\n  - filter: {program: x, keep: [a], escalate: {below: 0.5, to: teacher, teacher: {budget: 5}}}\n", "p.yaml:2:"},
 	}
 	for _, tc := range tests {

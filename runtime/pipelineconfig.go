@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/pawlogs/paw/internal/yamlconf"
+	"github.com/pawlogs/paw/teacher"
 )
 
 // The pipeline file: its types, parsing and validation. pipeline.go runs
@@ -241,20 +242,12 @@ func validateEscalate(doc *yamlconf.Doc, path string, e *Escalate) {
 	if msg := t.CheckURL(); t.BaseURL != "" && msg != "" {
 		doc.At(path+".teacher.base_url", "escalate.teacher.base_url %s", msg)
 	}
-	checks := []struct {
-		key string
-		bad bool
-	}{
-		{"calls_per_second", t.CallsPerSecond < 0},
-		{"max_calls", t.MaxCalls < 0},
-		{"concurrency", t.Concurrency < 0 || t.Concurrency > 64},
-		{"timeout", t.Timeout < 0},
-		{"remember", t.Remember < 0},
-	}
-	for _, c := range checks {
-		if c.bad {
-			doc.At(path+".teacher."+c.key, "escalate.teacher.%s is out of range", c.key)
-		}
+	for _, key := range t.Calls.OutOfRange(
+		teacher.Check{Key: "calls_per_second", Bad: t.CallsPerSecond < 0},
+		teacher.Check{Key: "max_calls", Bad: t.MaxCalls < 0},
+		teacher.Check{Key: "remember", Bad: t.Remember < 0},
+	) {
+		doc.At(path+".teacher."+key, "escalate.teacher.%s is out of range", key)
 	}
 }
 
