@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"math"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pawlogs/paw/internal/bounded"
 	"github.com/pawlogs/paw/internal/yamlconf"
 	"github.com/pawlogs/paw/runtime"
 	"github.com/pawlogs/paw/teacher"
@@ -145,27 +145,11 @@ type LoadOptions struct {
 // LoadSpec reads and validates a spec file. Validation errors come back as
 // yamlconf.Errors with file:line:column.
 func LoadSpec(path string, opts LoadOptions) (*Spec, error) {
-	data, err := readLimited(path, MaxSpecBytes)
+	data, err := bounded.ReadFile(path, MaxSpecBytes)
 	if err != nil {
 		return nil, fmt.Errorf("read spec: %w", err)
 	}
 	return ParseSpec(path, data, opts)
-}
-
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return b, nil
 }
 
 // ParseSpec validates spec bytes; file names the source in errors and
@@ -524,7 +508,7 @@ func (s *Spec) readExamplesFile(v *yamlconf.Doc, opts LoadOptions) ([]fileExampl
 		return fail("%s", msg)
 	}
 	rel := s.ExamplesFile
-	data, err := readLimited(path, MaxSpecBytes*8)
+	data, err := bounded.ReadFile(path, MaxSpecBytes*8)
 	if err != nil {
 		return fail("examples_file %q cannot be read: %v", rel, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pawlogs/paw/internal/bounded"
 	"github.com/pawlogs/paw/runtime"
 	"github.com/pawlogs/paw/runtime/patterns"
 	"github.com/pawlogs/paw/teacher"
@@ -220,7 +221,7 @@ func (s *Spec) teach(ctx context.Context, progress Progress) (*teaching, error) 
 // readSamples reads samples_file: JSONL records (the spec's input
 // selector, else "text") or plain lines.
 func (s *Spec) readSamples() ([]string, error) {
-	data, err := readLimited(s.samplesPath, 256<<20)
+	data, err := bounded.ReadFile(s.samplesPath, 256<<20)
 	if err != nil {
 		return nil, fmt.Errorf("samples_file: %w", err)
 	}

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/pawlogs/paw/internal/bounded"
 )
 
 // A pattern board is kept across restarts as one JSON snapshot
@@ -68,12 +71,12 @@ func (b *PatternBoard) WriteSnapshot(w io.Writer) error {
 // carry, unsorted or negative counts, or more patterns or buckets than the
 // board keeps; the board is then left as it was.
 func (b *PatternBoard) ReadSnapshot(r io.Reader) error {
-	data, err := io.ReadAll(io.LimitReader(r, maxSnapshotBytes+1))
+	data, err := bounded.ReadAll(r, maxSnapshotBytes, 0)
+	if errors.Is(err, bounded.ErrTooLarge) {
+		return fmt.Errorf("pattern snapshot over %d bytes", maxSnapshotBytes)
+	}
 	if err != nil {
 		return err
-	}
-	if len(data) > maxSnapshotBytes {
-		return fmt.Errorf("pattern snapshot over %d bytes", maxSnapshotBytes)
 	}
 	var snap boardSnapshot
 	dec := json.NewDecoder(bytes.NewReader(data))

@@ -15,6 +15,7 @@ import (
 	"slices"
 
 	"github.com/pawlogs/paw/evaluate"
+	"github.com/pawlogs/paw/internal/bounded"
 )
 
 // FormatVersion is the .paw layout this build writes and the newest it reads.
@@ -228,7 +229,13 @@ func ReadArtifactFile(path string) (*Artifact, error) {
 		return nil, fmt.Errorf("open program %s: %w", path, err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxArtifactBytes+1))
+	// One byte past the limit is enough for DecodeArtifact to refuse the
+	// file; a size presizes the buffer.
+	var size int64
+	if st, err := f.Stat(); err == nil {
+		size = min(st.Size(), MaxArtifactBytes+1)
+	}
+	data, err := bounded.ReadAll(f, MaxArtifactBytes+1, size)
 	if err != nil {
 		return nil, fmt.Errorf("read program %s: %w", path, err)
 	}
@@ -307,12 +314,16 @@ func readEntry(f *zip.File, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	// Presized by the declared size, as the model inflates to megabytes;
+	// but never past what deflate can make of the entry's bytes (at most
+	// 1032 to 1), so a lying header cannot make a small file cost much.
+	size := min(f.UncompressedSize64, 1032*f.CompressedSize64+64)
+	b, err := bounded.ReadAll(rc, limit, int64(size))
+	if errors.Is(err, bounded.ErrTooLarge) {
+		return nil, fmt.Errorf("inflates past the %d-byte limit", limit)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("inflates past the %d-byte limit", limit)
 	}
 	return b, nil
 }

@@ -3,9 +3,12 @@ package runtime
 import (
 	"archive/zip"
 	"bytes"
+	"compress/flate"
 	"encoding/json"
 	"errors"
+	"hash/crc32"
 	"io"
+	goruntime "runtime"
 	"strings"
 	"testing"
 
@@ -187,4 +190,39 @@ func FuzzDecodeArtifact(f *testing.F) {
 			t.Fatalf("accepted an invalid manifest: %v", err)
 		}
 	})
+}
+
+// An entry whose header declares far more than its bytes can inflate to
+// is refused without the reader allocating what it declares.
+func TestDecodeArtifactLyingSize(t *testing.T) {
+	var raw bytes.Buffer
+	fw, err := flate.NewWriter(&raw, flate.BestCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write([]byte("model"))
+	fw.Close()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, e := range [][2]string{{entryManifest, manifestJSON(t, func(*Manifest) {})}, {entrySpec, "x"}} {
+		w, _ := zw.Create(e[0])
+		w.Write([]byte(e[1]))
+	}
+	w, err := zw.CreateRaw(&zip.FileHeader{Name: entryModel, Method: zip.Deflate,
+		CRC32: crc32.ChecksumIEEE([]byte("model")), CompressedSize64: uint64(raw.Len()), UncompressedSize64: 200 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(raw.Bytes())
+	zw.Close()
+	var before, after goruntime.MemStats
+	goruntime.ReadMemStats(&before)
+	_, err = DecodeArtifact(buf.Bytes())
+	goruntime.ReadMemStats(&after)
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("error %v, want ErrCorrupt", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("decoding a %d-byte artifact allocated %d bytes", buf.Len(), n)
+	}
 }

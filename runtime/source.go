@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/pawlogs/paw/internal/bounded"
 )
 
 // ProgramSource supplies programs by name.
@@ -82,7 +84,7 @@ func (h HTTPSource) Fetch(ctx context.Context, name, current string) (*Artifact,
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return nil, fmt.Errorf("fetch program %s from %s: %s: %s", name, url, resp.Status, strings.TrimSpace(string(msg)))
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxArtifactBytes+1))
+	data, err := bounded.ReadAll(resp.Body, MaxArtifactBytes+1, resp.ContentLength)
 	if err != nil {
 		return nil, fmt.Errorf("fetch program %s: %w", name, err)
 	}

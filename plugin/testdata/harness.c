@@ -12,7 +12,7 @@
  *   par / end                       run the commands between them concurrently
  *   exit N                          FLBPluginExitCtx
  *   exitall                         FLBPluginExit
- *   rss                             VmRSS and VmHWM in kB
+ *   rss                             VmRSS, VmHWM, RssAnon and RssFile in kB
  *   quit
  */
 #include <dirent.h>
@@ -155,13 +155,15 @@ static void flushdir(int n, char *tag, char *dir, int threads) {
 static void rss(void) {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
-    long vmrss = -1, vmhwm = -1;
+    long vmrss = -1, vmhwm = -1, anon = -1, file = -1;
     while (f && fgets(line, sizeof line, f)) {
         sscanf(line, "VmRSS: %ld", &vmrss);
         sscanf(line, "VmHWM: %ld", &vmhwm);
+        sscanf(line, "RssAnon: %ld", &anon);
+        sscanf(line, "RssFile: %ld", &file);
     }
     if (f) fclose(f);
-    say("rss %ld %ld", vmrss, vmhwm);
+    say("rss %ld %ld %ld %ld", vmrss, vmhwm, anon, file);
 }
 
 static void run(char *line);
