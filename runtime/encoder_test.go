@@ -102,6 +102,9 @@ func TestEncoderHeadMatchesGoReference(t *testing.T) {
 	}
 	defer p.Close()
 	got := make([]float32, len(batch)*3)
+	if err := p.Run([]*runtime.Features{{}}, got); err == nil || !strings.Contains(err.Error(), "run it on embeddings") {
+		t.Fatalf("an encoder-v1 program ran on features: %v", err)
+	}
 	if err := p.RunEmbeddings(together, len(batch), got); err != nil {
 		t.Fatal(err)
 	}

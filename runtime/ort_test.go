@@ -39,6 +39,9 @@ func TestONNXMatchesReference(t *testing.T) {
 			labels := len(w.Bias)
 			p := newProgram(t, env, w, shape.dim, cfg)
 			defer p.Close()
+			if err := p.RunEmbeddings(make([]float32, shape.dim), 1, make([]float32, labels)); err == nil || !strings.Contains(err.Error(), "run it on features") {
+				t.Fatalf("a hashnet-v1 program ran on embeddings: %v", err)
+			}
 			const n = runtime.DefaultMaxBatch
 			feats := make([]*runtime.Features, n)
 			for i := range feats {

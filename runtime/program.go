@@ -292,8 +292,15 @@ func (p *Program) acquire() (*session, error) {
 	return s, err
 }
 
-// checkBatch validates a Run call's sizes.
-func (p *Program) checkBatch(n int, out []float32) error {
+// checkBatch validates a Run (onFeatures) or RunEmbeddings call: the
+// program's interpreter and the sizes.
+func (p *Program) checkBatch(n int, out []float32, onFeatures bool) error {
+	switch {
+	case onFeatures && p.feat == nil:
+		return fmt.Errorf("program %s is %s: run it on embeddings", p.Name(), p.Manifest.Interpreter)
+	case !onFeatures && p.enc == nil:
+		return fmt.Errorf("program %s is %s: run it on features", p.Name(), p.Manifest.Interpreter)
+	}
 	k := len(p.Manifest.Labels)
 	if n > p.opts.MaxBatch {
 		return fmt.Errorf("batch of %d exceeds max_batch %d", n, p.opts.MaxBatch)
@@ -312,10 +319,7 @@ func (p *Program) Run(feats []*Features, out []float32) error {
 	if n == 0 {
 		return nil
 	}
-	if p.feat == nil {
-		return fmt.Errorf("program %s is %s: run it on embeddings", p.Name(), p.Manifest.Interpreter)
-	}
-	if err := p.checkBatch(n, out); err != nil {
+	if err := p.checkBatch(n, out, true); err != nil {
 		return err
 	}
 	s, err := p.acquire()
@@ -401,10 +405,7 @@ func (p *Program) RunEmbeddings(emb []float32, n int, out []float32) error {
 	if n == 0 {
 		return nil
 	}
-	if p.enc == nil {
-		return fmt.Errorf("program %s is %s: run it on features", p.Name(), p.Manifest.Interpreter)
-	}
-	if err := p.checkBatch(n, out); err != nil {
+	if err := p.checkBatch(n, out, false); err != nil {
 		return err
 	}
 	dim := p.enc.Ref.Dim

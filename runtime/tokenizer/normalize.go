@@ -77,27 +77,18 @@ func parseNormalizer(raw json.RawMessage) (normalizer, error) {
 	case "NFKD":
 		return normFunc(norm.NFKD.String), nil
 	case "Sequence":
-		var ns normalizers
-		for _, r := range n.Normalizers {
-			x, err := parseNormalizer(r)
-			if err != nil {
-				return nil, err
-			}
-			ns = append(ns, x)
+		ns, err := parseSteps(n.Normalizers, parseNormalizer)
+		if err != nil {
+			return nil, err
 		}
-		return ns, nil
+		return normalizers(ns), nil
 	}
 	return nil, fmt.Errorf("type %q is not supported", n.Type)
 }
 
 // cleanText drops control characters and turns any whitespace into a space.
 func cleanText(s string) string {
-	if isPlain(s) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range s {
+	return mapRunes(s, func(b *strings.Builder, r rune) {
 		switch {
 		case r == 0 || r == unicode.ReplacementChar:
 		case r == '\t' || r == '\n' || r == '\r' || unicode.IsSpace(r):
@@ -106,8 +97,34 @@ func cleanText(s string) string {
 		default:
 			b.WriteRune(r)
 		}
+	})
+}
+
+// mapRunes rewrites s rune by rune with f, which writes what a rune
+// becomes; printable ASCII, which no normalizer here changes, is s itself.
+func mapRunes(s string, f func(b *strings.Builder, r rune)) string {
+	if isPlain(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		f(&b, r)
 	}
 	return b.String()
+}
+
+// parseSteps parses a Sequence's steps in order.
+func parseSteps[T any](raws []json.RawMessage, parse func(json.RawMessage) (T, error)) ([]T, error) {
+	steps := make([]T, 0, len(raws))
+	for _, r := range raws {
+		x, err := parse(r)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, x)
+	}
+	return steps, nil
 }
 
 // isPlain reports printable ASCII with plain spaces: nothing to clean.
@@ -128,21 +145,15 @@ func isCJK(r rune) bool {
 
 // spaceCJK puts spaces around CJK ideographs, so each is its own word.
 func spaceCJK(s string) string {
-	if isPlain(s) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range s {
+	return mapRunes(s, func(b *strings.Builder, r rune) {
 		if isCJK(r) {
 			b.WriteByte(' ')
 			b.WriteRune(r)
 			b.WriteByte(' ')
-			continue
+			return
 		}
 		b.WriteRune(r)
-	}
-	return b.String()
+	})
 }
 
 // stripAccents decomposes (NFD) and drops the combining marks.

@@ -37,15 +37,11 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 	case "ByteLevel":
 		return byteLevel{prefixSpace: p.AddPrefixSpace, regex: p.UseRegex == nil || *p.UseRegex}, nil
 	case "Sequence":
-		var seq sequence
-		for _, r := range p.PreTokenizers {
-			x, err := parsePreTokenizer(r)
-			if err != nil {
-				return nil, err
-			}
-			seq = append(seq, x)
+		seq, err := parseSteps(p.PreTokenizers, parsePreTokenizer)
+		if err != nil {
+			return nil, err
 		}
-		return seq, nil
+		return sequence(seq), nil
 	}
 	return nil, fmt.Errorf("type %q is not supported", p.Type)
 }
