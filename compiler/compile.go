@@ -88,6 +88,35 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 	}
 	defer m.close()
 
+	norm, err := spec.normalized()
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(norm)
+	man := runtime.Manifest{
+		FormatVersion:   runtime.FormatVersion,
+		Name:            spec.Name,
+		Description:     spec.Description,
+		Labels:          spec.Labels,
+		Positive:        spec.Positive,
+		Input:           spec.Input,
+		Interpreter:     interp,
+		Featurizer:      m.featurizer,
+		Model:           m.shape,
+		SpecSHA256:      hex.EncodeToString(sum[:]),
+		CompilerVersion: Version,
+		Encoder:         m.encoder,
+		BaseRates:       m.rates.byLabel(spec.Labels),
+		BaseRatesSource: m.rates.describe(),
+		Templates:       m.templates,
+	}
+	man.Keywords, man.KeywordRates = m.keywords, m.keywordRates
+	// Tests and fidelity are decided as records will be: with the
+	// keywords, where the program has them.
+	if m.judge, err = runtime.NewJudge(&runtime.Artifact{Manifest: man, Model: m.model}); err != nil {
+		return nil, fmt.Errorf("keywords: %w", err)
+	}
+
 	progress("evaluate", 0, 1)
 	res := &Result{Weights: m.hashnet, Warnings: m.warnings}
 	probs := make([]float32, len(spec.Labels))
@@ -110,40 +139,15 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 		r := conf.Report()
 		metrics.Test = &r
 	}
-	var provenance *runtime.TeacherProvenance
 	if tch != nil {
-		if provenance, err = fidelity(spec, tch, m.predict); err != nil {
+		if man.Teacher, err = fidelity(spec, tch, m.predict); err != nil {
 			return nil, err
 		}
 		st := tch.stats
 		res.Teacher = &st
 	}
 	progress("evaluate", 1, 1)
-
-	norm, err := spec.normalized()
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(norm)
-	man := runtime.Manifest{
-		FormatVersion:   runtime.FormatVersion,
-		Name:            spec.Name,
-		Description:     spec.Description,
-		Labels:          spec.Labels,
-		Positive:        spec.Positive,
-		Input:           spec.Input,
-		Interpreter:     interp,
-		Featurizer:      m.featurizer,
-		Model:           m.shape,
-		SpecSHA256:      hex.EncodeToString(sum[:]),
-		CompilerVersion: Version,
-		Metrics:         metrics,
-		Teacher:         provenance,
-		Encoder:         m.encoder,
-		BaseRates:       m.rates.byLabel(spec.Labels),
-		BaseRatesSource: m.rates.describe(),
-		Templates:       m.templates,
-	}
+	man.Metrics = metrics
 	if len(learned) > 0 {
 		man.Learned = &runtime.Learned{Answers: len(learned), Digest: answersDigest}
 	}
@@ -170,6 +174,9 @@ type trained struct {
 	featurizer    runtime.FeaturizerConfig // hashnet-v1
 	encoder       *runtime.EncoderRef      // encoder-v1
 	hashnet       *HashnetWeights          // hashnet-v1
+	judge         *runtime.Judge           // hashnet-v1 with keywords: set by Compile, read by predict
+	keywords      map[string][]string      // hashnet-v1 with label descriptions
+	keywordRates  map[string]runtime.KeywordRates
 	close         func()
 	rates         BaseRates // the base rates folded into the bias
 	warnings      []string
@@ -202,9 +209,14 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 	weighByTemplate(data, keys, counts)
 	// Label descriptions' pseudo-examples train every model, the folds'
 	// too, and are never held out: they are not data to calibrate on.
+	// A spec with no examples has only them, and its keywords read the
+	// same words as phrases, as the pseudo-examples cannot ("lost
+	// connection" is no evidence that "connection" is an error): its
+	// model learns nothing, every record is novel to it, and the keywords
+	// decide.
 	var pseudo []sample
 	classCounts := slices.Clone(counts)
-	for _, e := range spec.pseudoExamples() {
+	for _, e := range spec.descriptionExamples(len(train)) {
 		ps := sample{feat: feat.NewFeatures(), label: index[e.Label], weight: spec.descriptionWeight()}
 		feat.Featurize([]byte(e.Text), &ps.feat)
 		pseudo = append(pseudo, ps)
@@ -258,6 +270,10 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 	for i := range w.Bias {
 		w.Bias[i] *= inv
 	}
+	keywords, keywordRates, err := spec.hashnetKeywords(fcfg, train)
+	if err != nil {
+		return nil, err
+	}
 	pf := feat.NewFeatures()
 	p32 := make([]float32, len(counts))
 	rates, warnings, err := spec.applyBaseRates(w.Bias, func(text string, probs []float64) {
@@ -277,15 +293,20 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 	f := feat.NewFeatures()
 	probs := make([]float32, len(counts))
 	acc := accuracy(labelOf, func(i int) []float32 { w.Forward(&data[i].feat, probs); return probs })
-	return &trained{
-		predict: func(text string, probs []float32) error {
-			feat.Featurize([]byte(text), &f)
-			w.Forward(&f, probs)
-			return nil
-		},
+	out := &trained{
+		keywords: keywords, keywordRates: keywordRates,
 		model: model, featurizer: fcfg, hashnet: &w, close: func() {}, trainAccuracy: acc, rates: rates, warnings: warnings, cvECE: ece,
 		shape: runtime.ModelShape{Buckets: w.Buckets, Dim: w.Dim, Temperature: round6(temperature)},
-	}, nil
+	}
+	out.predict = func(text string, probs []float32) error {
+		feat.Featurize([]byte(text), &f)
+		w.Forward(&f, probs)
+		if out.judge != nil {
+			out.judge.Judge([]byte(text), &f, probs)
+		}
+		return nil
+	}
+	return out, nil
 }
 
 // weighByTemplate weighs examples so that each label's masked templates

@@ -1,8 +1,14 @@
 package compiler
 
 import (
+	"fmt"
 	"regexp"
+	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/pawlogs/paw/runtime"
 )
 
 // Label descriptions as evidence. A spec may describe each label in words
@@ -78,10 +84,184 @@ func (s *Spec) pseudoExamples() []Example {
 	return out
 }
 
+// descriptionExamples are the pseudo-examples a model trains on beside
+// its n examples: none for a hashnet-v1 spec without examples, whose
+// keywords decide.
+func (s *Spec) descriptionExamples(n int) []Example {
+	if n == 0 && s.keywords() != nil {
+		return nil
+	}
+	return s.pseudoExamples()
+}
+
 // descriptionWeight is options.description_weight, or the default.
 func (s *Spec) descriptionWeight() float32 {
 	if w := s.Options.DescriptionWeight; w > 0 {
 		return float32(w)
 	}
 	return DefaultDescriptionWeight
+}
+
+// keywords are the descriptions as run-time keyword phrases (the
+// runtime's keywords.go), by label: the label's name and each phrase of
+// its description, as the stems of their words. A hashnet-v1 program
+// trusts them for the records its examples do not cover. None for the
+// list form, nor for encoder-v1, whose encoder already reads words it was
+// not shown.
+func (s *Spec) keywords() map[string][]string {
+	if len(s.LabelDescriptions) == 0 || s.interpreter() != runtime.InterpreterHashnetV1 {
+		return nil
+	}
+	out := map[string][]string{}
+	stems := map[string]bool{}
+	for _, l := range s.Labels {
+		name := strings.NewReplacer("_", " ", "-", " ", ".", " ").Replace(l)
+		seen := map[string]bool{}
+		for _, p := range append([]string{name}, phrases(s.LabelDescriptions[l])...) {
+			ws := phraseStems(p)
+			key := strings.Join(ws, " ")
+			if len(ws) == 0 || len(ws) > maxPhraseStems || seen[key] || len(out[l]) == maxLabelPhrases {
+				continue
+			}
+			n := len(stems)
+			for _, w := range ws {
+				if !stems[w] {
+					n++
+				}
+			}
+			if n > maxKeywordStems {
+				continue
+			}
+			for _, w := range ws {
+				stems[w] = true
+			}
+			seen[key] = true
+			out[l] = append(out[l], key)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// Bounds of keywords(), within what the runtime accepts.
+const (
+	maxLabelPhrases = 64
+	maxPhraseStems  = 8 // a longer phrase is a sentence, which no line contains whole
+	maxKeywordStems = 256
+	maxStemBytes    = 32
+)
+
+// phraseStems are the stems of a phrase's words: lower-cased, with short
+// and function words left out and a common English ending cut
+// ("refused" -> "refus", "connection" -> "connect"), so that a record's
+// "Refusing" or "connections" contains them.
+func phraseStems(p string) []string {
+	var out []string
+	for _, w := range strings.FieldsFunc(strings.ToLower(p), func(r rune) bool { return !unicode.IsLetter(r) }) {
+		if utf8.RuneCountInString(w) < 3 || stopWords[w] {
+			continue
+		}
+		w = stem(w)
+		if len(w) > maxStemBytes {
+			return nil
+		}
+		if !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// stem cuts the first of these endings that leaves four bytes or more.
+func stem(w string) string {
+	for _, suf := range stemEndings {
+		if strings.HasSuffix(w, suf) && len(w)-len(suf) >= 4 {
+			return w[:len(w)-len(suf)]
+		}
+	}
+	return w
+}
+
+var stemEndings = strings.Fields("ational ations ation ings ing ures ure ions ion ful ed es s e")
+
+var stopWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields("the any some for with from are was were been being its that this these those and nor not into than then there their our your his her has have had can could should would will shall may might must all each every other such only also very more most less least who whom which what when where why how") {
+		m[w] = true
+	}
+	return m
+}()
+
+// Keyword rates before any example: a label's phrases in half its lines
+// and in one in twenty of the others', each worth two examples. A spec
+// with examples soon outweighs them. A filter's other labels (those that
+// are not its positive) are what is left once the positive is taken out,
+// which their descriptions name only in part: their phrases are expected
+// in fewer of their lines, so that a line with no one's keywords leans
+// away from the positive, as a keyword filter's does.
+const (
+	priorHit      = 0.5
+	priorHitOther = 0.2
+	priorFalse    = 0.05
+	priorLines    = 2.0
+)
+
+// hashnetKeywords are the spec's keywords and their rates in train, for
+// a hashnet-v1 program featurized with fcfg; nil for the list form.
+func (s *Spec) hashnetKeywords(fcfg runtime.FeaturizerConfig, train []Example) (map[string][]string, map[string]runtime.KeywordRates, error) {
+	kws := s.keywords()
+	if kws == nil {
+		return nil, nil, nil
+	}
+	m := runtime.Manifest{Labels: s.Labels, Positive: s.Positive, Featurizer: fcfg, Keywords: kws}
+	rates, err := keywordRates(&m, train)
+	if err != nil {
+		return nil, nil, fmt.Errorf("keywords: %w", err)
+	}
+	return kws, rates, nil
+}
+
+// keywordRates counts how often each label's keyword phrases occur in its
+// own examples (hit) and in the other labels' (false), smoothed toward the
+// priors above.
+func keywordRates(m *runtime.Manifest, train []Example) (map[string]runtime.KeywordRates, error) {
+	match, err := runtime.NewKeywordMatcher(m)
+	if err != nil {
+		return nil, err
+	}
+	n := len(m.Labels)
+	own, ownHit := make([]float64, n), make([]float64, n)
+	other, otherHit := make([]float64, n), make([]float64, n)
+	hit := make([]bool, n)
+	for _, e := range train {
+		match.Contains([]byte(e.Text), hit)
+		for i, l := range m.Labels {
+			h := 0.0
+			if hit[i] {
+				h = 1
+			}
+			if e.Label == l {
+				own[i], ownHit[i] = own[i]+1, ownHit[i]+h
+			} else {
+				other[i], otherHit[i] = other[i]+1, otherHit[i]+h
+			}
+		}
+	}
+	out := map[string]runtime.KeywordRates{}
+	for i, l := range m.Labels {
+		if _, ok := m.Keywords[l]; !ok {
+			continue
+		}
+		hitPrior := priorHit
+		if m.Positive != "" && l != m.Positive {
+			hitPrior = priorHitOther
+		}
+		out[l] = runtime.KeywordRates{
+			Hit:   round6((ownHit[i] + hitPrior*priorLines) / (own[i] + priorLines)),
+			False: round6((otherHit[i] + priorFalse*priorLines) / (other[i] + priorLines)),
+		}
+	}
+	return out, nil
 }

@@ -77,6 +77,13 @@ type Manifest struct {
 	// Learned says how much of the program came from answers given after
 	// its first compile (nil: none).
 	Learned *Learned `json:"learned,omitempty"`
+	// Keywords are a hashnet-v1 program's label descriptions as keyword
+	// phrases, by label: each phrase's stems joined by a space ("lost
+	// connect"). See keywords.go.
+	Keywords map[string][]string `json:"keywords,omitempty"`
+	// KeywordRates are how often each label's keywords occur in its own
+	// examples and in the others'.
+	KeywordRates map[string]KeywordRates `json:"keyword_rates,omitempty"`
 }
 
 // Learned is the answer set a program was compiled with.
@@ -139,6 +146,9 @@ func (m *Manifest) Validate() error {
 		return fmt.Errorf("positive label %q is not one of %v", m.Positive, m.Labels)
 	}
 	if _, err := decodeTemplateKeys(m.Templates); err != nil {
+		return err
+	}
+	if err := validateKeywords(m); err != nil {
 		return err
 	}
 	for l, r := range m.BaseRates {

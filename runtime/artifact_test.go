@@ -6,9 +6,11 @@ import (
 	"compress/flate"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,12 +27,18 @@ func testManifest() Manifest {
 func validArtifact(t testing.TB) []byte {
 	t.Helper()
 	m := testManifest()
+	return encodeTestArtifact(t, &m)
+}
+
+// encodeTestArtifact is an artifact of m with a zero table.
+func encodeTestArtifact(t testing.TB, m *Manifest) []byte {
+	t.Helper()
 	w := &graph.Hashnet{Rows: 256, Width: 2, Table: make([]float32, 512), Head: make([]float32, 4), Bias: make([]float32, 2)}
 	model, err := w.Encode("test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := EncodeArtifact(&m, []byte("name: t\n"), model)
+	data, err := EncodeArtifact(m, []byte("name: t\n"), model)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +143,29 @@ func TestDecodeArtifactRefuses(t *testing.T) {
 		}), "model dim 7, encoder 384"},
 		{"unknown interpreter", withManifest(t, func(m *Manifest) { m.Interpreter = "gpt-v9" }), `interpreter "gpt-v9"`},
 		{"spec digest", withManifest(t, func(m *Manifest) { m.SpecSHA256 = strings.Repeat("0", 64) }), "spec_sha256 \"000"},
+		{"keywords of no label", withKeywords(t, func(m *Manifest) { m.Keywords["x"] = []string{"fail"} }), `keywords["x"]: not a label`},
+		{"keywords without rates", withKeywords(t, func(m *Manifest) { m.KeywordRates = nil }), "without keyword_rates"},
+		{"rates without keywords", withManifest(t, func(m *Manifest) { m.KeywordRates = map[string]KeywordRates{"a": {0.5, 0.1}} }), "keyword_rates without keywords"},
+		{"rate out of range", withKeywords(t, func(m *Manifest) { m.KeywordRates["a"] = KeywordRates{Hit: 1, False: 0.1} }), "want rates in (0, 1)"},
+		{"stem upper case", withKeywords(t, func(m *Manifest) { m.Keywords["a"] = []string{"Fail"} }), "stem"},
+		{"stem too short", withKeywords(t, func(m *Manifest) { m.Keywords["a"] = []string{"f"} }), "stem"},
+		{"stems double-spaced", withKeywords(t, func(m *Manifest) { m.Keywords["a"] = []string{"lost  connect"} }), "stem"},
+		{"phrase too long", withKeywords(t, func(m *Manifest) { m.Keywords["a"] = []string{"aa bb cc dd ee ff gg hh ii"} }), "9 stems"},
+		{"too many phrases", withKeywords(t, func(m *Manifest) { m.Keywords["a"] = slices.Repeat([]string{"aa"}, 65) }), "65 phrases"},
+		{"no phrases", withKeywords(t, func(m *Manifest) { m.Keywords["a"] = []string{} }), "0 phrases"},
+		{"too many stems", withKeywords(t, func(m *Manifest) {
+			m.Keywords["a"], m.Keywords["b"] = nil, nil
+			for i := range 60 {
+				m.Keywords["a"] = append(m.Keywords["a"], fmt.Sprintf("a%c%c b%c%c c%c%c", 'a'+i%26, 'a'+i/26, 'a'+i%26, 'a'+i/26, 'a'+i%26, 'a'+i/26))
+				m.Keywords["b"] = append(m.Keywords["b"], fmt.Sprintf("d%c%c e%c%c", 'a'+i%26, 'a'+i/26, 'a'+i%26, 'a'+i/26))
+			}
+			m.KeywordRates["b"] = KeywordRates{Hit: 0.5, False: 0.1}
+		}), "300 distinct stems"},
+		{"keywords for an encoder", withManifest(t, func(m *Manifest) {
+			e := validEncoderRef()
+			m.Interpreter, m.Encoder, m.Model.Dim = InterpreterEncoderV1, &e, e.Dim
+			m.Keywords, m.KeywordRates = map[string][]string{"a": {"fail"}}, map[string]KeywordRates{"a": {0.5, 0.1}}
+		}), "keywords in a encoder-v1 program"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -147,6 +178,15 @@ func TestDecodeArtifactRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withKeywords is an artifact with keywords for label "a", then mut.
+func withKeywords(t testing.TB, mut func(*Manifest)) []byte {
+	return withManifest(t, func(m *Manifest) {
+		m.Keywords = map[string][]string{"a": {"fail", "lost connect"}}
+		m.KeywordRates = map[string]KeywordRates{"a": {Hit: 0.6, False: 0.1}}
+		mut(m)
+	})
 }
 
 // withManifest is an artifact whose manifest mut changed.

@@ -539,11 +539,16 @@ func (ws *workspace) score(chunk []item) error {
 				}
 			}
 			for m, i := range gs.misses {
-				copy(gs.rows[m*gl+goff:m*gl+goff+k], probs[m*k:(m+1)*k])
+				row := gs.rows[m*gl+goff : m*gl+goff+k+1]
+				copy(row[:k], probs[m*k:(m+1)*k])
 				if p.feat != nil {
-					gs.rows[m*gl+goff+k] = p.nov.features(gs.ptrs[m])
+					row[k] = p.nov.features(gs.ptrs[m])
 				} else {
-					gs.rows[m*gl+goff+k] = p.nov.novelty(gs.keys[i], nil)
+					row[k] = p.nov.novelty(gs.keys[i], nil)
+				}
+				if p.kw != nil {
+					it := chunk[i]
+					p.kw.mix(it.req.texts[it.i], row[k], row[:k])
 				}
 			}
 		}

@@ -255,6 +255,7 @@ type Tokens struct {
 	n        int // tokens
 	features int // features the tokens will emit
 	key      uint64
+	kw       *kwScan // if set, reads the word tokens for keywords
 }
 
 // NewTokens makes Scan's state for this featurizer's records.
@@ -279,6 +280,9 @@ func (t *Tokens) hashedToken(tok []byte, kind tokenKind, h uint64) {
 	t.features += t.f.featureCount(len(tok), kind, t.n)
 	t.n++
 	t.key = mix(t.key ^ h)
+	if t.kw != nil && kind == tokWord {
+		t.kw.word(tok)
+	}
 }
 
 // normState writes the template text of the tokens.

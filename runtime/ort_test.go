@@ -404,7 +404,11 @@ func TestTemplateCacheGivesTheModelsResults(t *testing.T) {
 	other := runtimetest.Errors("c", 3) // another featurizer: a second group
 	other.Featurizer = runtime.DefaultFeaturizerConfig()
 	other.Featurizer.WordNgrams, other.Featurizer.BucketBits = 1, 12
-	for _, spec := range []runtimetest.Spec{runtimetest.Errors("a", 1), runtimetest.Errors("b", 2), other} {
+	// One with keywords, which read each record's words beside its model.
+	described := runtimetest.Errors("d", 4)
+	described.Keywords = map[string][]string{"error": {"fail", "disk", "time out"}, "ok": {"login"}}
+	described.KeywordRates = map[string]runtime.KeywordRates{"error": {Hit: 0.7, False: 0.1}, "ok": {Hit: 0.3, False: 0.05}}
+	for _, spec := range []runtimetest.Spec{runtimetest.Errors("a", 1), runtimetest.Errors("b", 2), other, described} {
 		progs = append(progs, loadProgram(t, env, runtimetest.Build(t, spec)))
 	}
 	set, err := runtime.NewProgramSet(progs...)
@@ -465,6 +469,18 @@ func TestTemplateCacheGivesTheModelsResults(t *testing.T) {
 				}
 			}
 		}
+	}
+	// The keywords were read: where a program with the same model and no
+	// keywords decides otherwise, a novel record with a keyword.
+	moved := 0
+	for i := range plain {
+		a, d := plain[i].Decisions[0], plain[i].Decisions[3]
+		if d.Novelty > 0 && a.Probs[0] != d.Probs[0] {
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Fatal("the keywords moved no record's scores")
 	}
 	if off.Hits != 0 || on.Hits == 0 || on.Records != int64(len(texts)) || on.Lookups != 2*int64(len(texts)) {
 		t.Fatalf("counts without cache %+v, with %+v", off, on)

@@ -54,6 +54,7 @@ type Program struct {
 	toks  sync.Pool // *Tokens (hashnet-v1) or *[]int64 (encoder-v1) for templateKey
 	done  atomic.Bool
 	nov   *noveltyData
+	kw    *keywordEvidence // hashnet-v1 with label descriptions
 
 	// Runs share one RunOptions, so Abort can stop them all. runMu is held
 	// shared by each run, so Close destroys it only once none is in flight;
@@ -117,6 +118,7 @@ func NewProgram(env *Env, a *Artifact, opts ProgramOptions) (*Program, error) {
 		if p.feat, err = NewFeaturizer(a.Manifest.Featurizer); err != nil {
 			return nil, err
 		}
+		p.kw = newKeywordEvidence(&a.Manifest, p.feat)
 		if !opts.denseTable {
 			if p.model, p.rows, err = compactHashnet(a.Model, "paw-interpreter"); err != nil {
 				return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)

@@ -73,6 +73,10 @@ type Spec struct {
 	// and a head), as the compiler does when labels >= dim; otherwise the
 	// table is folded.
 	Dim int
+	// Keywords and KeywordRates, when set, are the manifest's: the
+	// program mixes its keywords' verdict in by novelty.
+	Keywords     map[string][]string
+	KeywordRates map[string]runtime.KeywordRates
 }
 
 // Errors is the spec most runtime tests use: "ERROR request N failed with
@@ -180,6 +184,7 @@ func Build(t testing.TB, s Spec) []byte {
 	return encode(t, g, runtime.Manifest{
 		Name: s.Name, Description: s.Name, Labels: s.Labels, Positive: s.Positive, Input: s.Input, Featurizer: cfg,
 		Model: runtime.ModelShape{Dim: dim}, CompilerVersion: "runtimetest", Metrics: runtime.CompileMetrics{Examples: len(s.Examples)},
+		Keywords: s.Keywords, KeywordRates: s.KeywordRates,
 	})
 }
 

@@ -294,28 +294,11 @@ func (q *quality) scoreSpec(train, eval []qrow, seed uint64, described bool) (qr
 		spec.Examples = append(spec.Examples, compiler.Example{Text: r.Text, Label: r.Label})
 	}
 	start := time.Now()
-	res, err := compiler.Compile(q.e.ctx, spec, nil)
+	outs, err := q.runSpec(spec, eval)
 	if err != nil {
 		return qresult{}, err
 	}
 	took := time.Since(start)
-	art, err := runtime.DecodeArtifact(res.Artifact)
-	if err != nil {
-		return qresult{}, err
-	}
-	pl, err := singlePipeline(q.ort, art, q.opts, nil, tagAll)
-	if err != nil {
-		return qresult{}, err
-	}
-	defer pl.Close()
-	texts := make([][]byte, len(eval))
-	for i, r := range eval {
-		texts[i] = []byte(r.Text)
-	}
-	outs, err := processParallel(q.e.ctx, pl, texts, q.chunk)
-	if err != nil {
-		return qresult{}, err
-	}
 	var paw, level, kw, est f1count
 	confs := make([]float32, len(eval))
 	correct := make([]bool, len(eval))
@@ -330,13 +313,32 @@ func (q *quality) scoreSpec(train, eval []qrow, seed uint64, described bool) (qr
 		kw.add(keywordRE.MatchString(r.Text), gold[i])
 	}
 	prior := compiler.EstimatePrior(post, nil)
+	estPost := compiler.Reweight(post, nil, prior)
+	if described {
+		// The eval lines are the program's samples, as a samples_file
+		// would hold them: the compiler estimates the rates (EM on its
+		// model's posteriors) and folds them in, and the keywords weigh
+		// them where they find nothing, which no reweighting of the
+		// output can stand in for.
+		spec.Samples = make([]string, len(eval))
+		for i, r := range eval {
+			spec.Samples[i] = r.Text
+		}
+		estOuts, err := q.runSpec(spec, eval)
+		if err != nil {
+			return qresult{}, err
+		}
+		for i := range estPost {
+			estPost[i] = []float64{float64(estOuts[i].Tags[0].Probs[0]), float64(estOuts[i].Tags[0].Probs[1])}
+		}
+	}
 	estConfs := make([]float32, len(eval))
 	estCorrect := make([]bool, len(eval))
 	pErr := make([]float64, len(eval))
 	nov := make([]float64, len(eval))
 	wrong := make([]bool, len(eval))
 	var sumRight, sumWrong, nRight, nWrong float64
-	for i, q := range compiler.Reweight(post, nil, prior) {
+	for i, q := range estPost {
 		isErr := q[0] > q[1]
 		est.add(isErr, gold[i])
 		estConfs[i], estCorrect[i] = float32(max(q[0], q[1])), isErr == gold[i]
@@ -357,6 +359,28 @@ func (q *quality) scoreSpec(train, eval []qrow, seed uint64, described bool) (qr
 		r.novWrong = sumWrong / nWrong
 	}
 	return r, nil
+}
+
+// runSpec compiles spec and tags the eval lines with it.
+func (q *quality) runSpec(spec *compiler.Spec, eval []qrow) ([]runtime.Outcome, error) {
+	res, err := compiler.Compile(q.e.ctx, spec, nil)
+	if err != nil {
+		return nil, err
+	}
+	art, err := runtime.DecodeArtifact(res.Artifact)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := singlePipeline(q.ort, art, q.opts, nil, tagAll)
+	if err != nil {
+		return nil, err
+	}
+	defer pl.Close()
+	texts := make([][]byte, len(eval))
+	for i, r := range eval {
+		texts[i] = []byte(r.Text)
+	}
+	return processParallel(q.e.ctx, pl, texts, q.chunk)
 }
 
 // auc is the area under the ROC curve of scores for the positives: the

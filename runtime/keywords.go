@@ -1,0 +1,315 @@
+package runtime
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// Keywords: a hashnet-v1 program's label descriptions, as evidence for the
+// records its examples do not cover. A spec that describes its labels
+// ("error: a failure, crash, ... or lost connection") compiles each
+// description's phrases into keyword phrases: the stems of their words
+// ("fail", "lost connect"). A record's word tokens contain a phrase when
+// each of its stems is part of one of them.
+//
+// Whether a record contains one of a label's phrases is evidence, read as
+// a keyword filter's would be but weighed as naive Bayes weighs a feature:
+// the compiler counts how often the label's own examples contain one (its
+// hit rate) and how often the other labels' do (its false rate), and a
+// record that contains one, or none, moves each label's odds from the base
+// rates by those rates. That verdict stands in for the model in
+// proportion to the record's novelty: a record made of what training saw
+// keeps the model's scores; one made of unseen words gets the keywords'.
+//
+// Examples from some log systems say little of another system's lines,
+// whose words training never saw; words a person chose to define a label
+// do. Only the featurized tokens are read, so records with one template
+// key get one decision, and the template cache stays exact.
+
+// Keyword limits: what a manifest may hold.
+const (
+	maxKeywordPhrases = 64 // per label
+	maxPhraseStems    = 8
+	maxKeywordStems   = 256 // distinct, per program
+	maxStemBytes      = 32
+)
+
+// KeywordRates are how often a label's keyword phrases occur: Hit in its
+// own lines, False in the other labels' lines. Both are in (0, 1).
+type KeywordRates struct {
+	Hit   float64 `json:"hit"`
+	False float64 `json:"false"`
+}
+
+// validateKeywords checks a manifest's keywords and their rates.
+func validateKeywords(m *Manifest) error {
+	if len(m.Keywords) == 0 {
+		if len(m.KeywordRates) != 0 {
+			return errors.New("keyword_rates without keywords")
+		}
+		return nil
+	}
+	if m.Interpreter != InterpreterHashnetV1 {
+		return fmt.Errorf("keywords in a %s program: they are for %s", m.Interpreter, InterpreterHashnetV1)
+	}
+	if err := checkPhrases(m); err != nil {
+		return err
+	}
+	for l, r := range m.KeywordRates {
+		if _, ok := m.Keywords[l]; !ok {
+			return fmt.Errorf("keyword_rates[%q]: a label without keywords", l)
+		}
+		if !(r.Hit > 0 && r.Hit < 1 && r.False > 0 && r.False < 1) {
+			return fmt.Errorf("keyword_rates[%q] = %+v: want rates in (0, 1)", l, r)
+		}
+	}
+	for l := range m.Keywords {
+		if _, ok := m.KeywordRates[l]; !ok {
+			return fmt.Errorf("keywords[%q] without keyword_rates", l)
+		}
+	}
+	return nil
+}
+
+// checkPhrases checks the keywords' labels, phrases and stems.
+func checkPhrases(m *Manifest) error {
+	stems := map[string]bool{}
+	for l, phrases := range m.Keywords {
+		if !slices.Contains(m.Labels, l) {
+			return fmt.Errorf("keywords[%q]: not a label", l)
+		}
+		if len(phrases) == 0 || len(phrases) > maxKeywordPhrases {
+			return fmt.Errorf("keywords[%q]: %d phrases, want 1..%d", l, len(phrases), maxKeywordPhrases)
+		}
+		for _, p := range phrases {
+			words := strings.Split(p, " ")
+			if len(words) > maxPhraseStems {
+				return fmt.Errorf("keywords[%q]: phrase %.40q has %d stems, want at most %d", l, p, len(words), maxPhraseStems)
+			}
+			for _, w := range words {
+				if len(w) < 2 || len(w) > maxStemBytes || strings.ToLower(w) != w || strings.ContainsFunc(w, func(r rune) bool { return r <= ' ' }) {
+					return fmt.Errorf("keywords[%q]: stem %.40q: want 2..%d lower-case bytes, single-spaced", l, w, maxStemBytes)
+				}
+				stems[w] = true
+			}
+		}
+	}
+	if len(stems) > maxKeywordStems {
+		return fmt.Errorf("keywords: %d distinct stems, want at most %d", len(stems), maxKeywordStems)
+	}
+	return nil
+}
+
+// KeywordMatcher reads which labels' keyword phrases a record contains.
+// It is safe for concurrent use.
+type KeywordMatcher struct {
+	feat    *Featurizer
+	labels  int
+	stems   [][]byte
+	pairs   map[uint16][]int // a stem's first two bytes -> stems
+	phrases []kwPhrase
+}
+
+type kwPhrase struct {
+	label int
+	stems []int
+}
+
+// NewKeywordMatcher reads m's keywords, checked as a manifest's, for
+// records featurized with m's featurizer.
+func NewKeywordMatcher(m *Manifest) (*KeywordMatcher, error) {
+	if err := checkPhrases(m); err != nil {
+		return nil, err
+	}
+	feat, err := NewFeaturizer(m.Featurizer)
+	if err != nil {
+		return nil, err
+	}
+	return newKeywordMatcher(m, feat), nil
+}
+
+func newKeywordMatcher(m *Manifest, feat *Featurizer) *KeywordMatcher {
+	k := &KeywordMatcher{feat: feat, labels: len(m.Labels), pairs: map[uint16][]int{}}
+	index := map[string]int{}
+	for li, l := range m.Labels {
+		for _, p := range m.Keywords[l] {
+			ph := kwPhrase{label: li}
+			for _, w := range strings.Split(p, " ") {
+				i, ok := index[w]
+				if !ok {
+					i = len(k.stems)
+					index[w] = i
+					k.stems = append(k.stems, []byte(w))
+					pair := uint16(w[0])<<8 | uint16(w[1])
+					k.pairs[pair] = append(k.pairs[pair], i)
+				}
+				ph.stems = append(ph.stems, i)
+			}
+			k.phrases = append(k.phrases, ph)
+		}
+	}
+	return k
+}
+
+// Contains sets hit[i] to whether text contains one of label i's
+// phrases; hit holds a value per label.
+func (k *KeywordMatcher) Contains(text []byte, hit []bool) {
+	s := kwScan{k: k}
+	t := Tokens{f: k.feat, kw: &s}
+	k.feat.Scan(text, &t)
+	clear(hit[:k.labels])
+	for _, p := range k.phrases {
+		if !hit[p.label] && p.containedIn(&s) {
+			hit[p.label] = true
+		}
+	}
+}
+
+// keywordEvidence is a program's keywords and their rates: the log-odds
+// each label gains from each label's phrases being contained or not.
+type keywordEvidence struct {
+	match   *KeywordMatcher
+	logBase []float64    // per label: the base rate
+	logIf   [][2]float64 // [label*labels+of]: {contained, not} for of's phrases
+	has     []bool       // per label: has phrases
+}
+
+// newKeywordEvidence reads m's keywords; nil when it has none.
+func newKeywordEvidence(m *Manifest, feat *Featurizer) *keywordEvidence {
+	if len(m.Keywords) == 0 {
+		return nil
+	}
+	n := len(m.Labels)
+	e := &keywordEvidence{match: newKeywordMatcher(m, feat), logIf: make([][2]float64, n*n), has: make([]bool, n)}
+	for li, l := range m.Labels {
+		r := 1 / float64(n)
+		if b, ok := m.BaseRates[l]; ok {
+			r = b
+		}
+		e.logBase = append(e.logBase, math.Log(r))
+		_, e.has[li] = m.Keywords[l]
+	}
+	for li := range m.Labels {
+		for oi, o := range m.Labels {
+			rates, ok := m.KeywordRates[o]
+			if !ok {
+				continue
+			}
+			p := rates.False
+			if li == oi {
+				p = rates.Hit
+			}
+			e.logIf[li*n+oi] = [2]float64{math.Log(p), math.Log(1 - p)}
+		}
+	}
+	return e
+}
+
+// kwScan is one record's reading: which stems its tokens contain.
+type kwScan struct {
+	k    *KeywordMatcher
+	seen [maxKeywordStems / 64]uint64
+}
+
+// word marks the stems tok contains.
+func (s *kwScan) word(tok []byte) {
+	for i := 0; i+1 < len(tok); i++ {
+		cands, ok := s.k.pairs[uint16(tok[i])<<8|uint16(tok[i+1])]
+		if !ok {
+			continue
+		}
+		for _, c := range cands {
+			if bytes.HasPrefix(tok[i:], s.k.stems[c]) {
+				s.seen[c/64] |= 1 << (c % 64)
+			}
+		}
+	}
+}
+
+// mix moves probs toward the keywords' verdict on text, by novelty: the
+// share of the record training never saw.
+func (e *keywordEvidence) mix(text []byte, novelty float32, probs []float32) {
+	if novelty <= 0 {
+		return
+	}
+	n := len(e.logBase)
+	var hit [MaxLabels]bool
+	e.match.Contains(text, hit[:n])
+	var logit [MaxLabels]float64
+	for li := range n {
+		logit[li] = e.logBase[li]
+		for oi := range n {
+			if !e.has[oi] {
+				continue
+			}
+			if hit[oi] {
+				logit[li] += e.logIf[li*n+oi][0]
+			} else {
+				logit[li] += e.logIf[li*n+oi][1]
+			}
+		}
+	}
+	top := slices.Max(logit[:n])
+	var sum float64
+	for i := range n {
+		logit[i] = math.Exp(logit[i] - top)
+		sum += logit[i]
+	}
+	g := float64(novelty)
+	for i := range n {
+		probs[i] = float32((1-g)*float64(probs[i]) + g*logit[i]/sum)
+	}
+}
+
+func (p kwPhrase) containedIn(s *kwScan) bool {
+	for _, c := range p.stems {
+		if s.seen[c/64]&(1<<(c%64)) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Judge is what a hashnet-v1 program with keywords adds to its model's
+// probabilities, outside ONNX Runtime: the record's novelty, and the
+// keywords weighed by it. The compiler judges its test lines with it, so
+// that they are decided as records are at run time.
+type Judge struct {
+	nov *noveltyData
+	kw  *keywordEvidence
+}
+
+// NewJudge reads a's novelty data and keywords; nil when a has no
+// keywords, as its model's probabilities are then its decision.
+func NewJudge(a *Artifact) (*Judge, error) {
+	if len(a.Manifest.Keywords) == 0 {
+		return nil, nil
+	}
+	if err := validateKeywords(&a.Manifest); err != nil {
+		return nil, err
+	}
+	feat, err := NewFeaturizer(a.Manifest.Featurizer)
+	if err != nil {
+		return nil, err
+	}
+	nov, err := newNoveltyData(a)
+	if err != nil {
+		return nil, err
+	}
+	if nov.seen == nil {
+		return nil, fmt.Errorf("keywords: the model is not a hashnet-v1 table")
+	}
+	return &Judge{nov: nov, kw: newKeywordEvidence(&a.Manifest, feat)}, nil
+}
+
+// Judge mixes the keywords' verdict on text into probs, the model's
+// probabilities for f, text's features, and returns text's novelty.
+func (j *Judge) Judge(text []byte, f *Features, probs []float32) float32 {
+	nov := j.nov.features(f)
+	j.kw.mix(text, nov, probs)
+	return nov
+}

@@ -1,0 +1,116 @@
+package runtime
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+func keywordManifest() Manifest {
+	m := testManifest()
+	m.Labels, m.Positive = []string{"error", "benign"}, "error"
+	m.Keywords = map[string][]string{"error": {"fail", "lost connect", "except"}, "benign": {"success"}}
+	m.KeywordRates = map[string]KeywordRates{"error": {Hit: 0.7, False: 0.1}, "benign": {Hit: 0.2, False: 0.05}}
+	return m
+}
+
+func TestKeywordMatcher(t *testing.T) {
+	m := keywordManifest()
+	k, err := NewKeywordMatcher(&m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name          string
+		text          string
+		error, benign bool
+	}{
+		{"a stem inside a word, any case", "Disk FAILED on node 3", true, false},
+		{"a phrase's stems in two words", "connection to db lost", true, false},
+		{"half a phrase", "connection reset by peer", false, false},
+		{"inside an identifier", "java.io.IOException: stream closed", true, false},
+		{"digits folded, letters kept", "failover7 started", true, false},
+		{"a masked path is not read", "open /var/failover/x ok", false, false},
+		{"the other label's", "backup finished successfully", false, true},
+		{"both", "retry successful after a failure", true, true},
+		{"nothing", "user logged in", false, false},
+		{"empty", "", false, false},
+		{"past the feature cap is not read", strings.Repeat("word ", 200) + "failure", false, false},
+	}
+	hit := make([]bool, 2)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			k.Contains([]byte(tc.text), hit)
+			if hit[0] != tc.error || hit[1] != tc.benign {
+				t.Fatalf("error %v benign %v, want %v %v", hit[0], hit[1], tc.error, tc.benign)
+			}
+		})
+	}
+}
+
+func TestKeywordMix(t *testing.T) {
+	feat, err := NewFeaturizer(keywordManifest().Featurizer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The keywords' verdict, naive Bayes from the base rates: each label's
+	// phrases contained (or not) with its hit rate in its own lines and
+	// its false rate in the others'.
+	verdict := func(base [2]float64, errHit, benHit bool) float64 {
+		pe, pb := math.Log(base[0]), math.Log(base[1])
+		f := func(hit bool, p float64) float64 {
+			if hit {
+				return math.Log(p)
+			}
+			return math.Log(1 - p)
+		}
+		pe += f(errHit, 0.7) + f(benHit, 0.05)
+		pb += f(errHit, 0.1) + f(benHit, 0.2)
+		return 1 / (1 + math.Exp(pb-pe))
+	}
+	tests := []struct {
+		name    string
+		rates   map[string]float64
+		text    string
+		novelty float32
+		want    float64 // P(error) after the mix, from a model's 0.3
+	}{
+		{"a seen record keeps the model's", nil, "disk failed", 0, 0.3},
+		{"an unseen one gets the keywords'", nil, "disk failed", 1, verdict([2]float64{0.5, 0.5}, true, false)},
+		{"no keywords lean away", nil, "user logged in", 1, verdict([2]float64{0.5, 0.5}, false, false)},
+		{"in proportion to novelty", nil, "disk failed", 0.4, 0.6*0.3 + 0.4*verdict([2]float64{0.5, 0.5}, true, false)},
+		{"from the base rates", map[string]float64{"error": 0.05, "benign": 0.95}, "disk failed", 1, verdict([2]float64{0.05, 0.95}, true, false)},
+		{"both labels' phrases", nil, "recovered successfully from a failure", 1, verdict([2]float64{0.5, 0.5}, true, true)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := keywordManifest()
+			m.BaseRates = tc.rates
+			e := newKeywordEvidence(&m, feat)
+			probs := []float32{0.3, 0.7}
+			e.mix([]byte(tc.text), tc.novelty, probs)
+			if math.Abs(float64(probs[0])-tc.want) > 1e-6 || math.Abs(float64(probs[0]+probs[1])-1) > 1e-6 {
+				t.Fatalf("probs %v, want P(error) %v", probs, tc.want)
+			}
+		})
+	}
+	if e := newKeywordEvidence(&Manifest{Labels: []string{"a", "b"}}, feat); e != nil {
+		t.Fatal("evidence from a manifest without keywords")
+	}
+}
+
+func TestKeywordsRoundTrip(t *testing.T) {
+	m := keywordManifest()
+	data := encodeTestArtifact(t, &m)
+	a, err := DecodeArtifact(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Manifest.Keywords["error"]) != 3 || a.Manifest.KeywordRates["benign"].Hit != 0.2 {
+		t.Fatalf("keywords %v, rates %v", a.Manifest.Keywords, a.Manifest.KeywordRates)
+	}
+	j, err := NewJudge(a)
+	if err != nil || j == nil {
+		t.Fatalf("judge %v, %v", j, err)
+	}
+}
