@@ -122,7 +122,7 @@ func (f *Featurizer) NewFeatures() Features {
 // every other byte only separates them.
 func (f *Featurizer) Featurize(text []byte, dst *Features) {
 	st := featState{f: f, ids: dst.IDs[:f.cfg.MaxFeatures]}
-	scanTokens(truncate(text, f.cfg.MaxBytes), &st, nil, nil)
+	scanTokens(truncate(text, f.cfg.MaxBytes), &st, nil, nil, nil)
 	f.finish(&st, dst)
 }
 
@@ -155,7 +155,7 @@ func (f *Featurizer) finish(st *featState, dst *Features) {
 func Normalize(text []byte, maxBytes int) string {
 	var b strings.Builder
 	st := normState{b: &b}
-	scanTokens(truncate(text, maxBytes), nil, &st, nil)
+	scanTokens(truncate(text, maxBytes), nil, &st, nil, nil)
 	return b.String()
 }
 
@@ -255,7 +255,6 @@ type Tokens struct {
 	n        int // tokens
 	features int // features the tokens will emit
 	key      uint64
-	kw       *kwScan // if set, reads the word tokens for keywords
 }
 
 // NewTokens makes Scan's state for this featurizer's records.
@@ -265,7 +264,7 @@ func (f *Featurizer) NewTokens() *Tokens { return &Tokens{f: f} }
 // the feature cap are not read: they could not change the features.
 func (f *Featurizer) Scan(text []byte, t *Tokens) uint64 {
 	t.n, t.features, t.key = 0, 0, 0
-	scanTokens(truncate(text, f.cfg.MaxBytes), nil, nil, t)
+	scanTokens(truncate(text, f.cfg.MaxBytes), nil, nil, t, nil)
 	k := mix(t.key ^ uint64(t.n))
 	if k == 0 {
 		k = 1
@@ -280,9 +279,6 @@ func (t *Tokens) hashedToken(tok []byte, kind tokenKind, h uint64) {
 	t.features += t.f.featureCount(len(tok), kind, t.n)
 	t.n++
 	t.key = mix(t.key ^ h)
-	if t.kw != nil && kind == tokWord {
-		t.kw.word(tok)
-	}
 }
 
 // normState writes the template text of the tokens.

@@ -107,11 +107,15 @@ func checkPhrases(m *Manifest) error {
 // KeywordMatcher reads which labels' keyword phrases a record contains.
 // It is safe for concurrent use.
 type KeywordMatcher struct {
-	feat    *Featurizer
-	labels  int
-	stems   [][]byte
-	pairs   map[uint16][]int // a stem's first two bytes -> stems
-	phrases []kwPhrase
+	feat   *Featurizer
+	labels int
+	stems  [][]byte
+	// byPair[a<<8|b] is 1 + the index in pairStems of the stems that
+	// start with bytes a, b; 0 for none. A record's every byte pair is
+	// looked up, and a table index costs less than a map's.
+	byPair    *[1 << 16]uint16
+	pairStems [][]int
+	phrases   []kwPhrase
 }
 
 type kwPhrase struct {
@@ -133,7 +137,7 @@ func NewKeywordMatcher(m *Manifest) (*KeywordMatcher, error) {
 }
 
 func newKeywordMatcher(m *Manifest, feat *Featurizer) *KeywordMatcher {
-	k := &KeywordMatcher{feat: feat, labels: len(m.Labels), pairs: map[uint16][]int{}}
+	k := &KeywordMatcher{feat: feat, labels: len(m.Labels), byPair: new([1 << 16]uint16)}
 	index := map[string]int{}
 	for li, l := range m.Labels {
 		for _, p := range m.Keywords[l] {
@@ -145,7 +149,12 @@ func newKeywordMatcher(m *Manifest, feat *Featurizer) *KeywordMatcher {
 					index[w] = i
 					k.stems = append(k.stems, []byte(w))
 					pair := uint16(w[0])<<8 | uint16(w[1])
-					k.pairs[pair] = append(k.pairs[pair], i)
+					if k.byPair[pair] == 0 {
+						k.pairStems = append(k.pairStems, nil)
+						k.byPair[pair] = uint16(len(k.pairStems))
+					}
+					j := k.byPair[pair] - 1
+					k.pairStems[j] = append(k.pairStems[j], i)
 				}
 				ph.stems = append(ph.stems, i)
 			}
@@ -159,8 +168,7 @@ func newKeywordMatcher(m *Manifest, feat *Featurizer) *KeywordMatcher {
 // phrases; hit holds a value per label.
 func (k *KeywordMatcher) Contains(text []byte, hit []bool) {
 	s := kwScan{k: k}
-	t := Tokens{f: k.feat, kw: &s}
-	k.feat.Scan(text, &t)
+	scanTokens(truncate(text, k.feat.cfg.MaxBytes), nil, nil, nil, &s)
 	clear(hit[:k.labels])
 	for _, p := range k.phrases {
 		if !hit[p.label] && p.containedIn(&s) {
@@ -209,20 +217,37 @@ func newKeywordEvidence(m *Manifest, feat *Featurizer) *keywordEvidence {
 	return e
 }
 
-// kwScan is one record's reading: which stems its tokens contain.
+// kwScan is one record's reading: which stems its tokens contain. It
+// reads the tokens the featurizer reads, up to its feature cap, as
+// Tokens does for the template key: the tokens past the cap change no
+// key, so they may change no decision.
 type kwScan struct {
-	k    *KeywordMatcher
-	seen [maxKeywordStems / 64]uint64
+	k        *KeywordMatcher
+	n        int // tokens
+	features int // features the tokens will emit
+	seen     [maxKeywordStems / 64]uint64
+}
+
+func (s *kwScan) token(tok []byte, kind tokenKind) {
+	f := s.k.feat
+	if s.features >= f.cfg.MaxFeatures {
+		return
+	}
+	s.features += f.featureCount(len(tok), kind, s.n)
+	s.n++
+	if kind == tokWord {
+		s.word(tok)
+	}
 }
 
 // word marks the stems tok contains.
 func (s *kwScan) word(tok []byte) {
 	for i := 0; i+1 < len(tok); i++ {
-		cands, ok := s.k.pairs[uint16(tok[i])<<8|uint16(tok[i+1])]
-		if !ok {
+		j := s.k.byPair[uint16(tok[i])<<8|uint16(tok[i+1])]
+		if j == 0 {
 			continue
 		}
-		for _, c := range cands {
+		for _, c := range s.k.pairStems[j-1] {
 			if bytes.HasPrefix(tok[i:], s.k.stems[c]) {
 				s.seen[c/64] |= 1 << (c % 64)
 			}

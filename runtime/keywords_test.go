@@ -114,3 +114,22 @@ func TestKeywordsRoundTrip(t *testing.T) {
 		t.Fatalf("judge %v, %v", j, err)
 	}
 }
+
+// BenchmarkKeywordMix is what a described program adds to a record its
+// template cache misses: reading its words for the keywords, and the mix.
+func BenchmarkKeywordMix(b *testing.B) {
+	m := keywordManifest()
+	m.Keywords["error"] = []string{"error", "fail", "crash", "except", "timeout", "refus", "lost connect", "data risk"}
+	m.Keywords["benign"] = []string{"benign", "routin", "inform", "success", "already recover event"}
+	feat, err := NewFeaturizer(DefaultFeaturizerConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := newKeywordEvidence(&m, feat)
+	lines := benchLines()
+	probs := []float32{0.3, 0.7}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		e.mix(lines[i%len(lines)], 0.5, probs)
+	}
+}

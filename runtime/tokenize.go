@@ -37,13 +37,14 @@ type scanner struct {
 	feat *featState
 	norm *normState
 	toks *Tokens
+	kw   *kwScan
 	last tokenKind
 	any  bool
 	buf  [maxTokenLen]byte
 }
 
-func scanTokens(text []byte, feat *featState, norm *normState, toks *Tokens) {
-	s := scanner{feat: feat, norm: norm, toks: toks}
+func scanTokens(text []byte, feat *featState, norm *normState, toks *Tokens, kw *kwScan) {
+	s := scanner{feat: feat, norm: norm, toks: toks, kw: kw}
 	i := 0
 	for i < len(text) && !s.full() {
 		for i < len(text) && byteClass[text[i]] == cSpace {
@@ -77,6 +78,8 @@ func (s *scanner) full() bool {
 		return s.feat.n >= len(s.feat.ids)
 	case s.toks != nil:
 		return s.toks.features >= s.toks.f.cfg.MaxFeatures
+	case s.kw != nil:
+		return s.kw.features >= s.kw.k.feat.cfg.MaxFeatures
 	}
 	return false
 }
@@ -100,6 +103,8 @@ func (s *scanner) emitHashed(tok []byte, kind tokenKind, h uint64) {
 		}
 	case s.toks != nil:
 		s.toks.hashedToken(tok, kind, h)
+	case s.kw != nil:
+		s.kw.token(tok, kind)
 	default:
 		s.norm.token(tok, kind)
 	}

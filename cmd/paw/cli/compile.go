@@ -127,11 +127,25 @@ func writeReport(w io.Writer, path, dest string, res *compiler.Result, took time
 	} else {
 		fmt.Fprintf(w, "  base rates the training mix (balanced): give base_rates or samples_file\n")
 	}
-	fmt.Fprintf(w, "  train accuracy %.4f", m.Metrics.TrainAccuracy)
-	if m.Metrics.CalibrationECE > 0 {
-		fmt.Fprintf(w, ", calibration error %.4f (ECE, 10 bins, cross-validated)", m.Metrics.CalibrationECE)
+	if len(m.Keywords) > 0 {
+		var parts []string
+		for _, l := range m.Labels {
+			if ps, ok := m.Keywords[l]; ok {
+				r := m.KeywordRates[l]
+				parts = append(parts, fmt.Sprintf("%s %d phrases (in %.0f%% of its lines, %.0f%% of others')", l, len(ps), 100*r.Hit, 100*r.False))
+			}
+		}
+		fmt.Fprintf(w, "  keywords  %s\n", strings.Join(parts, ", "))
 	}
-	fmt.Fprintln(w)
+	if m.Metrics.Examples == 0 {
+		fmt.Fprintf(w, "  no examples: the keywords decide every line\n")
+	} else {
+		fmt.Fprintf(w, "  train accuracy %.4f", m.Metrics.TrainAccuracy)
+		if m.Metrics.CalibrationECE > 0 {
+			fmt.Fprintf(w, ", calibration error %.4f (ECE, 10 bins, cross-validated)", m.Metrics.CalibrationECE)
+		}
+		fmt.Fprintln(w)
+	}
 	if tp, st := m.Teacher, res.Teacher; tp != nil && st != nil {
 		fmt.Fprintf(w, "  teacher   %s at %s: %d sampled lines in %d templates, %d labelled\n", tp.Model, tp.BaseURL, st.Sampled, st.Clusters, st.Labelled)
 		fmt.Fprintf(w, "            %d calls (%d saved by asking once per template), %d from the cache, %d set by examples, %d dropped, %d over budget\n",

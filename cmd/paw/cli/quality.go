@@ -115,44 +115,13 @@ func runQuality(e *env, args []string) error {
 
 	fmt.Fprintf(e.stdout, "few-shot real-error: %d examples per label, %d seeds, F1 of \"error\" on the rest of each system (ONNX Runtime)\n", *perLabel, *seeds)
 	fmt.Fprintf(e.stdout, "paw F1 at the balanced training mix, and at each system's own base rates estimated by EM from paw's scores of the unlabelled eval lines (est);\nmin is the worst seed; ECE (10 bins) at each; AUC of P(error)\n")
-	fmt.Fprintf(e.stdout, "%-10s %5s %5s  %-14s %-21s %6s %6s %6s %7s %7s %7s %8s\n", "system", "train", "eval", "paw F1 (sd)", "paw F1 est (sd, min)", "rate", "est", "AUC", "ECE", "ECE est", "level", "keyword")
-	var sumPaw, sumEst, sumLevel, sumKw, sumECE, sumECEEst, sumAUC float64
-	worst := 1.0
-	for _, sys := range systems {
-		var f1s, ests []float64
-		var level, kw, cal, calEst, rate, area float64
-		var nEval, nErr int
-		for seed := 1; seed <= *seeds; seed++ {
-			train, eval := splitFewShot(bySys[sys], *perLabel, uint64(seed))
-			r, err := q.score(train, eval, uint64(seed))
-			if err != nil {
-				return fmt.Errorf("%s seed %d: %w", sys, seed, err)
-			}
-			f1s, ests = append(f1s, r.paw), append(ests, r.pawEst)
-			k := float64(*seeds)
-			level += r.level / k
-			kw += r.keyword / k
-			cal += r.ece / k
-			calEst += r.eceEst / k
-			rate += r.rateEst / k
-			area += r.auc / k
-			nEval, nErr = len(eval), 0
-			for _, x := range eval {
-				if x.Label == "error" {
-					nErr++
-				}
-			}
-		}
-		mean, sd := meanSD(f1s)
-		me, sde := meanSD(ests)
-		lo := slices.Min(ests)
-		worst = min(worst, lo)
-		sumPaw, sumEst, sumLevel, sumKw, sumECE, sumECEEst, sumAUC = sumPaw+mean, sumEst+me, sumLevel+level, sumKw+kw, sumECE+cal, sumECEEst+calEst, sumAUC+area
-		fmt.Fprintf(e.stdout, "%-10s %5d %5d  %.4f (%.3f) %.4f (%.3f, %.3f) %6.3f %6.3f %6.3f %7.4f %7.4f %7.4f %8.4f\n", sys, 2**perLabel, nEval, mean, sd, me, sde, lo,
-			float64(nErr)/float64(nEval), rate, area, cal, calEst, level, kw)
+	if err := q.fewShotTable(systems, bySys, *seeds, false); err != nil {
+		return err
 	}
-	n := float64(len(systems))
-	fmt.Fprintf(e.stdout, "%-10s %5s %5s  %.4f         %.4f (min %.3f)   %6s %6s %6.3f %7.4f %7.4f %7.4f %8.4f\n", "MEAN", "", "", sumPaw/n, sumEst/n, worst, "", "", sumAUC/n, sumECE/n, sumECEEst/n, sumLevel/n, sumKw/n)
+	fmt.Fprintf(e.stdout, "\nthe same, each spec describing its labels (est: the eval lines are its samples)\n")
+	if err := q.fewShotTable(systems, bySys, *seeds, true); err != nil {
+		return err
+	}
 
 	// Cross-system: examples from half of the systems, evaluation on the
 	// other half (alternating in sorted order), both ways.
@@ -164,7 +133,7 @@ func runQuality(e *env, args []string) error {
 			b = append(b, s)
 		}
 	}
-	fmt.Fprintf(e.stdout, "\ncross-system: %d examples per label from each training system, F1 of \"error\" on all lines of the others (est: at their EM-estimated base rates);\nthe label descriptions are %q\n", *perLabel, qualityDescriptions)
+	fmt.Fprintf(e.stdout, "\ncross-system: %d examples per label from each training system, F1 of \"error\" on all lines of the others (est: at their EM-estimated base rates;\nwith descriptions, the eval lines are the spec's samples, so the compiler estimates the rates and the program's keywords weigh them);\nthe label descriptions are %q\n", *perLabel, qualityDescriptions)
 	for _, dir := range [][2][]string{{a, b}, {b, a}} {
 		for _, described := range []bool{false, true} {
 			var f1s, ests, levels, kws, novR, novW, novA []float64
@@ -200,7 +169,7 @@ func runQuality(e *env, args []string) error {
 		}
 	}
 
-	fmt.Fprintf(e.stdout, "\ndescriptions only (no examples): F1 of \"error\" on every line of each system\n")
+	fmt.Fprintf(e.stdout, "\ndescriptions only (no examples): F1 of \"error\" on every line of each system (est: with those lines as samples)\n")
 	var sumD, sumK float64
 	for _, sys := range systems {
 		r, err := q.scoreSpec(nil, bySys[sys], 1, true)
@@ -210,7 +179,7 @@ func runQuality(e *env, args []string) error {
 		sumD, sumK = sumD+r.paw, sumK+r.keyword
 		fmt.Fprintf(e.stdout, "%-10s paw F1 %.4f  est %.4f  keyword %.4f\n", sys, r.paw, r.pawEst, r.keyword)
 	}
-	fmt.Fprintf(e.stdout, "%-10s paw F1 %.4f              keyword %.4f\n", "MEAN", sumD/n, sumK/n)
+	fmt.Fprintf(e.stdout, "%-10s paw F1 %.4f              keyword %.4f\n", "MEAN", sumD/float64(len(systems)), sumK/float64(len(systems)))
 	if *only == "fewshot" {
 		return nil
 	}
@@ -218,6 +187,51 @@ func runQuality(e *env, args []string) error {
 		return err
 	}
 	return q.templateQuality(*loghub)
+}
+
+// fewShotTable prints each system's few-shot scores, its specs
+// describing their labels or not.
+func (q *quality) fewShotTable(systems []string, bySys map[string][]qrow, seeds int, described bool) error {
+	fmt.Fprintf(q.e.stdout, "%-10s %5s %5s  %-14s %-21s %6s %6s %6s %7s %7s %7s %8s\n", "system", "train", "eval", "paw F1 (sd)", "paw F1 est (sd, min)", "rate", "est", "AUC", "ECE", "ECE est", "level", "keyword")
+	var sumPaw, sumEst, sumLevel, sumKw, sumECE, sumECEEst, sumAUC float64
+	worst := 1.0
+	for _, sys := range systems {
+		var f1s, ests []float64
+		var level, kw, cal, calEst, rate, area float64
+		var nEval, nErr int
+		for seed := 1; seed <= seeds; seed++ {
+			train, eval := splitFewShot(bySys[sys], q.perLabel, uint64(seed))
+			r, err := q.scoreSpec(train, eval, uint64(seed), described)
+			if err != nil {
+				return fmt.Errorf("%s seed %d: %w", sys, seed, err)
+			}
+			f1s, ests = append(f1s, r.paw), append(ests, r.pawEst)
+			k := float64(seeds)
+			level += r.level / k
+			kw += r.keyword / k
+			cal += r.ece / k
+			calEst += r.eceEst / k
+			rate += r.rateEst / k
+			area += r.auc / k
+			nEval, nErr = len(eval), 0
+			for _, x := range eval {
+				if x.Label == "error" {
+					nErr++
+				}
+			}
+		}
+		mean, sd := meanSD(f1s)
+		me, sde := meanSD(ests)
+		lo := slices.Min(ests)
+		worst = min(worst, lo)
+		sumPaw, sumEst, sumLevel, sumKw, sumECE, sumECEEst, sumAUC = sumPaw+mean, sumEst+me, sumLevel+level, sumKw+kw, sumECE+cal, sumECEEst+calEst, sumAUC+area
+		fmt.Fprintf(q.e.stdout, "%-10s %5d %5d  %.4f (%.3f) %.4f (%.3f, %.3f) %6.3f %6.3f %6.3f %7.4f %7.4f %7.4f %8.4f\n", sys, 2*q.perLabel, nEval, mean, sd, me, sde, lo,
+			float64(nErr)/float64(nEval), rate, area, cal, calEst, level, kw)
+	}
+	n := float64(len(systems))
+	fmt.Fprintf(q.e.stdout, "%-10s %5s %5s  %.4f         %.4f (min %.3f)   %6s %6s %6.3f %7.4f %7.4f %7.4f %8.4f\n", "MEAN", "", "", sumPaw/n, sumEst/n, worst, "", "", sumAUC/n, sumECE/n, sumECEEst/n, sumLevel/n, sumKw/n)
+
+	return nil
 }
 
 type quality struct {
@@ -271,13 +285,9 @@ var qualityDescriptions = map[string]string{
 	"benign": "routine, informational, successful or already-recovered events",
 }
 
-// score compiles a spec from train (with the label descriptions when
+// scoreSpec compiles a spec from train (with the label descriptions when
 // described), runs it through ONNX Runtime on eval, and scores the two
 // baselines on the same lines.
-func (q *quality) score(train, eval []qrow, seed uint64) (qresult, error) {
-	return q.scoreSpec(train, eval, seed, false)
-}
-
 func (q *quality) scoreSpec(train, eval []qrow, seed uint64, described bool) (qresult, error) {
 	spec := &compiler.Spec{
 		Name:        "real-error",
