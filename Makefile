@@ -73,6 +73,7 @@ FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzFeaturize -fuzztime $(FUZZTIME) ./runtime
 	$(GO) test -run '^$$' -fuzz FuzzDecodeArtifact -fuzztime $(FUZZTIME) ./runtime
+	$(GO) test -run '^$$' -fuzz FuzzKeywords -fuzztime $(FUZZTIME) ./runtime
 	$(GO) test -run '^$$' -fuzz FuzzCheckModel -fuzztime $(FUZZTIME) ./runtime
 	$(GO) test -run '^$$' -fuzz FuzzParsePipeline -fuzztime $(FUZZTIME) ./runtime
 	$(GO) test -run '^$$' -fuzz FuzzParseSpec -fuzztime $(FUZZTIME) ./compiler

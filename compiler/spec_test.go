@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pawlogs/paw/internal/yamlconf"
+	"github.com/pawlogs/paw/runtime"
 )
 
 const goodSpec = `name: t
@@ -125,6 +126,7 @@ func FuzzParseSpec(f *testing.F) {
 	f.Add([]byte("name: [\n"))
 	f.Add([]byte("- 1\n"))
 	f.Add([]byte("name: t\nexamples: {a: 1}\n"))
+	f.Add([]byte("name: t\ndescription: d\nlabels:\n  error: a failure, or lost connection\n  ok: all fine\npositive: error\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := ParseSpec("s.yaml", data, LoadOptions{NoFiles: true})
 		if err != nil {
@@ -134,8 +136,13 @@ func FuzzParseSpec(f *testing.F) {
 			}
 			return
 		}
-		if len(s.Labels) < 2 || len(s.Examples) == 0 {
+		if len(s.Labels) < 2 || len(s.Examples) == 0 && !s.describesEveryLabel() {
 			t.Fatalf("accepted an unusable spec: %+v", s)
+		}
+		// Its keywords are ones the runtime accepts.
+		m := runtime.Manifest{Labels: s.Labels, Interpreter: runtime.InterpreterHashnetV1, Featurizer: runtime.DefaultFeaturizerConfig(), Keywords: s.keywords()}
+		if _, err := runtime.NewKeywordMatcher(&m); err != nil {
+			t.Fatalf("keywords %q: %v", m.Keywords, err)
 		}
 	})
 }

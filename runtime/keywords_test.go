@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -132,4 +133,34 @@ func BenchmarkKeywordMix(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		e.mix(lines[i%len(lines)], 0.5, probs)
 	}
+}
+
+// FuzzKeywords: keywords a manifest accepts never make a record's
+// scores other than probabilities, whatever the record.
+func FuzzKeywords(f *testing.F) {
+	f.Add(`{"error":["fail","lost connect"],"benign":["success"]}`, 0.7, 0.1, []byte("Connection LOST: disk failure"), float32(0.6))
+	f.Add(`{"error":["ab"]}`, 0.5, 0.5, []byte("\xff\xfeab ab ab"), float32(1))
+	f.Add(`{"benign":["zz yy xx"]}`, 0.999, 0.001, []byte(strings.Repeat("zzyyxx ", 500)), float32(0.01))
+	feat, err := NewFeaturizer(DefaultFeaturizerConfig())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, keywords string, hit, falseRate float64, text []byte, novelty float32) {
+		m := keywordManifest()
+		m.Keywords, m.KeywordRates = nil, map[string]KeywordRates{}
+		if json.Unmarshal([]byte(keywords), &m.Keywords) != nil {
+			return
+		}
+		for l := range m.Keywords {
+			m.KeywordRates[l] = KeywordRates{Hit: hit, False: falseRate}
+		}
+		if validateKeywords(&m) != nil || len(m.Keywords) == 0 || !(novelty >= 0 && novelty <= 1) {
+			return
+		}
+		probs := []float32{0.25, 0.75}
+		newKeywordEvidence(&m, feat).mix(text, novelty, probs)
+		if sum := probs[0] + probs[1]; !(probs[0] >= 0 && probs[1] >= 0 && math.Abs(float64(sum)-1) < 1e-5) {
+			t.Fatalf("probs %v", probs)
+		}
+	})
 }

@@ -247,8 +247,12 @@ func checkLearned(res *compiler.Result, published []byte, held []compiler.Answer
 		if err != nil {
 			return nil
 		}
+		learned, err := runtime.DecodeArtifact(res.Artifact)
+		if err != nil {
+			return fmt.Errorf("decode the learned program: %w", err)
+		}
 		published := func(f *runtime.Features, probs []float32) { og.Forward(f.IDs[:f.Len], f.Weights[:f.Len], probs) }
-		before, after = hashnetAccuracy(published, old.Manifest, held), hashnetAccuracy(res.Weights.Forward, res.Manifest, held)
+		before, after = hashnetAccuracy(published, old, held), hashnetAccuracy(res.Weights.Forward, learned, held)
 	} else {
 		if before, err = runAccuracy(published, encoders, held); err != nil {
 			return fmt.Errorf("score the published program on held-out answers: %w", err)
@@ -263,20 +267,29 @@ func checkLearned(res *compiler.Result, published []byte, held []compiler.Answer
 	return nil
 }
 
-// hashnetAccuracy scores a hashnet-v1 program in Go: forward is the
-// published graph's reference, or the learned weights' own forward pass.
-func hashnetAccuracy(forward func(f *runtime.Features, probs []float32), m runtime.Manifest, held []compiler.Answer) float64 {
+// hashnetAccuracy scores a hashnet-v1 program a in Go, its keywords
+// included: forward is the published graph's reference, or the learned
+// weights' own forward pass.
+func hashnetAccuracy(forward func(f *runtime.Features, probs []float32), a *runtime.Artifact, held []compiler.Answer) float64 {
+	m := a.Manifest
 	feat, err := runtime.NewFeaturizer(m.Featurizer)
+	if err != nil {
+		return 0
+	}
+	judge, err := runtime.NewJudge(a)
 	if err != nil {
 		return 0
 	}
 	f := feat.NewFeatures()
 	probs := make([]float32, len(m.Labels))
 	right := 0
-	for _, a := range held {
-		feat.Featurize([]byte(a.Line), &f)
+	for _, ans := range held {
+		feat.Featurize([]byte(ans.Line), &f)
 		forward(&f, probs)
-		if best, _ := runtime.Decide(probs); m.Labels[best] == a.Label {
+		if judge != nil {
+			judge.Judge([]byte(ans.Line), &f, probs)
+		}
+		if best, _ := runtime.Decide(probs); m.Labels[best] == ans.Label {
 			right++
 		}
 	}
