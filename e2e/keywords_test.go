@@ -47,7 +47,7 @@ func decide(t *testing.T, artifact []byte, texts []string) []runtime.Decision {
 func TestDescribedSpec(t *testing.T) {
 	spec := &compiler.Spec{Name: "errs", Description: "Is this log line a real error?", Labels: []string{"error", "benign"},
 		Positive: "error", LabelDescriptions: describedLabels}
-	for _, e := range []compiler.Example{
+	spec.Examples = []compiler.Example{
 		{Text: "[error] mod_jk child workerEnv in error state 6", Label: "error"},
 		{Text: "[error] jk2_init() Can't find child 5620 in scoreboard", Label: "error"},
 		{Text: "sshd(pam_unix)[19939]: authentication failure; rhost=218.188.2.4", Label: "error"},
@@ -56,8 +56,6 @@ func TestDescribedSpec(t *testing.T) {
 		{Text: "[notice] workerEnv.init() ok /etc/httpd/conf/workers2.properties", Label: "benign"},
 		{Text: "session opened for user cyrus by (uid=0)", Label: "benign"},
 		{Text: "syslogd 1.4.1: restart.", Label: "benign"},
-	} {
-		spec.Examples = append(spec.Examples, e)
 	}
 	// Lines of another system, with the words a keyword filter would see.
 	foreign := []compiler.Example{
