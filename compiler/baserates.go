@@ -90,7 +90,7 @@ func normalize(p []float64) {
 // EM estimate from samples (without a teacher, whose labels of the samples
 // are training data instead), or none. posterior scores a line under the
 // uniform prior. warn receives what the user should know.
-func (s *Spec) baseRates(samples []string, posterior func(text string, probs []float64), warn func(string)) BaseRates {
+func (s *Spec) baseRates(samples []string, posterior, decisions func(text string, probs []float64), warn func(string)) BaseRates {
 	if s.BaseRates != nil {
 		r := BaseRates{Rates: make([]float64, len(s.Labels)), Source: "spec"}
 		for i, l := range s.Labels {
@@ -125,6 +125,19 @@ func (s *Spec) baseRates(samples []string, posterior func(text string, probs []f
 			Shares(s.Labels, em), Shares(s.Labels, cc)))
 		return BaseRates{}
 	}
+	if decisions != nil {
+		// A model can be sure and wrong on lines unlike its examples; its
+		// keywords decide those, and an estimate its decisions with them
+		// contradict is not trusted either.
+		for i, t := range samples {
+			decisions(t, post[i])
+		}
+		if cc, _ := decisionShares(post); strays(em, cc) {
+			warn(fmt.Sprintf("the base rates estimated from samples_file (%s) stray from the program's decisions on it with its keywords (%s): its model does not know these lines, so scores assume the training mix (state base_rates, or add examples like these lines)",
+				Shares(s.Labels, em), Shares(s.Labels, cc)))
+			return BaseRates{}
+		}
+	}
 	return BaseRates{Rates: em, Source: "estimated", Samples: len(samples)}
 }
 
@@ -141,8 +154,14 @@ func Doubtful(posteriors [][]float64, em []float64) (cc []float64, doubtful bool
 	if len(posteriors) == 0 {
 		return nil, false
 	}
+	cc, conf := decisionShares(posteriors)
+	return cc, conf < 0.7 && strays(em, cc)
+}
+
+// decisionShares are the label shares of posteriors' decisions, and the
+// mean probability of the decided label.
+func decisionShares(posteriors [][]float64) (cc []float64, conf float64) {
 	cc = make([]float64, len(posteriors[0]))
-	var conf float64
 	for _, p := range posteriors {
 		best := 0
 		for j := range p {
@@ -156,16 +175,19 @@ func Doubtful(posteriors [][]float64, em []float64) (cc []float64, doubtful bool
 	for j := range cc {
 		cc[j] /= float64(len(posteriors))
 	}
-	if conf/float64(len(posteriors)) >= 0.7 {
-		return cc, false
-	}
+	return cc, conf / float64(len(posteriors))
+}
+
+// strays reports a label at 5% or more by one of em and cc that the other
+// puts at under a quarter of that.
+func strays(em, cc []float64) bool {
 	for j := range em {
 		hi, lo := max(em[j], cc[j]), min(em[j], cc[j])
 		if hi >= 0.05 && lo < hi/4 {
-			return cc, true
+			return true
 		}
 	}
-	return cc, false
+	return false
 }
 
 // Shares writes label shares for people: "error 0.050, ok 0.950".
@@ -212,13 +234,13 @@ func (s *Spec) unlabelled() ([]string, error) {
 
 // applyBaseRates decides the rates and shifts bias for them; posterior
 // scores a text with the trained model before the shift.
-func (s *Spec) applyBaseRates(bias []float32, posterior func(text string, probs []float64)) (BaseRates, []string, error) {
+func (s *Spec) applyBaseRates(bias []float32, posterior, decisions func(text string, probs []float64)) (BaseRates, []string, error) {
 	samples, err := s.unlabelled()
 	if err != nil {
 		return BaseRates{}, nil, err
 	}
 	var warnings []string
-	r := s.baseRates(samples, posterior, func(w string) { warnings = append(warnings, w) })
+	r := s.baseRates(samples, posterior, decisions, func(w string) { warnings = append(warnings, w) })
 	for k, d := range r.biasShift() {
 		bias[k] += d
 	}

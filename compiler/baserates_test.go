@@ -206,8 +206,27 @@ func TestDoubtful(t *testing.T) {
 			p0 = 0.56
 		}
 		probs[0], probs[1] = p0, 1-p0
-	}, func(w string) { warned = append(warned, w) })
+	}, nil, func(w string) { warned = append(warned, w) })
 	if r.Rates != nil || len(warned) != 1 || !strings.Contains(warned[0], "too uncertain for EM") {
+		t.Fatalf("rates %v, warnings %q", r.Rates, warned)
+	}
+	// A model sure of itself on lines unlike its examples, whose keywords
+	// decide otherwise: the estimate is not applied either.
+	sure := func(text string, probs []float64) { probs[0], probs[1] = 0.98, 0.02 }
+	tenth := func(text string, probs []float64) {
+		probs[0], probs[1] = 0.3, 0.7
+		if text[len(text)-1] == '0' {
+			probs[0], probs[1] = 0.8, 0.2
+		}
+	}
+	warned = nil
+	r = s.baseRates(samples, sure, tenth, func(w string) { warned = append(warned, w) })
+	if r.Rates != nil || len(warned) != 1 || !strings.Contains(warned[0], "with its keywords (error 0.100, ok 0.900)") {
+		t.Fatalf("rates %v, warnings %q", r.Rates, warned)
+	}
+	// Where they agree, the estimate stands.
+	warned = nil
+	if r = s.baseRates(samples, sure, sure, func(w string) { warned = append(warned, w) }); r.Rates == nil || len(warned) != 0 {
 		t.Fatalf("rates %v, warnings %q", r.Rates, warned)
 	}
 }

@@ -274,6 +274,10 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 	if err != nil {
 		return nil, err
 	}
+	decisions, err := keywordDecisions(spec, fcfg, &w, keywords, keywordRates)
+	if err != nil {
+		return nil, err
+	}
 	pf := feat.NewFeatures()
 	p32 := make([]float32, len(counts))
 	rates, warnings, err := spec.applyBaseRates(w.Bias, func(text string, probs []float64) {
@@ -282,7 +286,7 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 		for k, v := range p32 {
 			probs[k] = float64(v)
 		}
-	})
+	}, decisions)
 	if err != nil {
 		return nil, err
 	}
@@ -307,6 +311,38 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 		return nil
 	}
 	return out, nil
+}
+
+// keywordDecisions scores a text as the program will decide it, its
+// keywords included, at the training mix (w's bias before any base rates):
+// what a base-rate estimate is checked against. Nil without keywords.
+func keywordDecisions(spec *Spec, fcfg runtime.FeaturizerConfig, w *HashnetWeights, keywords map[string][]string, rates map[string]runtime.KeywordRates) (func(string, []float64), error) {
+	if keywords == nil {
+		return nil, nil
+	}
+	model, err := w.encode()
+	if err != nil {
+		return nil, fmt.Errorf("build onnx: %w", err)
+	}
+	m := runtime.Manifest{Labels: spec.Labels, Interpreter: runtime.InterpreterHashnetV1, Featurizer: fcfg, Keywords: keywords, KeywordRates: rates}
+	judge, err := runtime.NewJudge(&runtime.Artifact{Manifest: m, Model: model})
+	if err != nil {
+		return nil, fmt.Errorf("keywords: %w", err)
+	}
+	feat, err := runtime.NewFeaturizer(fcfg)
+	if err != nil {
+		return nil, err
+	}
+	f := feat.NewFeatures()
+	p32 := make([]float32, len(spec.Labels))
+	return func(text string, probs []float64) {
+		feat.Featurize([]byte(text), &f)
+		w.Forward(&f, p32)
+		judge.Judge([]byte(text), &f, p32)
+		for k, v := range p32 {
+			probs[k] = float64(v)
+		}
+	}, nil
 }
 
 // weighByTemplate weighs examples so that each label's masked templates

@@ -114,7 +114,7 @@ func trainEncoderHead(ctx context.Context, spec *Spec, train []Example, progress
 		for k, v := range p32 {
 			probs[k] = float64(v)
 		}
-	})
+	}, nil)
 	if err == nil {
 		err = embedErr
 	}
