@@ -181,3 +181,37 @@ func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+// A spec of label descriptions alone: the report says what its keywords
+// are and that they decide, and paw run keeps what they call an error.
+func TestCLIDescribedSpec(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "errs.yaml")
+	if err := os.WriteFile(spec, []byte(`name: errs
+description: Is this log line a real error?
+labels:
+  error: a failure, crash, exception, or lost connection
+  benign: routine or successful events
+positive: error
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prog := filepath.Join(dir, "errs.paw")
+	code, out, errs := paw(t, "", "compile", "-o", prog, spec)
+	if code != 0 {
+		t.Fatalf("compile exit %d\n%s%s", code, out, errs)
+	}
+	for _, want := range []string{
+		"keywords  error 6 phrases (in 50% of its lines, 5% of others'), benign 4 phrases (in 20% of its lines, 5% of others')",
+		"no examples: the keywords decide every line",
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("compile report lacks %q:\n%s", want, out)
+		}
+	}
+	in := "2026-01-01 ERROR worker CRASHED, connection lost\nbackup finished successfully\nuser logged in\njava.io.IOException: stream closed\n"
+	code, out, errs = paw(t, in, "run", prog)
+	if code != 0 || out != "2026-01-01 ERROR worker CRASHED, connection lost\njava.io.IOException: stream closed\n" {
+		t.Fatalf("run exit %d, kept:\n%s%s", code, out, errs)
+	}
+}

@@ -132,7 +132,11 @@ func writeReport(w io.Writer, path, dest string, res *compiler.Result, took time
 		for _, l := range m.Labels {
 			if ps, ok := m.Keywords[l]; ok {
 				r := m.KeywordRates[l]
-				parts = append(parts, fmt.Sprintf("%s %d phrases (in %.0f%% of its lines, %.0f%% of others')", l, len(ps), 100*r.Hit, 100*r.False))
+				noun := "phrases"
+				if len(ps) == 1 {
+					noun = "phrase"
+				}
+				parts = append(parts, fmt.Sprintf("%s %d %s (in %.0f%% of its lines, %.0f%% of others')", l, len(ps), noun, 100*r.Hit, 100*r.False))
 			}
 		}
 		fmt.Fprintf(w, "  keywords  %s\n", strings.Join(parts, ", "))
