@@ -388,6 +388,24 @@ type workspace struct {
 	items         []item
 }
 
+// featurize featurizes text as group g's next miss, reading the keywords
+// of the group's described programs on the way.
+func (ws *workspace) featurize(g int, gs *groupSpace, text []byte) {
+	m := len(gs.misses)
+	f := &gs.feats[m]
+	gs.ptrs[m] = f
+	if len(gs.kwPtrs) == 0 {
+		ws.set.groups[g].feat.Featurize(text, f)
+		return
+	}
+	for j, p := range ws.set.groupDescribed[g] {
+		sc := &gs.kwScans[m*len(gs.kwPtrs)+j]
+		*sc = kwScan{k: p.kw.match}
+		gs.kwPtrs[j] = sc
+	}
+	ws.set.groups[g].feat.featurizeReading(text, f, gs.kwPtrs)
+}
+
 // groupSpace is a workspace's memory for one featurizer group.
 type groupSpace struct {
 	feats  []Features // hashnet-v1: the chunk's misses, featurized
@@ -400,6 +418,11 @@ type groupSpace struct {
 	rows   []float32
 	cache  *templateCache // nil when off
 	memo   *keyMemo       // with the cache: keys of earlier records' blind bytes
+	// The keywords of the group's described programs, read from each miss
+	// as it is featurized: kwScans[m*len(kwPtrs)+j] is miss m's reading
+	// for the group's j-th described program (ProgramSet.kwIndex).
+	kwScans []kwScan
+	kwPtrs  []*kwScan
 }
 
 type item struct {
@@ -425,6 +448,10 @@ func newWorkspace(set *ProgramSet, maxBatch, cacheSize int) *workspace {
 				gs.feats[i] = grp.feat.NewFeatures()
 			}
 			gs.toks = grp.feat.NewTokens()
+			if n := set.groupKeywords[g]; n > 0 {
+				gs.kwScans = make([]kwScan, maxBatch*n)
+				gs.kwPtrs = make([]*kwScan, n)
+			}
 		}
 		gs.keys = make([]uint64, maxBatch)
 		gs.misses = make([]int, 0, maxBatch)
@@ -490,9 +517,7 @@ func (ws *workspace) score(chunk []item) error {
 		for i, it := range chunk {
 			text := it.req.texts[it.i]
 			if gs.cache == nil {
-				f := &gs.feats[len(gs.misses)]
-				grp.feat.Featurize(text, f)
-				gs.ptrs[len(gs.misses)] = f
+				ws.featurize(g, gs, text)
 				gs.misses = append(gs.misses, i)
 				continue
 			}
@@ -505,9 +530,7 @@ func (ws *workspace) score(chunk []item) error {
 			}
 			// A miss is scanned again, for its features: cheaper than
 			// keeping every record's tokens for the few that miss.
-			f := &gs.feats[len(gs.misses)]
-			grp.feat.Featurize(text, f)
-			gs.ptrs[len(gs.misses)] = f
+			ws.featurize(g, gs, text)
 			gs.misses = append(gs.misses, i)
 		}
 	}
@@ -546,9 +569,8 @@ func (ws *workspace) score(chunk []item) error {
 				} else {
 					row[k] = p.nov.novelty(gs.keys[i], nil)
 				}
-				if p.kw != nil {
-					it := chunk[i]
-					p.kw.mix(it.req.texts[it.i], row[k], row[:k])
+				if j := ws.set.kwIndex[pi]; j >= 0 {
+					p.kw.mixScan(&gs.kwScans[m*len(gs.kwPtrs)+j], row[k], row[:k])
 				}
 			}
 		}
@@ -650,6 +672,11 @@ type ProgramSet struct {
 	sumLabels   int
 	groupOffset []int // where each program's probabilities start in its group's row
 	groupLabels []int // width of a group's row: each program's labels and its novelty
+	// Programs with keywords: a program's index among its group's
+	// (-1 for none), and each group's, in order.
+	kwIndex        []int
+	groupDescribed [][]*Program
+	groupKeywords  []int
 }
 
 // featGroup is the programs that share one featurization: a hashnet-v1
@@ -697,7 +724,16 @@ func NewProgramSet(programs ...*Program) (*ProgramSet, error) {
 			}
 			s.groups = append(s.groups, grp)
 			s.groupLabels = append(s.groupLabels, 0)
+			s.groupDescribed = append(s.groupDescribed, nil)
+			s.groupKeywords = append(s.groupKeywords, 0)
 		}
+		kw := -1
+		if p.kw != nil {
+			kw = len(s.groupDescribed[g])
+			s.groupDescribed[g] = append(s.groupDescribed[g], p)
+			s.groupKeywords[g]++
+		}
+		s.kwIndex = append(s.kwIndex, kw)
 		s.programs = append(s.programs, p)
 		s.groupOf = append(s.groupOf, g)
 		s.probOffset = append(s.probOffset, s.sumLabels)

@@ -126,6 +126,15 @@ func (f *Featurizer) Featurize(text []byte, dst *Features) {
 	f.finish(&st, dst)
 }
 
+// featurizeReading is Featurize, with each of kws reading the featurized
+// word tokens for its keywords on the way: one scan where the keywords
+// would take a second.
+func (f *Featurizer) featurizeReading(text []byte, dst *Features, kws []*kwScan) {
+	st := featState{f: f, ids: dst.IDs[:f.cfg.MaxFeatures], kws: kws}
+	scanTokens(truncate(text, f.cfg.MaxBytes), &st, nil, nil, nil)
+	f.finish(&st, dst)
+}
+
 // finish pads dst after the features st emitted and sets their weights.
 func (f *Featurizer) finish(st *featState, dst *Features) {
 	n := f.cfg.MaxFeatures
@@ -182,6 +191,7 @@ type featState struct {
 	n    int
 	prev [maxWordNgramsLimit]uint64 // hashes of the last tokens, newest first
 	seen int
+	kws  []*kwScan // read the word tokens for keywords (featurizeReading)
 }
 
 func (s *featState) emit(h uint64) {
@@ -202,6 +212,13 @@ func tokenHash(tok []byte, kind tokenKind) uint64 {
 func (s *featState) hashedToken(tok []byte, kind tokenKind, h uint64) {
 	if s.n >= len(s.ids) {
 		return
+	}
+	if kind == tokWord {
+		// The tokens Tokens (the key) and kwScan.token read: those that
+		// start below the feature cap.
+		for _, k := range s.kws {
+			k.word(tok)
+		}
 	}
 	// Shift the n-gram window.
 	copy(s.prev[1:], s.prev[:len(s.prev)-1])

@@ -169,9 +169,15 @@ func newKeywordMatcher(m *Manifest, feat *Featurizer) *KeywordMatcher {
 func (k *KeywordMatcher) Contains(text []byte, hit []bool) {
 	s := kwScan{k: k}
 	scanTokens(truncate(text, k.feat.cfg.MaxBytes), nil, nil, nil, &s)
+	k.labelsIn(&s, hit)
+}
+
+// labelsIn sets hit[i] to whether the words s read contain one of label
+// i's phrases.
+func (k *KeywordMatcher) labelsIn(s *kwScan, hit []bool) {
 	clear(hit[:k.labels])
 	for _, p := range k.phrases {
-		if !hit[p.label] && p.containedIn(&s) {
+		if !hit[p.label] && p.containedIn(s) {
 			hit[p.label] = true
 		}
 	}
@@ -261,9 +267,19 @@ func (e *keywordEvidence) mix(text []byte, novelty float32, probs []float32) {
 	if novelty <= 0 {
 		return
 	}
+	s := kwScan{k: e.match}
+	scanTokens(truncate(text, e.match.feat.cfg.MaxBytes), nil, nil, nil, &s)
+	e.mixScan(&s, novelty, probs)
+}
+
+// mixScan is mix for a record whose words s has read.
+func (e *keywordEvidence) mixScan(s *kwScan, novelty float32, probs []float32) {
+	if novelty <= 0 {
+		return
+	}
 	n := len(e.logBase)
 	var hit [MaxLabels]bool
-	e.match.Contains(text, hit[:n])
+	e.match.labelsIn(s, hit[:n])
 	var logit [MaxLabels]float64
 	for li := range n {
 		logit[li] = e.logBase[li]

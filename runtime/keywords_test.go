@@ -164,3 +164,60 @@ func FuzzKeywords(f *testing.F) {
 		}
 	})
 }
+
+// The batcher reads a miss's keywords while featurizing it; the compiler
+// reads them in a scan of their own. Both read the same words.
+func TestKeywordReadingsAgree(t *testing.T) {
+	m := keywordManifest()
+	cfg := DefaultFeaturizerConfig()
+	cfg.MaxFeatures = 64 // a cap some of these lines pass
+	feat, err := NewFeaturizer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newKeywordMatcher(&m, feat)
+	texts := append(benchLines(),
+		[]byte(strings.Repeat("word ", 12)+"then it failed"),
+		[]byte(strings.Repeat("word ", 13)+"then it failed"),
+		[]byte(strings.Repeat("lost ", 20)+"connection"),
+		[]byte("key=failure path=/x/fail/y 10.0.0.1 succeeded successfully"),
+		[]byte(""))
+	for i := range 200 {
+		texts = append(texts, []byte(strings.Repeat("ab ", i%40)+"fail "+strings.Repeat("cd ", i/5)+"success"))
+	}
+	f := feat.NewFeatures()
+	for _, text := range texts {
+		alone := kwScan{k: k}
+		scanTokens(truncate(text, cfg.MaxBytes), nil, nil, nil, &alone)
+		fused := kwScan{k: k}
+		feat.featurizeReading(text, &f, []*kwScan{&fused})
+		if alone.seen != fused.seen {
+			t.Fatalf("%q: %b alone, %b while featurizing", text, alone.seen, fused.seen)
+		}
+	}
+}
+
+// BenchmarkFeaturizeReading is what reading a described program's
+// keywords adds to a miss's featurization (against BenchmarkFeaturize),
+// the verdict and the mix included.
+func BenchmarkFeaturizeReading(b *testing.B) {
+	m := keywordManifest()
+	m.Keywords["error"] = []string{"error", "fail", "crash", "except", "timeout", "refus", "lost connect", "data risk"}
+	m.Keywords["benign"] = []string{"benign", "routin", "inform", "success", "already recover event"}
+	feat, err := NewFeaturizer(DefaultFeaturizerConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := newKeywordEvidence(&m, feat)
+	lines := benchLines()
+	f := feat.NewFeatures()
+	probs := []float32{0.3, 0.7}
+	var sc kwScan
+	kws := []*kwScan{&sc}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		sc = kwScan{k: e.match}
+		feat.featurizeReading(lines[i%len(lines)], &f, kws)
+		e.mixScan(&sc, 0.5, probs)
+	}
+}
