@@ -230,7 +230,6 @@ func (q *quality) fewShotTable(systems []string, bySys map[string][]qrow, seeds 
 	}
 	n := float64(len(systems))
 	fmt.Fprintf(q.e.stdout, "%-10s %5s %5s  %.4f         %.4f (min %.3f)   %6s %6s %6.3f %7.4f %7.4f %7.4f %8.4f\n", "MEAN", "", "", sumPaw/n, sumEst/n, worst, "", "", sumAUC/n, sumECE/n, sumECEEst/n, sumLevel/n, sumKw/n)
-
 	return nil
 }
 
