@@ -116,9 +116,8 @@ func TestKeywordsRoundTrip(t *testing.T) {
 	}
 }
 
-// BenchmarkKeywordMix is what a described program adds to a record its
-// template cache misses: reading its words for the keywords, and the mix.
-func BenchmarkKeywordMix(b *testing.B) {
+// benchKeywords are keywords of the size a description gives.
+func benchKeywords(b *testing.B) (*keywordEvidence, *Featurizer) {
 	m := keywordManifest()
 	m.Keywords["error"] = []string{"error", "fail", "crash", "except", "timeout", "refus", "lost connect", "data risk"}
 	m.Keywords["benign"] = []string{"benign", "routin", "inform", "success", "already recover event"}
@@ -126,7 +125,13 @@ func BenchmarkKeywordMix(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := newKeywordEvidence(&m, feat)
+	return newKeywordEvidence(&m, feat), feat
+}
+
+// BenchmarkKeywordMix is what a described program adds to a record its
+// template cache misses: reading its words for the keywords, and the mix.
+func BenchmarkKeywordMix(b *testing.B) {
+	e, _ := benchKeywords(b)
 	lines := benchLines()
 	probs := []float32{0.3, 0.7}
 	b.ReportAllocs()
@@ -201,14 +206,7 @@ func TestKeywordReadingsAgree(t *testing.T) {
 // keywords adds to a miss's featurization (against BenchmarkFeaturize),
 // the verdict and the mix included.
 func BenchmarkFeaturizeReading(b *testing.B) {
-	m := keywordManifest()
-	m.Keywords["error"] = []string{"error", "fail", "crash", "except", "timeout", "refus", "lost connect", "data risk"}
-	m.Keywords["benign"] = []string{"benign", "routin", "inform", "success", "already recover event"}
-	feat, err := NewFeaturizer(DefaultFeaturizerConfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	e := newKeywordEvidence(&m, feat)
+	e, feat := benchKeywords(b)
 	lines := benchLines()
 	f := feat.NewFeatures()
 	probs := []float32{0.3, 0.7}
