@@ -448,7 +448,7 @@ func newWorkspace(set *ProgramSet, maxBatch, cacheSize int) *workspace {
 				gs.feats[i] = grp.feat.NewFeatures()
 			}
 			gs.toks = grp.feat.NewTokens()
-			if n := set.groupKeywords[g]; n > 0 {
+			if n := len(set.groupDescribed[g]); n > 0 {
 				gs.kwScans = make([]kwScan, maxBatch*n)
 				gs.kwPtrs = make([]*kwScan, n)
 			}
@@ -676,7 +676,6 @@ type ProgramSet struct {
 	// (-1 for none), and each group's, in order.
 	kwIndex        []int
 	groupDescribed [][]*Program
-	groupKeywords  []int
 }
 
 // featGroup is the programs that share one featurization: a hashnet-v1
@@ -725,13 +724,11 @@ func NewProgramSet(programs ...*Program) (*ProgramSet, error) {
 			s.groups = append(s.groups, grp)
 			s.groupLabels = append(s.groupLabels, 0)
 			s.groupDescribed = append(s.groupDescribed, nil)
-			s.groupKeywords = append(s.groupKeywords, 0)
 		}
 		kw := -1
 		if p.kw != nil {
 			kw = len(s.groupDescribed[g])
 			s.groupDescribed[g] = append(s.groupDescribed[g], p)
-			s.groupKeywords[g]++
 		}
 		s.kwIndex = append(s.kwIndex, kw)
 		s.programs = append(s.programs, p)
