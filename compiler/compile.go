@@ -207,6 +207,10 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 		counts[data[i].label]++
 	}
 	weighByTemplate(data, keys, counts)
+	keywords, keywordRates, err := spec.hashnetKeywords(fcfg, train)
+	if err != nil {
+		return nil, err
+	}
 	// Label descriptions' pseudo-examples train every model, the folds'
 	// too, and are never held out: they are not data to calibrate on.
 	// A spec with no examples has only them, and its keywords read the
@@ -214,9 +218,13 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 	// connection" is no evidence that "connection" is an error): its
 	// model learns nothing, every record is novel to it, and the keywords
 	// decide.
+	var described []Example
+	if len(train) > 0 || keywords == nil {
+		described = spec.pseudoExamples()
+	}
 	var pseudo []sample
 	classCounts := slices.Clone(counts)
-	for _, e := range spec.descriptionExamples(len(train)) {
+	for _, e := range described {
 		ps := sample{feat: feat.NewFeatures(), label: index[e.Label], weight: spec.descriptionWeight()}
 		feat.Featurize([]byte(e.Text), &ps.feat)
 		pseudo = append(pseudo, ps)
@@ -269,10 +277,6 @@ func trainHashnet(ctx context.Context, spec *Spec, train []Example, progress Pro
 	}
 	for i := range w.Bias {
 		w.Bias[i] *= inv
-	}
-	keywords, keywordRates, err := spec.hashnetKeywords(fcfg, train)
-	if err != nil {
-		return nil, err
 	}
 	decisions, err := keywordDecisions(spec, fcfg, &w, keywords, keywordRates)
 	if err != nil {

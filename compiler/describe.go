@@ -84,16 +84,6 @@ func (s *Spec) pseudoExamples() []Example {
 	return out
 }
 
-// descriptionExamples are the pseudo-examples a model trains on beside
-// its n examples: none for a hashnet-v1 spec without examples, whose
-// keywords decide.
-func (s *Spec) descriptionExamples(n int) []Example {
-	if n == 0 && s.keywords() != nil {
-		return nil
-	}
-	return s.pseudoExamples()
-}
-
 // descriptionWeight is options.description_weight, or the default.
 func (s *Spec) descriptionWeight() float32 {
 	if w := s.Options.DescriptionWeight; w > 0 {
@@ -120,7 +110,9 @@ func (s *Spec) keywords() map[string][]string {
 		for _, p := range append([]string{name}, phrases(s.LabelDescriptions[l])...) {
 			ws := phraseStems(p)
 			key := strings.Join(ws, " ")
-			if len(ws) == 0 || len(ws) > maxPhraseStems || seen[key] || len(out[l]) == maxLabelPhrases {
+			// A phrase of more stems than a manifest holds is a sentence,
+			// which no line contains whole.
+			if len(ws) == 0 || len(ws) > runtime.MaxPhraseStems || seen[key] || len(out[l]) == runtime.MaxKeywordPhrases {
 				continue
 			}
 			n := len(stems)
@@ -129,7 +121,7 @@ func (s *Spec) keywords() map[string][]string {
 					n++
 				}
 			}
-			if n > maxKeywordStems {
+			if n > runtime.MaxKeywordStems {
 				continue
 			}
 			for _, w := range ws {
@@ -145,14 +137,6 @@ func (s *Spec) keywords() map[string][]string {
 	return out
 }
 
-// Bounds of keywords(), within what the runtime accepts.
-const (
-	maxLabelPhrases = 64
-	maxPhraseStems  = 8 // a longer phrase is a sentence, which no line contains whole
-	maxKeywordStems = 256
-	maxStemBytes    = 32
-)
-
 // phraseStems are the stems of a phrase's words: lower-cased, with short
 // and function words left out and a common English ending cut
 // ("refused" -> "refus", "connection" -> "connect"), so that a record's
@@ -164,7 +148,7 @@ func phraseStems(p string) []string {
 			continue
 		}
 		w = stem(w)
-		if len(w) > maxStemBytes {
+		if len(w) > runtime.MaxStemBytes {
 			return nil
 		}
 		if !slices.Contains(out, w) {

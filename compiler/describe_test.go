@@ -42,8 +42,8 @@ func TestKeywords(t *testing.T) {
 			s := &Spec{Labels: tc.labels, LabelDescriptions: tc.desc, Interpreter: tc.interp}
 			got := s.keywords()
 			if tc.name == "at most 64 phrases a label" {
-				if n := len(got["many"]); n != maxLabelPhrases {
-					t.Fatalf("%d phrases, want %d", n, maxLabelPhrases)
+				if n := len(got["many"]); n != runtime.MaxKeywordPhrases {
+					t.Fatalf("%d phrases, want %d", n, runtime.MaxKeywordPhrases)
 				}
 				m := runtime.Manifest{Labels: tc.labels, Interpreter: runtime.InterpreterHashnetV1, Featurizer: runtime.DefaultFeaturizerConfig(), Keywords: got}
 				if _, err := runtime.NewKeywordMatcher(&m); err != nil {

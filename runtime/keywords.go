@@ -30,12 +30,13 @@ import (
 // do. Only the featurized tokens are read, so records with one template
 // key get one decision, and the template cache stays exact.
 
-// Keyword limits: what a manifest may hold.
+// Keyword limits: what a manifest may hold, and so what the compiler
+// writes.
 const (
-	maxKeywordPhrases = 64 // per label
-	maxPhraseStems    = 8
-	maxKeywordStems   = 256 // distinct, per program
-	maxStemBytes      = 32
+	MaxKeywordPhrases = 64 // per label
+	MaxPhraseStems    = 8
+	MaxKeywordStems   = 256 // distinct, per program
+	MaxStemBytes      = 32
 )
 
 // KeywordRates are how often a label's keyword phrases occur: Hit in its
@@ -82,24 +83,24 @@ func checkPhrases(m *Manifest) error {
 		if !slices.Contains(m.Labels, l) {
 			return fmt.Errorf("keywords[%q]: not a label", l)
 		}
-		if len(phrases) == 0 || len(phrases) > maxKeywordPhrases {
-			return fmt.Errorf("keywords[%q]: %d phrases, want 1..%d", l, len(phrases), maxKeywordPhrases)
+		if len(phrases) == 0 || len(phrases) > MaxKeywordPhrases {
+			return fmt.Errorf("keywords[%q]: %d phrases, want 1..%d", l, len(phrases), MaxKeywordPhrases)
 		}
 		for _, p := range phrases {
 			words := strings.Split(p, " ")
-			if len(words) > maxPhraseStems {
-				return fmt.Errorf("keywords[%q]: phrase %.40q has %d stems, want at most %d", l, p, len(words), maxPhraseStems)
+			if len(words) > MaxPhraseStems {
+				return fmt.Errorf("keywords[%q]: phrase %.40q has %d stems, want at most %d", l, p, len(words), MaxPhraseStems)
 			}
 			for _, w := range words {
-				if len(w) < 2 || len(w) > maxStemBytes || strings.ToLower(w) != w || strings.ContainsFunc(w, func(r rune) bool { return r <= ' ' }) {
-					return fmt.Errorf("keywords[%q]: stem %.40q: want 2..%d lower-case bytes, single-spaced", l, w, maxStemBytes)
+				if len(w) < 2 || len(w) > MaxStemBytes || strings.ToLower(w) != w || strings.ContainsFunc(w, func(r rune) bool { return r <= ' ' }) {
+					return fmt.Errorf("keywords[%q]: stem %.40q: want 2..%d lower-case bytes, single-spaced", l, w, MaxStemBytes)
 				}
 				stems[w] = true
 			}
 		}
 	}
-	if len(stems) > maxKeywordStems {
-		return fmt.Errorf("keywords: %d distinct stems, want at most %d", len(stems), maxKeywordStems)
+	if len(stems) > MaxKeywordStems {
+		return fmt.Errorf("keywords: %d distinct stems, want at most %d", len(stems), MaxKeywordStems)
 	}
 	return nil
 }
@@ -167,9 +168,16 @@ func newKeywordMatcher(m *Manifest, feat *Featurizer) *KeywordMatcher {
 // Contains sets hit[i] to whether text contains one of label i's
 // phrases; hit holds a value per label.
 func (k *KeywordMatcher) Contains(text []byte, hit []bool) {
+	s := k.read(text)
+	k.labelsIn(&s, hit)
+}
+
+// read is text's reading: the stems its featurized word tokens contain,
+// in a scan of their own.
+func (k *KeywordMatcher) read(text []byte) kwScan {
 	s := kwScan{k: k}
 	scanTokens(truncate(text, k.feat.cfg.MaxBytes), nil, nil, nil, &s)
-	k.labelsIn(&s, hit)
+	return s
 }
 
 // labelsIn sets hit[i] to whether the words s read contain one of label
@@ -231,7 +239,7 @@ type kwScan struct {
 	k        *KeywordMatcher
 	n        int // tokens
 	features int // features the tokens will emit
-	seen     [maxKeywordStems / 64]uint64
+	seen     [MaxKeywordStems / 64]uint64
 }
 
 func (s *kwScan) token(tok []byte, kind tokenKind) {
@@ -267,8 +275,7 @@ func (e *keywordEvidence) mix(text []byte, novelty float32, probs []float32) {
 	if novelty <= 0 {
 		return
 	}
-	s := kwScan{k: e.match}
-	scanTokens(truncate(text, e.match.feat.cfg.MaxBytes), nil, nil, nil, &s)
+	s := e.match.read(text)
 	e.mixScan(&s, novelty, probs)
 }
 
