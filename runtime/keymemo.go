@@ -44,8 +44,33 @@ type keyMemo struct {
 	// for a while. Likewise the hex-run reading, which costs about a quarter
 	// of a scan (BenchmarkBlindHash): it stands aside when too few of its
 	// tries hit.
-	lookups, hits, rest        int
-	hexTries, hexHits, hexRest int
+	all, hex duty
+}
+
+// duty counts a reading's tries and hits by window of memoWindow tries,
+// and how many more records it stands aside for.
+type duty struct {
+	tries, hits, rest int
+}
+
+// aside reports whether the reading stands aside for this record.
+func (d *duty) aside() bool {
+	if d.rest > 0 {
+		d.rest--
+		return true
+	}
+	return false
+}
+
+// try counts a try; a window that ends with fewer than one hit in minHits
+// stands the reading aside for memoRest records.
+func (d *duty) try(minHits int) {
+	if d.tries++; d.tries == memoWindow {
+		if d.hits*minHits < memoWindow {
+			d.rest = memoRest
+		}
+		d.tries, d.hits = 0, 0
+	}
 }
 
 // The memo's duty cycle: lookups per window; a window with fewer than one
@@ -72,34 +97,23 @@ func newKeyMemo(size int) *keyMemo {
 // key is f.Scan(text, t), from the memo when a record with the same blind
 // bytes was scanned last in its slot.
 func (m *keyMemo) key(f *Featurizer, text []byte, t *Tokens) uint64 {
-	if m.rest > 0 {
-		m.rest--
+	if m.all.aside() {
 		return f.Scan(text, t)
 	}
-	if m.lookups++; m.lookups == memoWindow {
-		if m.hits*memoMinHits < memoWindow {
-			m.rest = memoRest
-		}
-		m.lookups, m.hits = 0, 0
-	}
+	m.all.try(memoMinHits)
 	text = truncate(text, f.cfg.MaxBytes)
 	b := blindHash(text)
 	if k, ok := m.get(b); ok {
 		return k
 	}
-	if m.hexRest > 0 {
-		m.hexRest--
-	} else if hex, ok := m.blindHexRuns(text); ok {
-		b = blindHash(hex)
-		if m.hexTries++; m.hexTries == memoWindow {
-			if m.hexHits*memoHexMinHits < memoWindow {
-				m.hexRest = memoRest
+	if !m.hex.aside() {
+		if hex, ok := m.blindHexRuns(text); ok {
+			b = blindHash(hex)
+			m.hex.try(memoHexMinHits)
+			if k, ok := m.get(b); ok {
+				m.hex.hits++
+				return k
 			}
-			m.hexTries, m.hexHits = 0, 0
-		}
-		if k, ok := m.get(b); ok {
-			m.hexHits++
-			return k
 		}
 	}
 	k := f.Scan(text, t)
@@ -113,7 +127,7 @@ func (m *keyMemo) get(b uint64) (uint64, bool) {
 	if m.blind[slot] != b {
 		return 0, false
 	}
-	m.hits++
+	m.all.hits++
 	return m.keys[slot], true
 }
 

@@ -163,8 +163,8 @@ func TestKeyMemoStandsAside(t *testing.T) {
 					t.Fatalf("record %d %q: key %x, want %x", i, text, got, want)
 				}
 			}
-			if standing := m.rest == 0; standing != tc.standing {
-				t.Fatalf("memo in use: %v, want %v (rest %d)", standing, tc.standing, m.rest)
+			if standing := m.all.rest == 0; standing != tc.standing {
+				t.Fatalf("memo in use: %v, want %v (rest %d)", standing, tc.standing, m.all.rest)
 			}
 		})
 	}
