@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 
@@ -234,20 +233,9 @@ func ArtifactID(data []byte) string {
 
 // ReadArtifactFile reads and decodes a .paw file.
 func ReadArtifactFile(path string) (*Artifact, error) {
-	f, err := os.Open(path)
+	data, err := bounded.ReadFile(path, MaxArtifactBytes)
 	if err != nil {
-		return nil, fmt.Errorf("open program %s: %w", path, err)
-	}
-	defer f.Close()
-	// One byte past the limit is enough for DecodeArtifact to refuse the
-	// file; a size presizes the buffer.
-	var size int64
-	if st, err := f.Stat(); err == nil {
-		size = min(st.Size(), MaxArtifactBytes+1)
-	}
-	data, err := bounded.ReadAll(f, MaxArtifactBytes+1, size)
-	if err != nil {
-		return nil, fmt.Errorf("read program %s: %w", path, err)
+		return nil, fmt.Errorf("read program %s: %w", path, tooLargeArtifact(err))
 	}
 	a, err := DecodeArtifact(data)
 	if err != nil {
@@ -257,6 +245,16 @@ func ReadArtifactFile(path string) (*Artifact, error) {
 		return nil, fmt.Errorf("program %s: %w", path, err)
 	}
 	return a, nil
+}
+
+// tooLargeArtifact is err, or for bytes past MaxArtifactBytes, the error
+// DecodeArtifact gives them: read from a file or a server, an oversized
+// artifact is corrupt as one in memory is.
+func tooLargeArtifact(err error) error {
+	if errors.Is(err, bounded.ErrTooLarge) {
+		return fmt.Errorf("%w: file is larger than %d bytes", ErrCorrupt, MaxArtifactBytes)
+	}
+	return err
 }
 
 // DecodeArtifact parses and checks a .paw file's bytes. Anything unexpected

@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"slices"
 	"strings"
@@ -264,5 +267,33 @@ func TestDecodeArtifactLyingSize(t *testing.T) {
 	}
 	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
 		t.Fatalf("decoding a %d-byte artifact allocated %d bytes", buf.Len(), n)
+	}
+}
+
+// A .paw file is refused as DecodeArtifact refuses bytes: too large is
+// corrupt, and read no further than one byte past the limit.
+func TestReadArtifactFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.paw")
+	if err := os.WriteFile(good, validArtifact(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.paw")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(2 * MaxArtifactBytes); err != nil { // sparse: no disk
+		t.Fatal(err)
+	}
+	f.Close()
+	if a, err := ReadArtifactFile(good); err != nil || a.Manifest.Name != "t" {
+		t.Fatalf("%v, %v", a, err)
+	}
+	if _, err := ReadArtifactFile(big); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("an oversized file: %v", err)
+	}
+	if _, err := ReadArtifactFile(filepath.Join(dir, "none.paw")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a missing file: %v", err)
 	}
 }

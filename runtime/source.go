@@ -84,9 +84,9 @@ func (h HTTPSource) Fetch(ctx context.Context, name, current string) (*Artifact,
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return nil, fmt.Errorf("fetch program %s from %s: %s: %s", name, url, resp.Status, strings.TrimSpace(string(msg)))
 	}
-	data, err := bounded.ReadAll(resp.Body, MaxArtifactBytes+1, resp.ContentLength)
+	data, err := bounded.ReadAll(resp.Body, MaxArtifactBytes, resp.ContentLength)
 	if err != nil {
-		return nil, fmt.Errorf("fetch program %s: %w", name, err)
+		return nil, fmt.Errorf("fetch program %s: %w", name, tooLargeArtifact(err))
 	}
 	a, err := DecodeArtifact(data)
 	if err != nil {
