@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/runtime/patterns"
 	"github.com/pawlogs/paw/runtime/runtimetest"
 )
 
@@ -86,7 +87,10 @@ func rewrite(lines [][]byte, seed uint64) [][]byte {
 // or a worker's key memo in front of it. On the Loghub sample lines
 // (skipped when absent), with their digits and hex ids rewritten on every
 // pass, as a live stream's timestamps, counters and ids are; and on
-// service logs whose every record has a new trace id.
+// service logs whose every record has a new trace id. memo+mine adds the
+// pattern miner fed those keys (patterns.Miner.AddKeyed), as the pipeline's
+// pattern tally feeds it: what mining costs on top of the key is the
+// difference from memo. mine is the miner alone, on the lines.
 func BenchmarkTemplateKey(b *testing.B) {
 	data := map[string][][]byte{}
 	if lines := runtimetest.LoghubLines("../../shared"); len(lines) > 0 {
@@ -119,6 +123,21 @@ func BenchmarkTemplateKey(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				next(texts[i%len(texts)])
 			}
+		})
+		b.Run(name+"/memo+mine", func(b *testing.B) {
+			next, m := runtime.MemoKeyer(f, runtime.DefaultTemplateCache), patterns.New(patterns.Config{})
+			for i := 0; b.Loop(); i++ {
+				t := texts[i%len(texts)]
+				m.AddKeyed(t, next(t))
+			}
+			b.ReportMetric(float64(len(m.Patterns())), "patterns")
+		})
+		b.Run(name+"/mine", func(b *testing.B) {
+			m := patterns.New(patterns.Config{})
+			for i := 0; b.Loop(); i++ {
+				m.Add(string(texts[i%len(texts)]))
+			}
+			b.ReportMetric(float64(len(m.Patterns())), "patterns")
 		})
 	}
 }

@@ -40,11 +40,15 @@ type PatternCount struct {
 // patternTally groups a sample of a pipeline's records into patterns and
 // counts the programs' decisions on each. It is safe for concurrent use.
 type patternTally struct {
-	every   uint64
-	on      atomic.Bool // set by the first collector: until then, no work
-	seen    atomic.Uint64
-	mu      sync.Mutex
-	miner   *patterns.Miner
+	every uint64
+	on    atomic.Bool // set by the first collector: until then, no work
+	seen  atomic.Uint64
+	mu    sync.Mutex
+	miner *patterns.Miner
+	// The miner is fed template keys: a key seen before costs it a lookup
+	// instead of mining the line again.
+	feat    *Featurizer
+	toks    *Tokens
 	counts  map[tallyKey]*tallyCount
 	dropped int64 // sampled decisions not counted: counts was full
 }
@@ -69,9 +73,15 @@ func newPatternTally(sample int) *patternTally {
 	if sample == 0 {
 		sample = defaultPatternSample
 	}
+	feat, err := NewFeaturizer(DefaultFeaturizerConfig())
+	if err != nil {
+		panic(err) // the default configuration is valid
+	}
 	return &patternTally{
 		every:  uint64(sample),
 		miner:  patterns.New(patterns.Config{MaxPatterns: maxTallyPatterns}),
+		feat:   feat,
+		toks:   feat.NewTokens(),
 		counts: map[tallyKey]*tallyCount{},
 	}
 }
@@ -92,7 +102,7 @@ func (t *patternTally) add(st *pipelineState, texts [][]byte, results []Result) 
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for ; i < n; i += t.every {
-		p := t.miner.Add(string(texts[i]))
+		p := t.miner.AddKeyed(texts[i], t.feat.Scan(texts[i], t.toks))
 		for pi, dec := range results[i].Decisions {
 			k := tallyKey{st.progs[pi].Name(), p.ID}
 			c := t.counts[k]

@@ -33,6 +33,7 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+	"weak"
 )
 
 // Wildcard stands for a variable in a pattern.
@@ -99,15 +100,59 @@ type Miner struct {
 	recent  *list.List            // of *Pattern, most recently seen first
 	seq     uint64
 	evicted int
+	// byKey remembers what AddKeyed saw of each caller-given key, at most
+	// memoFactor×MaxPatterns keys, forgotten all at once past that.
+	byKey map[uint64]keyed
 }
+
+// memoFactor bounds AddKeyed's memo to this many keys per pattern.
+const memoFactor = 4
 
 // New returns an empty miner.
 func New(cfg Config) *Miner {
-	return &Miner{cfg: cfg.withDefaults(), groups: map[string][]*Pattern{}, recent: list.New()}
+	return &Miner{cfg: cfg.withDefaults(), groups: map[string][]*Pattern{}, recent: list.New(), byKey: map[uint64]keyed{}}
 }
 
 // Evicted is how many patterns were dropped to stay within MaxPatterns.
 func (m *Miner) Evicted() int { return m.evicted }
+
+// AddKeyed is Add for a line whose key (never 0) the caller has already
+// computed, such as the featurizer's template key. A key's first settled
+// lines are mined, so that what differs between them (the "5" of "5ms",
+// which the featurizer's key does not tell apart) becomes a variable; its
+// later lines join the pattern the last of those joined, at the cost of a
+// map lookup, while that pattern lives. Key 0 is Add. The line is copied
+// only when it is mined.
+func (m *Miner) AddKeyed(line []byte, key uint64) *Pattern {
+	if key == 0 {
+		return m.Add(string(line))
+	}
+	if k, ok := m.byKey[key]; ok && k.lines >= settled {
+		if p := k.p.Value(); p != nil && p.lru != nil {
+			m.seq++
+			p.Count++
+			p.last = m.seq
+			m.recent.MoveToFront(p.lru)
+			return p
+		}
+	}
+	p := m.Add(string(line))
+	k, ok := m.byKey[key]
+	if !ok && len(m.byKey) >= memoFactor*m.cfg.MaxPatterns {
+		clear(m.byKey)
+	}
+	m.byKey[key] = keyed{weak.Make(p), k.lines + 1}
+	return p
+}
+
+// keyed is what AddKeyed remembers of a key: the pattern its latest mined
+// line joined, and how many of its lines were mined. The pointer is weak:
+// the memo must not keep evicted patterns, up to 4 KiB of example each,
+// alive.
+type keyed struct {
+	p     weak.Pointer[Pattern]
+	lines int
+}
 
 // Add files line under a pattern and returns it.
 func (m *Miner) Add(line string) *Pattern {
@@ -304,6 +349,7 @@ func dotted(t string) bool { return strings.Count(t, ".") >= 3 }
 // evict drops the least recently seen pattern.
 func (m *Miner) evict() {
 	old := m.recent.Remove(m.recent.Back()).(*Pattern)
+	old.lru = nil // AddKeyed's memo may still name it
 	ps := m.groups[old.route]
 	i := slices.Index(ps, old)
 	m.groups[old.route] = slices.Delete(ps, i, i+1)

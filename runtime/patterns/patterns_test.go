@@ -3,6 +3,7 @@ package patterns
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -62,6 +63,75 @@ func TestMinerGroupsByTemplate(t *testing.T) {
 				keys[g] = k
 			}
 		})
+	}
+}
+
+func TestAddKeyed(t *testing.T) {
+	type add struct {
+		line string
+		key  uint64
+	}
+	tests := []struct {
+		name     string
+		maxPats  int
+		adds     []add
+		samePat  [][2]int // pairs of adds that must join one pattern
+		otherPat [][2]int // pairs that must not
+		count    int      // the first add's pattern's count at the end
+		want     string   // the first add's pattern, when given
+	}{
+		{"a key's lines join its pattern once settled lines were mined, whatever their words", 0, append(
+			slices.Repeat([]add{{"disk sda failed", 7}}, settled),
+			add{"something else entirely", 7}, add{"something else entirely", 8},
+		), [][2]int{{0, settled}}, [][2]int{{0, settled + 1}}, settled + 1, "disk sda failed"},
+		{"a key's first lines are mined: what differs in them is a variable", 0, []add{
+			{"request served in 5ms", 3}, {"request served in 7ms", 3},
+		}, [][2]int{{0, 1}}, nil, 2, "request served in <*>"},
+		{"key 0 is Add", 0, []add{
+			{"disk sda failed", 0}, {"something else entirely", 0}, {"disk sda failed", 0},
+		}, [][2]int{{0, 2}}, [][2]int{{0, 1}}, 2, ""},
+		{"an evicted pattern's key is mined again", 1, []add{
+			{"alpha beta gamma", 1}, {"delta epsilon zeta", 2}, {"alpha beta gamma", 1},
+		}, nil, [][2]int{{0, 2}}, 1, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := New(Config{MaxPatterns: tc.maxPats})
+			got := make([]*Pattern, len(tc.adds))
+			for i, a := range tc.adds {
+				got[i] = m.AddKeyed([]byte(a.line), a.key)
+			}
+			for _, p := range tc.samePat {
+				if got[p[0]] != got[p[1]] {
+					t.Errorf("adds %d and %d: patterns %q and %q, want one", p[0], p[1], got[p[0]], got[p[1]])
+				}
+			}
+			for _, p := range tc.otherPat {
+				if got[p[0]] == got[p[1]] {
+					t.Errorf("adds %d and %d share pattern %q", p[0], p[1], got[p[0]])
+				}
+			}
+			if got[0].Count != tc.count {
+				t.Errorf("count %d, want %d", got[0].Count, tc.count)
+			}
+			if tc.want != "" && got[0].String() != tc.want {
+				t.Errorf("pattern %q, want %q", got[0], tc.want)
+			}
+		})
+	}
+}
+
+// TestAddKeyedMemoIsBounded feeds more keys than the memo holds.
+func TestAddKeyedMemoIsBounded(t *testing.T) {
+	m := New(Config{MaxPatterns: 10})
+	for i := range uint64(1000) {
+		m.AddKeyed([]byte("request served in 12 ms"), i+1)
+		if len(m.byKey) > memoFactor*10 {
+			t.Fatalf("%d keys remembered, want at most %d", len(m.byKey), memoFactor*10)
+		}
+	}
+	if ps := m.Patterns(); len(ps) != 1 || ps[0].Count != 1000 {
+		t.Errorf("patterns %v, want one of 1000 lines", ps)
 	}
 }
 
@@ -268,6 +338,13 @@ func FuzzMiner(f *testing.F) {
 		}
 		if a == b && Key(pa) != Key(pb) {
 			t.Fatalf("equal lines in different patterns: %q", a)
+		}
+		var ka *Pattern
+		for range settled {
+			ka = m.AddKeyed([]byte(a), 1)
+		}
+		if kb := m.AddKeyed([]byte(b), 1); ka != kb || ka.Count < settled+1 {
+			t.Fatalf("one settled key, patterns %q and %q", ka, kb)
 		}
 		_ = m.Patterns()
 	})

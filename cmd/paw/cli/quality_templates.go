@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/pawlogs/paw/internal/drain"
+	"github.com/pawlogs/paw/runtime"
 	"github.com/pawlogs/paw/runtime/patterns"
 )
 
@@ -92,20 +93,20 @@ func (q *quality) templateQuality(dir string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(q.e.stdout, "\ntemplates: grouping accuracy on Loghub-2k content (a line is right when its group holds exactly its reference event's lines);\nraw: the same on the whole lines, headers included\n")
-	fmt.Fprintf(q.e.stdout, "%-12s %7s %7s %8s %8s %8s %8s %9s\n", "system", "paw GA", "Drain", "paw #", "Drain #", "ref #", "paw raw", "Drain raw")
+	fmt.Fprintf(q.e.stdout, "\ntemplates: grouping accuracy on Loghub-2k content (a line is right when its group holds exactly its reference event's lines);\nkeyed: the miner fed the featurizer's template keys, as a pipeline's pattern tally feeds it; raw: paw and Drain on the whole lines, headers included\n")
+	fmt.Fprintf(q.e.stdout, "%-12s %7s %7s %7s %8s %8s %8s %8s %9s\n", "system", "paw GA", "keyed", "Drain", "paw #", "Drain #", "ref #", "paw raw", "Drain raw")
 	rows := groupingAccuracies(logs)
-	var sumPaw, sumDrain, sumRaw, sumDrainRaw float64
+	var sumPaw, sumKeyed, sumDrain, sumRaw, sumDrainRaw float64
 	worst := rows[0]
 	for _, r := range rows {
-		sumPaw, sumDrain, sumRaw, sumDrainRaw = sumPaw+r.paw, sumDrain+r.drain, sumRaw+r.pawRaw, sumDrainRaw+r.drainRaw
+		sumPaw, sumKeyed, sumDrain, sumRaw, sumDrainRaw = sumPaw+r.paw, sumKeyed+r.keyed, sumDrain+r.drain, sumRaw+r.pawRaw, sumDrainRaw+r.drainRaw
 		if r.paw < worst.paw {
 			worst = r
 		}
-		fmt.Fprintf(q.e.stdout, "%-12s %7.4f %7.4f %8d %8d %8d %8.4f %9.4f\n", r.system, r.paw, r.drain, r.pawN, r.drainN, r.refN, r.pawRaw, r.drainRaw)
+		fmt.Fprintf(q.e.stdout, "%-12s %7.4f %7.4f %7.4f %8d %8d %8d %8.4f %9.4f\n", r.system, r.paw, r.keyed, r.drain, r.pawN, r.drainN, r.refN, r.pawRaw, r.drainRaw)
 	}
 	n := float64(len(rows))
-	fmt.Fprintf(q.e.stdout, "%-12s %7.4f %7.4f %26s %8.4f %9.4f   (paw's worst system: %s %.4f)\n", "MEAN", sumPaw/n, sumDrain/n, "", sumRaw/n, sumDrainRaw/n, worst.system, worst.paw)
+	fmt.Fprintf(q.e.stdout, "%-12s %7.4f %7.4f %7.4f %26s %8.4f %9.4f   (paw's worst system: %s %.4f)\n", "MEAN", sumPaw/n, sumKeyed/n, sumDrain/n, "", sumRaw/n, sumDrainRaw/n, worst.system, worst.paw)
 	return nil
 }
 
@@ -114,6 +115,7 @@ func (q *quality) templateQuality(dir string) error {
 type gaRow struct {
 	system             string
 	paw, drain         float64
+	keyed              float64 // paw's miner fed the featurizer's template keys
 	pawN, drainN, refN int
 	// On the whole lines (0 when the log's lines are not at hand).
 	pawRaw, drainRaw float64
@@ -124,7 +126,8 @@ func groupingAccuracies(logs []structuredLog) []gaRow {
 	for _, sl := range logs {
 		pred, dpred := groupLines(sl.contents)
 		r := gaRow{system: sl.system, paw: drain.GroupingAccuracy(pred, sl.events), drain: drain.GroupingAccuracy(dpred, sl.events),
-			pawN: distinct(pred), drainN: distinct(dpred), refN: distinct(sl.events)}
+			keyed: drain.GroupingAccuracy(groupKeyed(sl.contents), sl.events),
+			pawN:  distinct(pred), drainN: distinct(dpred), refN: distinct(sl.events)}
 		if sl.lines != nil {
 			pred, dpred = groupLines(sl.lines)
 			r.pawRaw, r.drainRaw = drain.GroupingAccuracy(pred, sl.events), drain.GroupingAccuracy(dpred, sl.events)
@@ -154,6 +157,27 @@ func groupLines(lines []string) (paw, dr []string) {
 		paw[i] = patterns.Key(p)
 	}
 	return paw, dr
+}
+
+// groupKeyed is each line's group by paw's miner fed the template keys of
+// the default featurizer, as a pipeline's pattern tally feeds it.
+func groupKeyed(lines []string) []string {
+	f, err := runtime.NewFeaturizer(runtime.DefaultFeaturizerConfig())
+	if err != nil {
+		panic(err) // the default configuration is valid
+	}
+	toks := f.NewTokens()
+	m := patterns.New(patterns.Config{})
+	joined := make([]*patterns.Pattern, len(lines))
+	for i, l := range lines {
+		b := []byte(l)
+		joined[i] = m.AddKeyed(b, f.Scan(b, toks))
+	}
+	out := make([]string, len(joined))
+	for i, p := range joined {
+		out[i] = patterns.Key(p)
+	}
+	return out
 }
 
 func distinct(xs []string) int {

@@ -7,7 +7,8 @@ import (
 )
 
 // paw's template miner groups Loghub-2k's lines better than Drain in the
-// same run (the benchmark of make quality). It skips without ../shared.
+// same run (the benchmark of make quality), fed lines or, as a pipeline's
+// pattern tally feeds it, template keys. It skips without ../shared.
 func TestGroupingAccuracyBeatsDrain(t *testing.T) {
 	logs, err := readStructured("../../../../shared/data/loghub")
 	if errors.Is(err, fs.ErrNotExist) {
@@ -16,17 +17,19 @@ func TestGroupingAccuracyBeatsDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var paw, dr float64
+	var paw, keyed, dr float64
 	for _, r := range groupingAccuracies(logs) {
-		paw, dr = paw+r.paw, dr+r.drain
-		if r.paw < 0.80 {
-			t.Errorf("%s: grouping accuracy %.4f, below 0.80", r.system, r.paw)
+		paw, keyed, dr = paw+r.paw, keyed+r.keyed, dr+r.drain
+		if min(r.paw, r.keyed) < 0.80 {
+			t.Errorf("%s: grouping accuracy %.4f, keyed %.4f: below 0.80", r.system, r.paw, r.keyed)
 		}
-		t.Logf("%-12s paw %.4f  Drain %.4f  (%d/%d/%d groups)", r.system, r.paw, r.drain, r.pawN, r.drainN, r.refN)
+		t.Logf("%-12s paw %.4f  keyed %.4f  Drain %.4f  (%d/%d/%d groups)", r.system, r.paw, r.keyed, r.drain, r.pawN, r.drainN, r.refN)
 	}
 	n := float64(len(logs))
-	t.Logf("mean: paw %.4f, Drain %.4f", paw/n, dr/n)
-	if paw/n <= dr/n || paw/n < 0.92 {
-		t.Fatalf("mean grouping accuracy %.4f (Drain %.4f): want above Drain and at least 0.92", paw/n, dr/n)
+	t.Logf("mean: paw %.4f, keyed %.4f, Drain %.4f", paw/n, keyed/n, dr/n)
+	for _, ga := range []float64{paw / n, keyed / n} {
+		if ga <= dr/n || ga < 0.92 {
+			t.Errorf("mean grouping accuracy %.4f (Drain %.4f): want above Drain and at least 0.92", ga, dr/n)
+		}
 	}
 }
