@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pawlogs/paw/runtime/patterns"
 	"github.com/pawlogs/paw/teacher"
 )
 
@@ -79,7 +80,14 @@ type teacherEscalator struct {
 	fresh    []TeacherAnswer // answers not yet taken by the data plane
 	clientID string          // program ID the client and answers are for
 	client   *teacher.Client
-	answers  map[uint64]int // template key -> label index
+	answers  map[uint64]int // pattern ID -> label index
+	// miner groups the escalated records into log patterns, so that the
+	// teacher is asked once per pattern, as compile-time labelling asks,
+	// not once per exact template key.
+	miner *patterns.Miner
+	// kept holds the template keys whose answer was kept for learning: a
+	// pattern's answer is learned from once for each of its templates.
+	kept map[uint64]bool
 
 	escalated, asked, cached, overBudget, failed, dropped, changed atomic.Int64
 	lastWarn                                                       atomic.Int64
@@ -130,23 +138,41 @@ func (e *teacherEscalator) prepare(p *Program) error {
 		return fmt.Errorf("escalate to teacher: %w", err)
 	}
 	e.client, e.clientID, e.answers = c, p.ID, map[uint64]int{}
+	e.miner, e.kept = patterns.New(patterns.Config{MaxPatterns: escalatePatterns}), map[uint64]bool{}
 	return nil
 }
 
-// remembered returns the answer for key, if the program it is for is id:
-// a replaced program's batches finishing late must not read the answers
-// (label indexes) of its successor.
-func (e *teacherEscalator) remembered(id string, key uint64) (int, bool) {
+// escalatePatterns bounds the patterns an escalator's miner holds.
+const escalatePatterns = 4096
+
+// group files the escalated records wanted[j] of texts under their
+// patterns, and returns each one's template key, pattern ID and remembered
+// answer (-1 when none), if the program they are for is id: a replaced program's
+// batches finishing late must not read the answers (label indexes) of its
+// successor, and get no pattern (ok false).
+func (e *teacherEscalator) group(p *Program, id string, texts [][]byte, wanted []int) (keys, pats []uint64, known []int, ok bool) {
+	keys = make([]uint64, len(wanted))
+	for j, i := range wanted {
+		keys[j] = p.templateKey(texts[i])
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.clientID != id {
-		return 0, false
+		return nil, nil, nil, false
 	}
-	k, ok := e.answers[key]
-	return k, ok
+	pats, known = make([]uint64, len(wanted)), make([]int, len(wanted))
+	for j, i := range wanted {
+		pats[j] = e.miner.AddKeyed(texts[i], keys[j]).ID
+		k, ok := e.answers[pats[j]]
+		if !ok {
+			k = -1
+		}
+		known[j] = k
+	}
+	return keys, pats, known, true
 }
 
-func (e *teacherEscalator) remember(id string, key uint64, k int) {
+func (e *teacherEscalator) remember(id string, pattern uint64, k int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.clientID != id {
@@ -155,7 +181,23 @@ func (e *teacherEscalator) remember(id string, key uint64, k int) {
 	if len(e.answers) >= e.cfg.Remember {
 		clear(e.answers) // simple and bounded; the disk cache still holds them
 	}
-	e.answers[key] = k
+	e.answers[pattern] = k
+}
+
+// learn keeps label as the answer for line, whose template key is key,
+// unless one of its template's lines was kept already.
+func (e *teacherEscalator) learn(p *Program, id string, key uint64, line []byte, label string) {
+	e.mu.Lock()
+	if e.clientID != id || e.kept[key] {
+		e.mu.Unlock()
+		return
+	}
+	if len(e.kept) >= e.cfg.Remember {
+		clear(e.kept)
+	}
+	e.kept[key] = true
+	e.mu.Unlock()
+	e.keep(TeacherAnswer{Program: p.Name(), ProgramID: id, Line: string(line), Label: label})
 }
 
 // errNotAsked is the error of a template the batch's context ended before
@@ -163,57 +205,66 @@ func (e *teacherEscalator) remember(id string, key uint64, k int) {
 var errNotAsked = errors.New("not asked: the batch was cancelled")
 
 // escalate asks the teacher about the records whose decision by program pi
-// scores below the threshold, once per template, and puts its answers in
-// place of those decisions. Records over budget keep theirs.
+// scores below the threshold, once per log pattern, and puts its answers
+// in place of those decisions. Records over budget keep theirs.
 func (e *teacherEscalator) escalate(ctx context.Context, p *Program, pi int, texts [][]byte, results []Result) (escalated int64) {
+	var wanted []int
+	for i := range results {
+		if e.esc.wants(results[i].Decisions[pi]) {
+			wanted = append(wanted, i)
+		}
+	}
+	if len(wanted) == 0 {
+		return 0
+	}
+	escalated = int64(len(wanted))
+	e.escalated.Add(escalated)
+	e.mu.Lock()
+	client, id := e.client, e.clientID
+	e.mu.Unlock()
+	// A batch of a program replaced meanwhile: nothing is asked or
+	// remembered, the local decisions stand.
+	keys, pats, known, ok := e.group(p, id, texts, wanted)
+	if !ok || id != p.ID {
+		e.failed.Add(escalated)
+		return escalated
+	}
+	labels := p.Labels()
 	var (
-		pending map[uint64][]int // template key -> records waiting on it
+		pending map[uint64][]int // pattern ID -> records waiting on it
 		order   []uint64
 	)
-	labels := p.Labels()
-	for i := range results {
-		d := &results[i].Decisions[pi]
-		if !e.esc.wants(*d) {
-			continue
-		}
-		escalated++
-		key := p.templateKey(texts[i])
-		if k, ok := e.remembered(p.ID, key); ok {
+	keyOf := make(map[int]uint64, len(wanted))
+	for j, i := range wanted {
+		keyOf[i] = keys[j]
+		if known[j] >= 0 {
 			e.cached.Add(1)
-			e.overrule(d, labels, k)
+			e.overrule(&results[i].Decisions[pi], labels, known[j])
+			e.learn(p, id, keys[j], texts[i], labels[known[j]])
 			continue
 		}
 		if pending == nil {
 			pending = map[uint64][]int{}
 		}
-		if pending[key] == nil {
-			order = append(order, key)
+		if pending[pats[j]] == nil {
+			order = append(order, pats[j])
 		}
-		pending[key] = append(pending[key], i)
+		pending[pats[j]] = append(pending[pats[j]], i)
 	}
-	if escalated == 0 {
-		return 0
-	}
-	e.escalated.Add(escalated)
-	e.mu.Lock()
-	client, id := e.client, e.clientID
-	e.mu.Unlock()
 	if len(order) == 0 {
 		return escalated
 	}
-	// A batch of a program replaced meanwhile, or a teacher failing
-	// lately: nothing is asked, the local decisions stand.
-	if id != p.ID || time.Now().UnixNano() < e.downUntil.Load() {
-		for _, key := range order {
-			e.failed.Add(int64(len(pending[key])))
+	if time.Now().UnixNano() < e.downUntil.Load() { // failing lately
+		for _, pat := range order {
+			e.failed.Add(int64(len(pending[pat])))
 		}
 		return escalated
 	}
 	answers := make([]teacher.Answer, len(order))
 	errs := make([]error, len(order))
 	lines := make([]string, len(order))
-	for j, key := range order {
-		lines[j] = string(texts[pending[key][0]])
+	for j, pat := range order {
+		lines[j] = string(texts[pending[pat][0]])
 	}
 	for j := range errs {
 		errs[j] = errNotAsked // until answered: ctx may end first
@@ -222,8 +273,8 @@ func (e *teacherEscalator) escalate(ctx context.Context, p *Program, pi int, tex
 		answers[j], errs[j] = a, err
 		return true
 	})
-	for j, key := range order {
-		recs := int64(len(pending[key]))
+	for j, pat := range order {
+		recs := int64(len(pending[pat]))
 		a := answers[j]
 		switch {
 		case errs[j] != nil:
@@ -241,12 +292,16 @@ func (e *teacherEscalator) escalate(ctx context.Context, p *Program, pi int, tex
 			e.cached.Add(recs)
 		default:
 			e.asked.Add(recs)
-			e.keep(TeacherAnswer{Program: p.Name(), ProgramID: id, Line: string(texts[pending[key][0]]), Label: a.Label})
 		}
 		k := slices.Index(labels, a.Label)
-		e.remember(id, key, k)
-		for _, i := range pending[key] {
+		e.remember(id, pat, k)
+		for n, i := range pending[pat] {
 			e.overrule(&results[i].Decisions[pi], labels, k)
+			// The line asked about was kept when it was first asked, if
+			// its answer came from the disk cache.
+			if n > 0 || a.How != teacher.Cached {
+				e.learn(p, id, keyOf[i], texts[i], a.Label)
+			}
 		}
 	}
 	return escalated

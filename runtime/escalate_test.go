@@ -268,6 +268,56 @@ func TestEscalateToTeacher(t *testing.T) {
 	})
 }
 
+// TestEscalateOncePerPattern: lines that differ in a word (a disk's or a
+// user's name) have template keys of their own, but one log pattern; the
+// teacher is asked once per pattern, and its answer stands for the
+// pattern's other lines, in the batch and after it. Each of its templates
+// is kept once to learn from.
+func TestEscalateOncePerPattern(t *testing.T) {
+	env := openEnv(t)
+	var texts [][]byte
+	for _, name := range []string{"sda", "sdb", "nvme", "xvdf"} {
+		texts = append(texts, fmt.Appendf(nil, "disk write failed with error on %s", name))
+	}
+	for _, name := range []string{"alice", "bob", "carol", "dave"} {
+		texts = append(texts, fmt.Appendf(nil, "session opened for user %s", name))
+	}
+	ts := teachertest.NewServer(t, teachertest.ErrorRule)
+	pl := errsPipeline(t, env, strings.Replace(cascadeYAML(ts.BaseURL(), "calls_per_second: 1000, cache_dir: "+strconv.Quote(t.TempDir())), "below: 0.9", "below: 1", 1))
+	tests := []struct {
+		name     string
+		texts    [][]byte
+		requests int // in all, after this batch
+		answers  int // kept to learn from, in this batch
+	}{
+		{"a batch of two patterns", texts[:6], 2, 6},
+		{"their other lines, later", texts[2:], 2, 2},
+	}
+	for _, tc := range tests {
+		outs, err := pl.ProcessTexts(context.Background(), tc.texts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, o := range outs {
+			if tag := o.Tags[0]; tag.By != runtime.TagByTeacher || tag.Label != teachertest.ErrorRule(string(tc.texts[i])) {
+				t.Fatalf("%s: tag of %q: %+v, want the teacher's", tc.name, tc.texts[i], tag)
+			}
+		}
+		if ts.Requests() != tc.requests {
+			t.Fatalf("%s: %d requests, want %d (one per pattern): %v", tc.name, ts.Requests(), tc.requests, ts.PerLine())
+		}
+		answers := pl.TakeTeacherAnswers()
+		if len(answers) != tc.answers {
+			t.Fatalf("%s: %d answers kept, want %d: %+v", tc.name, len(answers), tc.answers, answers)
+		}
+		for _, a := range answers {
+			if a.Label != teachertest.ErrorRule(a.Line) {
+				t.Fatalf("%s: kept %+v", tc.name, a)
+			}
+		}
+	}
+}
+
 func TestEscalateTeacherConfigErrors(t *testing.T) {
 	tests := []struct{ name, yaml, want string }{
 		{"teacher block with a topic", "steps:\n  - filter: {program: x, keep: [a], escalate: {below: 0.5, to: review, teacher: {model: m}}}\n", "escalate.teacher configures to: teacher"},

@@ -178,7 +178,12 @@ func TestDriftRaisesTheGauge(t *testing.T) {
 			t.Fatalf("%d %s", code, body)
 		}
 	}
-	ps := s.waitFor("the drift check", func(ps map[string]Program) bool { d := ps["errs.yaml"].Drift; return d != nil && d.Drifting })
+	// The check runs on a timer, maybe while the reports still arrive: wait
+	// for one that saw the window's five.
+	ps := s.waitFor("the drift check", func(ps map[string]Program) bool {
+		d := ps["errs.yaml"].Drift
+		return d != nil && d.Drifting && d.RecentN >= 500
+	})
 	d := ps["errs.yaml"].Drift
 	if d.Recent < 0.5 || d.Baseline > 0.2 {
 		t.Fatalf("drift %+v", d)

@@ -1,6 +1,6 @@
 // Package replay measures the learning loop on a labelled stream: each
 // record is decided by the program of the moment, the unsure or novel ones
-// are escalated to a teacher (once per masked template), and every so many
+// are escalated to a teacher (once per log pattern), and every so many
 // answers the program is compiled again from its spec and the answers. It
 // is prequential: a record is scored before anything learns from it.
 package replay
@@ -12,6 +12,7 @@ import (
 
 	"github.com/pawlogs/paw/compiler"
 	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/runtime/patterns"
 	"github.com/pawlogs/paw/teacher"
 )
 
@@ -108,7 +109,15 @@ func Run(ctx context.Context, cfg Config, records []Record) (*Report, error) {
 	}
 	defer func() { pl.Close() }()
 	maxBytes := runtime.DefaultMaxBytes
-	answered := map[string]string{} // masked template -> the teacher's label
+	// The teacher is asked once per log pattern, as a pipeline's escalation
+	// asks: the miner is fed the featurizer's template keys.
+	feat, err := runtime.NewFeaturizer(runtime.DefaultFeaturizerConfig())
+	if err != nil {
+		return nil, err
+	}
+	toks, miner := feat.NewTokens(), patterns.New(patterns.Config{MaxLineBytes: maxBytes})
+	answered := map[uint64]string{} // pattern ID -> the teacher's label
+	learned := map[string]bool{}    // masked templates answered
 	templates := map[string]bool{}
 	var emitted, own, last f1count
 	rep := &Report{N: len(records)}
@@ -130,7 +139,8 @@ func Run(ctx context.Context, cfg Config, records []Record) (*Report, error) {
 			label := t.Label
 			if client != nil && (float64(t.Score) < cfg.Below || (cfg.NovelAbove > 0 && float64(t.Novelty) > cfg.NovelAbove)) {
 				rep.Escalated++
-				a, ok := answered[key]
+				pat := miner.AddKeyed(texts[i], feat.Scan(texts[i], toks)).ID
+				a, ok := answered[pat]
 				if !ok {
 					ans, err := client.Label(ctx, r.Text)
 					if err != nil {
@@ -141,13 +151,18 @@ func Run(ctx context.Context, cfg Config, records []Record) (*Report, error) {
 					}
 					if ans.Label != "" {
 						a, ok = ans.Label, true
-						answered[key] = a
-						spec.Answers = append(spec.Answers, compiler.Answer{Template: key, Line: r.Text, Label: a, By: compiler.ByModel, Time: time.Unix(int64(lo+i), 0)})
-						newAnswers++
+						answered[pat] = a
 					}
 				}
 				if ok {
 					label = a
+					// Each template of an answered pattern is learned from,
+					// as compile-time labelling labels every line of one.
+					if !learned[key] {
+						learned[key] = true
+						spec.Answers = append(spec.Answers, compiler.Answer{Template: key, Line: r.Text, Label: a, By: compiler.ByModel, Time: time.Unix(int64(lo+i), 0)})
+						newAnswers++
+					}
 				}
 			}
 			gold := r.Label == cfg.Positive
