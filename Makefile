@@ -87,6 +87,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./runtime/tokenizer
 	$(GO) test -run '^$$' -fuzz FuzzEncode -fuzztime $(FUZZTIME) ./runtime/tokenizer
 	$(GO) test -run '^$$' -fuzz FuzzMiner -fuzztime $(FUZZTIME) ./runtime/patterns
+	$(GO) test -run '^$$' -fuzz FuzzFrozen -fuzztime $(FUZZTIME) ./runtime/patterns
 	$(GO) test -run '^$$' -fuzz FuzzKeyMemo -fuzztime $(FUZZTIME) ./runtime
 	$(GO) test -run '^$$' -fuzz FuzzPatternSnapshot -fuzztime $(FUZZTIME) ./metrics
 

@@ -109,6 +109,7 @@ func Compile(ctx context.Context, spec *Spec, progress Progress) (*Result, error
 		BaseRates:       m.rates.byLabel(spec.Labels),
 		BaseRatesSource: m.rates.describe(),
 		Templates:       m.templates,
+		Patterns:        m.patterns,
 	}
 	man.Keywords, man.KeywordRates = m.keywords, m.keywordRates
 	// Tests and fidelity are decided as records will be: with the
@@ -180,8 +181,9 @@ type trained struct {
 	close         func()
 	rates         BaseRates // the base rates folded into the bias
 	warnings      []string
-	cvECE         float64 // calibration error of the out-of-fold predictions
-	templates     string  // encoder-v1: the training examples' template keys, for novelty
+	cvECE         float64  // calibration error of the out-of-fold predictions
+	templates     string   // encoder-v1: the training examples' template keys, for novelty
+	patterns      []string // encoder-v1: their log patterns, for novelty
 }
 
 // trainHashnet trains hashed n-gram embeddings and a head, with a

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pawlogs/paw/runtime"
 	"github.com/pawlogs/paw/runtime/graph"
+	"github.com/pawlogs/paw/runtime/patterns"
 )
 
 // EncoderSpec names the frozen sentence encoder an encoder-v1 program runs
@@ -75,8 +76,10 @@ func trainEncoderHead(ctx context.Context, spec *Spec, train []Example, progress
 		counts[labels[i]]++
 	}
 	keys := make([]uint64, len(texts))
+	miner := patterns.New(patterns.Config{})
 	for i, t := range texts {
 		keys[i] = runtime.TokenKey(enc.Tokenize(nil, []byte(t)))
+		miner.Add(t)
 	}
 	x := make([]float32, len(train)*dim)
 	if err := embed(texts, x); err != nil {
@@ -142,6 +145,7 @@ func trainEncoderHead(ctx context.Context, spec *Spec, train []Example, progress
 		},
 		model: model, encoder: &ref, close: closeAll, trainAccuracy: acc, rates: rates, warnings: warnings, cvECE: ece,
 		templates: runtime.EncodeTemplateKeys(keys),
+		patterns:  miner.Frozen(runtime.MaxNoveltyPatterns),
 		shape:     runtime.ModelShape{Dim: dim, Temperature: round6(temperature)},
 	}, nil
 }

@@ -99,3 +99,54 @@ func TestEncoderCompileRunReload(t *testing.T) {
 		t.Fatalf("after reload the tag says %s, want %s", outs[0].Tags[0].ID, other.ID)
 	}
 }
+
+// TestEncoderNovelty: an encoder-v1 program's novelty is 0 for a training
+// line, and for one of its patterns with other values (its token ids
+// differ); in between for a line with another word; 1 for a line like
+// none of them.
+func TestEncoderNovelty(t *testing.T) {
+	env := runtimetest.Env(t)
+	root := t.TempDir()
+	if _, err := encodertest.Write(filepath.Join(root, "tiny"), encodertest.Options{Seed: 5}); err != nil {
+		t.Fatal(err)
+	}
+	spec := encoderSpec(root, 1)
+	spec.Examples = append(spec.Examples,
+		compiler.Example{Text: "worker 12 crashed at step 7 of job 3", Label: "error"},
+		compiler.Example{Text: "job 4 finished in 30 ms", Label: "ok"})
+	res, err := compiler.Compile(context.Background(), spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Manifest.Patterns) == 0 {
+		t.Fatal("no patterns in the manifest")
+	}
+	art, err := runtime.DecodeArtifact(res.Artifact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := runtime.NewProgram(env, art, runtime.ProgramOptions{EncoderDir: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := runtimetest.Pipeline(t, "steps:\n  - tag: {programs: [errs]}\n", p)
+	tests := []struct {
+		line     string
+		min, max float32
+	}{
+		{"job finished", 0, 0},
+		{"worker 831 crashed at step 2 of job 95", 0, 0},
+		{"job 77 finished in 5 ms", 0, 0},
+		{"worker 831 crashed at stage 2 of job 95", 0.16, 0.17}, // one of six words
+		{"zebra quokka narwhal", 1, 1},
+	}
+	for _, tc := range tests {
+		outs, err := pl.ProcessTexts(context.Background(), [][]byte{[]byte(tc.line)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := outs[0].Tags[0].Novelty; n < tc.min || n > tc.max {
+			t.Errorf("novelty of %q: %v, want %v..%v", tc.line, n, tc.min, tc.max)
+		}
+	}
+}

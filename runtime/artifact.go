@@ -73,6 +73,10 @@ type Manifest struct {
 	// Templates are an encoder-v1 program's training examples' template
 	// keys (EncodeTemplateKeys), what its novelty checks a record against.
 	Templates string `json:"templates,omitempty"`
+	// Patterns are an encoder-v1 program's training lines' log patterns
+	// (runtime/patterns, patterns.Miner.Frozen), most lines first: its
+	// novelty is how poorly the nearest covers a record.
+	Patterns []string `json:"patterns,omitempty"`
 	// Learned says how much of the program came from answers given after
 	// its first compile (nil: none).
 	Learned *Learned `json:"learned,omitempty"`
@@ -145,6 +149,9 @@ func (m *Manifest) Validate() error {
 		return fmt.Errorf("positive label %q is not one of %v", m.Positive, m.Labels)
 	}
 	if _, err := decodeTemplateKeys(m.Templates); err != nil {
+		return err
+	}
+	if _, err := frozenPatterns(m); err != nil {
 		return err
 	}
 	if err := validateKeywords(m); err != nil {

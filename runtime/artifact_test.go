@@ -164,11 +164,13 @@ func TestDecodeArtifactRefuses(t *testing.T) {
 			}
 			m.KeywordRates["b"] = KeywordRates{Hit: 0.5, False: 0.1}
 		}), "300 distinct stems"},
-		{"keywords for an encoder", withManifest(t, func(m *Manifest) {
-			e := validEncoderRef()
-			m.Interpreter, m.Encoder, m.Model.Dim = InterpreterEncoderV1, &e, e.Dim
+		{"keywords for an encoder", withEncoder(t, func(m *Manifest) {
 			m.Keywords, m.KeywordRates = map[string][]string{"a": {"fail"}}, map[string]KeywordRates{"a": {0.5, 0.1}}
 		}), "keywords in a encoder-v1 program"},
+		{"patterns in a hashnet-v1 program", withManifest(t, func(m *Manifest) { m.Patterns = []string{"disk <*> failed"} }), "patterns in a hashnet-v1 program"},
+		{"a pattern's empty token", withEncoder(t, func(m *Manifest) { m.Patterns = []string{"disk  failed"} }), "pattern 0: want at most 128 tokens, each not empty"},
+		{"a pattern too long", withEncoder(t, func(m *Manifest) { m.Patterns = []string{strings.Repeat("x ", 200) + "x"} }), "pattern 0: want at most 128 tokens"},
+		{"too many patterns", withEncoder(t, func(m *Manifest) { m.Patterns = slices.Repeat([]string{"a"}, MaxNoveltyPatterns+1) }), "4097 patterns"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -195,6 +197,15 @@ func withKeywords(t testing.TB, mut func(*Manifest)) []byte {
 // withManifest is an artifact whose manifest mut changed.
 func withManifest(t testing.TB, mut func(*Manifest)) []byte {
 	return zipOf(t, [2]string{entryManifest, manifestJSON(t, mut)}, [2]string{entrySpec, "x"}, [2]string{entryModel, "x"})
+}
+
+// withEncoder is withManifest for an encoder-v1 program.
+func withEncoder(t testing.TB, mut func(*Manifest)) []byte {
+	return withManifest(t, func(m *Manifest) {
+		e := validEncoderRef()
+		m.Interpreter, m.Encoder, m.Model.Dim = InterpreterEncoderV1, &e, e.Dim
+		mut(m)
+	})
 }
 
 func validEncoderRef() EncoderRef {

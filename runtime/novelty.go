@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+
+	"github.com/pawlogs/paw/runtime/patterns"
 )
 
 // Novelty says how unlike its training data a record is, in [0, 1]: the
@@ -13,9 +15,12 @@ import (
 // masked token stream) was a training example's has that example's
 // features, so its novelty is 0. A score says what the program thinks;
 // novelty says how much that is a guess. hashnet-v1 reads which features
-// training saw from its table (rows training never touched are zero);
-// encoder-v1, having no such table, compares templates: 0 for one among
-// the training examples', 1 for any other.
+// training saw from its table (rows training never touched are zero).
+// encoder-v1, having no such table, compares the record with its training
+// lines: 0 for one of their exact token streams, else the share of its
+// words that the nearest of their log patterns does not cover (a new
+// number or name in a known line is covered; a program compiled before
+// patterns were stored says 1).
 
 // NovelThreshold is the novelty above which a decision counts as novel in
 // metrics (paw_novel_total) and reports.
@@ -62,10 +67,35 @@ func decodeTemplateKeys(s string) ([]uint64, error) {
 // TokenKey is an encoder-v1 record's template key: its token ids.
 func TokenKey(ids []int64) uint64 { return hashIDs(ids) }
 
+// MaxNoveltyPatterns bounds the log patterns a manifest lists.
+const MaxNoveltyPatterns = 4096
+
+// frozenPatterns reads the manifest's patterns (nil without any). Only an
+// encoder-v1 program has them: a hashnet-v1 program reads novelty from its
+// features.
+func frozenPatterns(m *Manifest) (*patterns.Miner, error) {
+	switch {
+	case m.Patterns == nil:
+		return nil, nil
+	case m.Interpreter != InterpreterEncoderV1:
+		return nil, fmt.Errorf("patterns in a %s program", m.Interpreter)
+	case len(m.Patterns) > MaxNoveltyPatterns:
+		return nil, fmt.Errorf("%d patterns: want at most %d", len(m.Patterns), MaxNoveltyPatterns)
+	}
+	pm, err := patterns.FromFrozen(patterns.Config{}, m.Patterns)
+	if err != nil {
+		return nil, fmt.Errorf("patterns: %w", err)
+	}
+	return pm, nil
+}
+
 // noveltyData is what a program knows of its training data.
 type noveltyData struct {
 	templates []uint64 // sorted
 	seen      []uint64 // hashnet-v1: a bit per bucket, set for trained rows
+	// near holds an encoder-v1 program's training patterns, nil for one
+	// compiled without them: novelty is then 0 or 1 by template.
+	near *patterns.Miner
 }
 
 // newNoveltyData reads the manifest's templates and, for hashnet-v1, which
@@ -77,7 +107,8 @@ func newNoveltyData(a *Artifact) (*noveltyData, error) {
 	}
 	nd := &noveltyData{templates: keys}
 	if a.Manifest.Interpreter != InterpreterHashnetV1 {
-		return nd, nil
+		nd.near, err = frozenPatterns(&a.Manifest)
+		return nd, err
 	}
 	g, err := parseONNX(a.Model)
 	if err != nil {
@@ -123,14 +154,15 @@ func (nd *noveltyData) features(f *Features) float32 {
 	return unseen / total
 }
 
-// novelty of a record with template key and, for hashnet-v1, features f
-// (for which features alone decide: a seen template's are all seen).
-func (nd *noveltyData) novelty(key uint64, f *Features) float32 {
-	if nd.hasTemplate(key) {
+// novelty of a record with template key and text, for an encoder-v1
+// program: 0 for a training template, else how poorly the nearest
+// training pattern covers it (1 with none listed).
+func (nd *noveltyData) novelty(key uint64, text []byte) float32 {
+	switch {
+	case nd.hasTemplate(key):
 		return 0
-	}
-	if nd.seen == nil || f == nil {
+	case nd.near == nil:
 		return 1
 	}
-	return nd.features(f)
+	return float32(1 - nd.near.Nearest(string(text)))
 }

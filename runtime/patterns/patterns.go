@@ -28,6 +28,7 @@ package patterns
 
 import (
 	"container/list"
+	"fmt"
 	"hash/fnv"
 	"slices"
 	"strings"
@@ -238,6 +239,90 @@ func (m *Miner) Patterns() []*Pattern {
 		return 0
 	})
 	return out
+}
+
+// Frozen returns at most n of the miner's patterns, those with the most
+// lines first (ties by ID), unmerged, each as its tokens joined by single
+// spaces (a token holds none): what FromFrozen reads back, for a program
+// to store the patterns of its training lines.
+func (m *Miner) Frozen(n int) []string {
+	var all []*Pattern
+	for _, ps := range m.groups {
+		all = append(all, ps...)
+	}
+	texts := make(map[*Pattern]string, len(all))
+	for _, p := range all {
+		texts[p] = strings.Join(p.Tokens, " ")
+	}
+	slices.SortFunc(all, func(a, b *Pattern) int {
+		switch {
+		case a.Count != b.Count:
+			return b.Count - a.Count
+		case a.ID != b.ID:
+			if a.ID < b.ID {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(texts[a], texts[b])
+	})
+	out := make([]string, 0, min(n, len(all)))
+	for _, p := range all[:min(n, len(all))] {
+		out = append(out, texts[p])
+	}
+	return out
+}
+
+// FromFrozen rebuilds a miner from Frozen's texts, for Nearest. A text
+// that Frozen could not have written (an empty token, more than MaxTokens
+// tokens or MaxLineBytes bytes) is refused.
+func FromFrozen(cfg Config, texts []string) (*Miner, error) {
+	m := New(cfg)
+	for i, t := range texts {
+		if len(t) > m.cfg.MaxLineBytes {
+			return nil, fmt.Errorf("pattern %d: %d bytes, want at most %d", i, len(t), m.cfg.MaxLineBytes)
+		}
+		var toks []string // an empty line's pattern has none
+		if t != "" {
+			toks = strings.Split(t, " ")
+		}
+		if len(toks) > m.cfg.MaxTokens || slices.Contains(toks, "") {
+			return nil, fmt.Errorf("pattern %d: want at most %d tokens, each not empty", i, m.cfg.MaxTokens)
+		}
+		key := routeKey(toks)
+		p := &Pattern{ID: idOf(toks), Tokens: toks, route: key}
+		p.lru = m.recent.PushBack(p)
+		m.groups[key] = append(m.groups[key], p)
+	}
+	return m, nil
+}
+
+// Nearest is how well the pattern that covers line best covers it, in
+// [0, 1]: the share of the positions where either holds a constant at
+// which the pattern holds the line's word or a variable; 0 when no pattern
+// has the line's length and leading constants. It files nothing, so calls
+// may run concurrently with each other, not with Add.
+func (m *Miner) Nearest(line string) float64 {
+	toks, _ := m.tokens(line)
+	best := 0.0
+	for _, p := range m.groups[routeKey(toks)] {
+		same, n := 0, 0
+		for i, t := range toks {
+			c := p.Tokens[i]
+			if c == Wildcard && t == Wildcard {
+				continue
+			}
+			n++
+			if c == Wildcard || c == t {
+				same++
+			}
+		}
+		if n == 0 {
+			return 1
+		}
+		best = max(best, float64(same)/float64(n))
+	}
+	return best
 }
 
 // Key is the grouping key of a pattern as Patterns merges it: lines whose

@@ -135,6 +135,51 @@ func TestAddKeyedMemoIsBounded(t *testing.T) {
 	}
 }
 
+// TestFrozen: a miner's patterns, stored and read back, tell how near a
+// line is to the lines mined, without filing it.
+func TestFrozen(t *testing.T) {
+	m := New(Config{})
+	for i := range 20 {
+		m.Add(fmt.Sprintf("request %d failed after %d ms", i, i*7))
+		m.Add(fmt.Sprintf("session opened for user %c%c from 10.0.0.%d", 'a'+i%5, 'a'+i%3, i))
+	}
+	m.Add("disk full on /var/log")
+	texts := m.Frozen(10)
+	if len(texts) != 3 || texts[2] != "disk full on <*>" {
+		t.Fatalf("frozen %q", texts)
+	}
+	if again := m.Frozen(2); !slices.Equal(again, texts[:2]) {
+		t.Fatalf("frozen %q, then the first two %q", texts, again)
+	}
+	f, err := FromFrozen(Config{}, texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		line string
+		want float64
+	}{
+		{"request 991 failed after 12 ms", 1},
+		{"request 991 failed before 12 ms", 2.0 / 3}, // 2 of 3 constants
+		{"session opened for user zed from 10.1.1.1", 1},
+		{"disk full on /home/x", 1},
+		{"kernel panic", 0}, // no pattern of its length and start
+	}
+	for _, tc := range tests {
+		if got := f.Nearest(tc.line); got != tc.want {
+			t.Errorf("Nearest(%q) = %v, want %v", tc.line, got, tc.want)
+		}
+	}
+	if n := len(f.Frozen(10)); n != 3 {
+		t.Fatalf("Nearest filed lines: %d patterns", n)
+	}
+	for _, bad := range [][]string{{"a  b"}, {" a"}, {strings.Repeat("x ", 200) + "x"}, {strings.Repeat("x", 5000)}} {
+		if _, err := FromFrozen(Config{}, bad); err == nil {
+			t.Errorf("FromFrozen(%.40q) took it", bad[0])
+		}
+	}
+}
+
 func TestVariable(t *testing.T) {
 	tests := map[string]bool{
 		"42": true, "0x1f": true, "10.0.0.1": true, "12:30:01": true, "node-129": true, "blk_-42": true,
@@ -347,6 +392,29 @@ func FuzzMiner(f *testing.F) {
 			t.Fatalf("one settled key, patterns %q and %q", ka, kb)
 		}
 		_ = m.Patterns()
+		f, err := FromFrozen(Config{}, m.Frozen(4))
+		if err != nil {
+			t.Fatalf("frozen patterns refused: %v", err)
+		}
+		if n := f.Nearest(a); n < 0 || n > 1 {
+			t.Fatalf("Nearest(%q) = %v", a, n)
+		}
+	})
+}
+
+// FuzzFrozen reads hostile stored patterns (one per line of text): refused
+// or usable, never a panic.
+func FuzzFrozen(f *testing.F) {
+	f.Add("request <*> failed\ndisk full on <*>", "request 7 failed")
+	f.Add("a  b", "")
+	f.Fuzz(func(t *testing.T, stored, line string) {
+		m, err := FromFrozen(Config{MaxTokens: 16, MaxLineBytes: 256}, strings.Split(stored, "\n"))
+		if err != nil {
+			return
+		}
+		if n := m.Nearest(line); n < 0 || n > 1 {
+			t.Fatalf("Nearest(%q) = %v", line, n)
+		}
 	})
 }
 
