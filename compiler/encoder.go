@@ -78,8 +78,9 @@ func trainEncoderHead(ctx context.Context, spec *Spec, train []Example, progress
 	keys := make([]uint64, len(texts))
 	miner := patterns.New(patterns.Config{})
 	for i, t := range texts {
-		keys[i] = runtime.TokenKey(enc.Tokenize(nil, []byte(t)))
-		miner.Add(t)
+		ids := enc.Tokenize(nil, []byte(t))
+		keys[i] = runtime.TokenKey(ids)
+		miner.Add(enc.Text(ids)) // as novelty reads records
 	}
 	x := make([]float32, len(train)*dim)
 	if err := embed(texts, x); err != nil {

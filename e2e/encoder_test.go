@@ -118,6 +118,7 @@ func TestEncoderNovelty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("patterns %q", res.Manifest.Patterns)
 	if len(res.Manifest.Patterns) == 0 {
 		t.Fatal("no patterns in the manifest")
 	}

@@ -567,7 +567,7 @@ func (ws *workspace) score(chunk []item) error {
 				if p.feat != nil {
 					row[k] = p.nov.features(gs.ptrs[m])
 				} else {
-					row[k] = p.nov.novelty(gs.keys[i], chunk[i].req.texts[chunk[i].i])
+					row[k] = p.nov.novelty(gs.keys[i], gs.seqs[m], p.enc)
 				}
 				if j := ws.set.kwIndex[pi]; j >= 0 {
 					p.kw.mixScan(&gs.kwScans[m*len(gs.kwPtrs)+j], row[k], row[:k])

@@ -316,6 +316,11 @@ func (e *Encoder) Tokenize(dst []int64, text []byte) []int64 {
 	return e.tok.Encode(dst, string(text), e.Ref.MaxTokens)
 }
 
+// Text spells ids that Tokenize gave as the tokenizer's pieces, words
+// apart: what an encoder-v1 program's log patterns are mined from, so that
+// a record's novelty, like its embedding, depends on its ids alone.
+func (e *Encoder) Text(ids []int64) string { return e.tok.Text(ids) }
+
 // Embed writes one pooled embedding of Ref.Dim floats per token sequence
 // into out. At most the program's max_batch sequences per call.
 func (e *Encoder) Embed(seqs [][]int64, out []float32) error {

@@ -17,10 +17,10 @@ import (
 // novelty says how much that is a guess. hashnet-v1 reads which features
 // training saw from its table (rows training never touched are zero).
 // encoder-v1, having no such table, compares the record with its training
-// lines: 0 for one of their exact token streams, else the share of its
-// words that the nearest of their log patterns does not cover (a new
-// number or name in a known line is covered; a program compiled before
-// patterns were stored says 1).
+// lines, both spelled from their token ids (Encoder.Text): 0 for one of
+// their exact token streams, else the share of its words that the nearest
+// of their log patterns does not cover (a new number or name in a known
+// line is covered; a program compiled before patterns were stored says 1).
 
 // NovelThreshold is the novelty above which a decision counts as novel in
 // metrics (paw_novel_total) and reports.
@@ -154,15 +154,15 @@ func (nd *noveltyData) features(f *Features) float32 {
 	return unseen / total
 }
 
-// novelty of a record with template key and text, for an encoder-v1
-// program: 0 for a training template, else how poorly the nearest
-// training pattern covers it (1 with none listed).
-func (nd *noveltyData) novelty(key uint64, text []byte) float32 {
+// novelty of an encoder-v1 record with template key and token ids: 0 for
+// a training template, else how poorly the nearest training pattern covers
+// the ids' text (1 with none listed).
+func (nd *noveltyData) novelty(key uint64, ids []int64, enc *Encoder) float32 {
 	switch {
 	case nd.hasTemplate(key):
 		return 0
 	case nd.near == nil:
 		return 1
 	}
-	return float32(1 - nd.near.Nearest(string(text)))
+	return float32(1 - nd.near.Nearest(enc.Text(ids)))
 }

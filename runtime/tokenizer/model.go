@@ -12,6 +12,7 @@ import (
 // wordPiece is BERT's greedy longest-match-first subword model.
 type wordPiece struct {
 	vocab    map[string]int64
+	pieces   map[int64]string // the vocabulary inverted, for spell
 	unkID    int64
 	prefix   string
 	maxChars int
@@ -38,7 +39,7 @@ func parseWordPiece(raw json.RawMessage) (*wordPiece, error) {
 	if !ok {
 		return nil, fmt.Errorf("WordPiece unk_token %q is not in the vocab", m.Unk)
 	}
-	w := &wordPiece{vocab: m.Vocab, unkID: unk, prefix: "##", maxChars: m.MaxChars}
+	w := &wordPiece{vocab: m.Vocab, pieces: invert(m.Vocab), unkID: unk, prefix: "##", maxChars: m.MaxChars}
 	if m.Prefix != nil {
 		w.prefix = *m.Prefix
 	}
@@ -52,6 +53,35 @@ func parseWordPiece(raw json.RawMessage) (*wordPiece, error) {
 		w.maxFirst = max(w.maxFirst, len(tok))
 	}
 	return w, nil
+}
+
+func (w *wordPiece) spell(id int64) (string, bool, bool) {
+	p, ok := w.pieces[id]
+	if rest, cont := strings.CutPrefix(p, w.prefix); cont && w.prefix != "" {
+		return rest, true, ok
+	}
+	return p, false, ok
+}
+
+func (b *bpe) spell(id int64) (string, bool, bool) {
+	p, ok := b.pieces[id]
+	// A byte-level piece that starts a word carries the space's mark.
+	if rest, word := strings.CutPrefix(p, "Ġ"); word {
+		return rest, false, ok
+	}
+	return p, true, ok
+}
+
+// invert maps a vocabulary's ids to their pieces (the first in sorted
+// order where two share an id).
+func invert(vocab map[string]int64) map[int64]string {
+	out := make(map[int64]string, len(vocab))
+	for p, id := range vocab {
+		if q, dup := out[id]; !dup || p < q {
+			out[id] = p
+		}
+	}
+	return out
 }
 
 func (w *wordPiece) id(tok string) (int64, bool) { id, ok := w.vocab[tok]; return id, ok }
@@ -112,6 +142,7 @@ func maxID(v map[string]int64) int {
 // in the order of the merges list.
 type bpe struct {
 	vocab  map[string]int64
+	pieces map[int64]string // the vocabulary inverted, for spell
 	ranks  map[[2]string]int
 	unkID  int64
 	hasUnk bool
@@ -144,7 +175,7 @@ func parseBPE(raw json.RawMessage) (*bpe, error) {
 	case m.Dropout != nil && *m.Dropout != 0:
 		return nil, errors.New("BPE dropout is not deterministic: set it to null")
 	}
-	b := &bpe{vocab: m.Vocab, ranks: make(map[[2]string]int, len(m.Merges)), cache: map[string][]int64{}}
+	b := &bpe{vocab: m.Vocab, pieces: invert(m.Vocab), ranks: make(map[[2]string]int, len(m.Merges)), cache: map[string][]int64{}}
 	for i, raw := range m.Merges {
 		// "a b" in older files, ["a", "b"] in newer ones.
 		var pair [2]string

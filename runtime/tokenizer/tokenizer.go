@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -139,6 +140,32 @@ type model interface {
 	id(token string) (int64, bool)
 	unk() (int64, bool)
 	size() int
+	// spell is the piece id stands for, and whether it continues the
+	// word before it.
+	spell(id int64) (piece string, continues, ok bool)
+}
+
+// Text spells ids that Encode gave, its special tokens left out, as the
+// model's pieces: a piece that continues a word ("##ed", or a byte-level
+// piece without the space mark Ġ) joined to the one before, the others
+// after a space. Equal ids give equal texts, so what is read from the text
+// (a log pattern) depends on the ids alone, as an embedding does.
+func (t *Tokenizer) Text(ids []int64) string {
+	if len(ids) >= len(t.cls)+len(t.sep) && slices.Equal(ids[:len(t.cls)], t.cls) && slices.Equal(ids[len(ids)-len(t.sep):], t.sep) {
+		ids = ids[len(t.cls) : len(ids)-len(t.sep)]
+	}
+	var b strings.Builder
+	for i, id := range ids {
+		piece, continues, ok := t.model.spell(id)
+		if !ok {
+			piece = "[?]"
+		}
+		if i > 0 && !continues {
+			b.WriteByte(' ')
+		}
+		b.WriteString(piece)
+	}
+	return b.String()
 }
 
 func parseModel(raw json.RawMessage) (model, error) {

@@ -117,6 +117,37 @@ func TestBPE(t *testing.T) {
 	}
 }
 
+// TestText spells ids back as their pieces, words apart.
+func TestText(t *testing.T) {
+	bert, err := Parse(bertJSON(t, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp, err := Parse(bpeJSON(t, []string{"e r", "er r", "err o", "erro r", "Ġ d", "Ġd b", "1 2", "' s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		tok        *Tokenizer
+		text, want string
+	}{
+		{bert, "Connection REFUSED to db12!", "connection refused to db12 !"},
+		{bert, "errors dbx", "errors [UNK]"},
+		{bert, "", ""},
+		{bp, "error db!", "error db!"},
+		{bp, "error's 12", "error's 12"},
+	}
+	for _, tc := range tests {
+		ids := tc.tok.Encode(nil, tc.text, 0)
+		if got := tc.tok.Text(ids); got != tc.want {
+			t.Errorf("Text(Encode(%q)) = %q, want %q", tc.text, got, tc.want)
+		}
+	}
+	if got := bert.Text([]int64{4, 999}); got != "connection [?]" {
+		t.Errorf("an id outside the vocab spelled %q", got)
+	}
+}
+
 func TestGPT2Split(t *testing.T) {
 	tests := []struct {
 		in   string
@@ -179,6 +210,7 @@ func FuzzEncode(f *testing.F) {
 					t.Fatalf("id %d outside the vocab of %d", id, tok.VocabSize())
 				}
 			}
+			_ = tok.Text(ids) // must not panic
 		}
 	})
 }
