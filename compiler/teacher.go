@@ -68,14 +68,14 @@ func (s *Spec) task() teacher.Task {
 // artifact, so a warm-cache recompile gives the same bytes.
 type TeacherStats struct {
 	Sampled    int // lines drawn from samples_file
-	Clusters   int // distinct masked templates among them
+	Clusters   int // distinct log patterns among them
 	Calls      int // requests sent, re-asks included
 	CacheHits  int // clusters answered from the cache
-	Overridden int // clusters whose template is an example's: the example's label wins
+	Overridden int // clusters whose pattern is an example's: the example's label wins
 	Dropped    int // clusters whose answer stayed outside the labels
 	OverBudget int // clusters left unlabelled by max_teacher_calls
 	Labelled   int // sampled lines with a label
-	Saved      int // calls saved by asking once per template
+	Saved      int // calls saved by asking once per pattern
 }
 
 // teaching is the labelled sample split for training and fidelity.

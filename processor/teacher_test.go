@@ -16,7 +16,7 @@ import (
 )
 
 // TestEscalationToTheTeacher routes records the program is unsure about by
-// the teacher's answer, asking once per template within the budget.
+// the teacher's answer, asking once per log pattern within the budget.
 func TestEscalationToTheTeacher(t *testing.T) {
 	const n = 6000
 	// The teacher calls maintenance notices errors; the program has never

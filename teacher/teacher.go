@@ -1,6 +1,6 @@
 // Package teacher asks a large model to label log lines through an
 // OpenAI-compatible chat-completions endpoint (Ollama, vLLM, llama.cpp's
-// server, hosted APIs). The compiler uses it once per template at compile
+// server, hosted APIs). The compiler uses it once per log pattern at compile
 // time; the runtime uses it for the low-confidence records a pipeline
 // escalates. Either way every call is budgeted, rate limited, retried and
 // cached.

@@ -151,8 +151,8 @@ func writeReport(w io.Writer, path, dest string, res *compiler.Result, took time
 		fmt.Fprintln(w)
 	}
 	if tp, st := m.Teacher, res.Teacher; tp != nil && st != nil {
-		fmt.Fprintf(w, "  teacher   %s at %s: %d sampled lines in %d templates, %d labelled\n", tp.Model, tp.BaseURL, st.Sampled, st.Clusters, st.Labelled)
-		fmt.Fprintf(w, "            %d calls (%d saved by asking once per template), %d from the cache, %d set by examples, %d dropped, %d over budget\n",
+		fmt.Fprintf(w, "  teacher   %s at %s: %d sampled lines in %d patterns, %d labelled\n", tp.Model, tp.BaseURL, st.Sampled, st.Clusters, st.Labelled)
+		fmt.Fprintf(w, "            %d calls (%d saved by asking once per pattern), %d from the cache, %d set by examples, %d dropped, %d over budget\n",
 			st.Calls, st.Saved, st.CacheHits, st.Overridden, st.Dropped, st.OverBudget)
 		fmt.Fprintf(w, "  fidelity  %.4f on %d held-out lines", tp.Fidelity, tp.Holdout)
 		for _, l := range m.Labels {
