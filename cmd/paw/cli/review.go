@@ -15,13 +15,18 @@ import (
 
 	"github.com/pawlogs/paw/compiler"
 	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/runtime/patterns"
 )
 
-// reviewItem is one escalated template no one has answered yet.
+// reviewItem is one log pattern of escalated records no one has answered
+// yet: its records, one line of each of its masked templates (what an
+// answer is sent for, as the teacher's answer to a pattern is kept), and
+// the first of those.
 type reviewItem struct {
-	Template string `json:"template"`
-	Count    int    `json:"count"`
-	Example  string `json:"example"`
+	Pattern string   `json:"pattern"`
+	Count   int      `json:"count"`
+	Example string   `json:"example"`
+	Lines   []string `json:"lines"`
 }
 
 func runReview(e *env, args []string) error {
@@ -29,8 +34,8 @@ func runReview(e *env, args []string) error {
 	sidecar := fs.String("sidecar", "http://127.0.0.1:8080", "paw serve, which keeps the answer logs (token from $PAW_TOKEN)")
 	file := fs.String("file", "", "escalated records: a review file (escalate.to file://...) or a review topic's records saved as lines")
 	field := fs.String("field", "log", "the field holding the text in JSON records")
-	answer := fs.Bool("answer", false, "ask for each template's label on stdin and send the answers")
-	asJSON := fs.Bool("json", false, "print the unanswered templates as JSON")
+	answer := fs.Bool("answer", false, "ask for each pattern's label on stdin and send the answers")
+	asJSON := fs.Bool("json", false, "print the unanswered patterns as JSON")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -58,11 +63,11 @@ func runReview(e *env, args []string) error {
 	if *asJSON {
 		return writeJSON(e.stdout, map[string]any{"program": name, "unanswered": items})
 	}
-	fmt.Fprintf(e.stdout, "%d escalated templates of %s no one has answered (%d answered in the log)\n", len(items), name, len(answered))
+	fmt.Fprintf(e.stdout, "%d escalated patterns of %s no one has answered (%d templates answered in the log)\n", len(items), name, len(answered))
 	var out []map[string]string
 	in := bufio.NewReader(e.stdin)
 	for _, it := range items {
-		fmt.Fprintf(e.stdout, "%6d  %s\n        e.g. %s\n", it.Count, it.Template, it.Example)
+		fmt.Fprintf(e.stdout, "%6d  %s\n        e.g. %s\n", it.Count, it.Pattern, it.Example)
 		if !*answer {
 			continue
 		}
@@ -70,7 +75,9 @@ func runReview(e *env, args []string) error {
 		line, err := in.ReadString('\n')
 		label := strings.TrimSpace(line)
 		if label != "" {
-			out = append(out, map[string]string{"line": it.Example, "label": label, "by": compiler.ByPerson})
+			for _, l := range it.Lines {
+				out = append(out, map[string]string{"line": l, "label": label, "by": compiler.ByPerson})
+			}
 		}
 		if err != nil {
 			break
@@ -96,28 +103,30 @@ func runReview(e *env, args []string) error {
 	return nil
 }
 
-// unanswered groups the escalated records of a review file by masked
-// template, leaving out the answered ones, largest first.
+// unanswered groups the escalated records of a review file whose masked
+// template the log has no answer for by log pattern (runtime/patterns),
+// largest first: a person answers once per pattern, as the teacher is
+// asked.
 func unanswered(path, field string, answered map[string]bool) ([]reviewItem, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	byKey := map[string]*reviewItem{}
+	type rec struct {
+		p        *patterns.Pattern
+		template string
+		text     string
+	}
+	var recs []rec
+	miner := patterns.New(patterns.Config{MaxLineBytes: runtime.DefaultMaxBytes})
 	br := bufio.NewReaderSize(f, 1<<20)
 	for {
-		rec, rerr := readRecord(br)
-		if len(bytes.TrimSpace(rec)) > 0 {
-			text := reviewText(rec, field)
-			k := runtime.Normalize([]byte(text), runtime.DefaultMaxBytes)
-			if !answered[k] {
-				it := byKey[k]
-				if it == nil {
-					it = &reviewItem{Template: k, Example: text}
-					byKey[k] = it
-				}
-				it.Count++
+		line, rerr := readRecord(br)
+		if len(bytes.TrimSpace(line)) > 0 {
+			text := reviewText(line, field)
+			if k := runtime.Normalize([]byte(text), runtime.DefaultMaxBytes); !answered[k] {
+				recs = append(recs, rec{miner.Add(text), k, text})
 			}
 		}
 		if rerr != nil {
@@ -127,16 +136,29 @@ func unanswered(path, field string, answered map[string]bool) ([]reviewItem, err
 			return nil, rerr
 		}
 	}
-	items := make([]reviewItem, 0, len(byKey))
-	for _, it := range byKey {
-		items = append(items, *it)
-	}
-	slices.SortFunc(items, func(a, b reviewItem) int {
-		if a.Count != b.Count {
-			return b.Count - a.Count
+	// Grouped once all are mined: a pattern widens as lines join it.
+	byKey := map[string]*reviewItem{}
+	var order []string
+	seen := map[string]bool{}
+	for _, r := range recs {
+		k := patterns.Key(r.p)
+		it := byKey[k]
+		if it == nil {
+			it = &reviewItem{Pattern: r.p.String(), Example: r.text}
+			byKey[k] = it
+			order = append(order, k)
 		}
-		return strings.Compare(a.Template, b.Template)
-	})
+		it.Count++
+		if !seen[r.template] {
+			seen[r.template] = true
+			it.Lines = append(it.Lines, r.text)
+		}
+	}
+	items := make([]reviewItem, 0, len(order))
+	for _, k := range order {
+		items = append(items, *byKey[k])
+	}
+	slices.SortStableFunc(items, func(a, b reviewItem) int { return b.Count - a.Count })
 	return items, nil
 }
 

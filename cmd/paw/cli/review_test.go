@@ -38,20 +38,23 @@ func TestReviewListsAndAnswers(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	review := filepath.Join(t.TempDir(), "review.jsonl")
-	os.WriteFile(review, []byte(`{"timestamp":"2026-01-01T00:00:00Z","tag":"app","record":{"log":"WARN disk 91% full on /var"}}
-{"timestamp":"2026-01-01T00:00:01Z","tag":"app","record":{"log":"WARN disk 93% full on /var"}}
-{"timestamp":"2026-01-01T00:00:02Z","tag":"app","record":{"log":"NOTICE cert for api.example.com expires in 12 days"}}
+	os.WriteFile(review, []byte(`{"timestamp":"2026-01-01T00:00:00Z","tag":"app","record":{"log":"WARN disk 91% full on sda"}}
+{"timestamp":"2026-01-01T00:00:01Z","tag":"app","record":{"log":"WARN disk 93% full on sda"}}
+{"timestamp":"2026-01-01T00:00:02Z","tag":"app","record":{"log":"WARN disk 97% full on sdb"}}
+{"timestamp":"2026-01-01T00:00:03Z","tag":"app","record":{"log":"NOTICE cert for api.example.com expires in 12 days"}}
 `), 0o644)
+	// Three records, two masked templates, of one pattern; and another.
 	code, out, errs := paw(t, "", "review", "real-error", "--file", review, "--sidecar", url)
-	if code != 0 || !strings.Contains(out, "2 escalated templates of real-error no one has answered") || !strings.Contains(out, "     2  warn disk") {
+	if code != 0 || !strings.Contains(out, "2 escalated patterns of real-error no one has answered") || !strings.Contains(out, "     3  WARN disk <*> full on <*>") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
+	// One answer: kept for each of the pattern's two templates.
 	code, out, errs = paw(t, "error\n\n", "review", "real-error", "--file", review, "--sidecar", url, "--answer")
-	if code != 0 || !strings.Contains(out, "sent 1 answers; the log holds 1") {
+	if code != 0 || !strings.Contains(out, "sent 2 answers; the log holds 2") {
 		t.Fatalf("--answer: exit %d\n%s\n%s", code, out, errs)
 	}
 	code, out, _ = paw(t, "", "review", "real-error", "--file", review, "--sidecar", url)
-	if code != 0 || !strings.Contains(out, "1 escalated templates of real-error no one has answered (1 answered") {
+	if code != 0 || !strings.Contains(out, "1 escalated patterns of real-error no one has answered (2 templates answered") {
 		t.Fatalf("after answering: exit %d\n%s", code, out)
 	}
 }
