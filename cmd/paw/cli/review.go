@@ -56,9 +56,12 @@ func runReview(e *env, args []string) error {
 	for _, a := range logged.Answers {
 		answered[runtime.Normalize([]byte(a.Line), runtime.DefaultMaxBytes)] = true
 	}
-	items, err := unanswered(*file, *field, answered)
+	items, unlisted, err := unanswered(*file, *field, answered)
 	if err != nil {
 		return err
+	}
+	if unlisted > 0 {
+		fmt.Fprintf(e.stderr, "paw review: %d records of patterns past the first %d not listed\n", unlisted, maxReviewPatterns)
 	}
 	if *asJSON {
 		return writeJSON(e.stdout, map[string]any{"program": name, "unanswered": items})
@@ -103,63 +106,81 @@ func runReview(e *env, args []string) error {
 	return nil
 }
 
+// Review bounds: a review file of any size lists at most this many
+// patterns and keeps at most this many lines to send answers for; the
+// records past them are counted.
+const (
+	maxReviewPatterns = 10000
+	maxReviewLines    = 10000
+)
+
 // unanswered groups the escalated records of a review file whose masked
 // template the log has no answer for by log pattern (runtime/patterns),
 // largest first: a person answers once per pattern, as the teacher is
-// asked.
-func unanswered(path, field string, answered map[string]bool) ([]reviewItem, error) {
+// asked. It also returns how many records it could not list.
+func unanswered(path, field string, answered map[string]bool) ([]reviewItem, int, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer f.Close()
-	type rec struct {
-		p        *patterns.Pattern
-		template string
-		text     string
-	}
-	var recs []rec
-	miner := patterns.New(patterns.Config{MaxLineBytes: runtime.DefaultMaxBytes})
+	miner := patterns.New(patterns.Config{MaxLineBytes: runtime.DefaultMaxBytes, MaxPatterns: maxReviewPatterns})
+	byPat := map[*patterns.Pattern]*reviewItem{}
+	var order []*patterns.Pattern
+	kept := map[string]bool{} // templates with a line kept
+	unlisted := 0
 	br := bufio.NewReaderSize(f, 1<<20)
 	for {
 		line, rerr := readRecord(br)
 		if len(bytes.TrimSpace(line)) > 0 {
 			text := reviewText(line, field)
 			if k := runtime.Normalize([]byte(text), runtime.DefaultMaxBytes); !answered[k] {
-				recs = append(recs, rec{miner.Add(text), k, text})
+				p := miner.Add(text)
+				it := byPat[p]
+				switch {
+				case it != nil:
+				case len(order) < maxReviewPatterns:
+					it = &reviewItem{Example: text}
+					byPat[p] = it
+					order = append(order, p)
+				default:
+					unlisted++
+					continue
+				}
+				it.Count++
+				if !kept[k] && len(kept) < maxReviewLines {
+					kept[k] = true
+					it.Lines = append(it.Lines, text)
+				}
 			}
 		}
 		if rerr != nil {
 			if errors.Is(rerr, io.EOF) {
 				break
 			}
-			return nil, rerr
+			return nil, 0, rerr
 		}
 	}
-	// Grouped once all are mined: a pattern widens as lines join it.
+	// Merged once all are mined: a pattern widens as lines join it.
 	byKey := map[string]*reviewItem{}
-	var order []string
-	seen := map[string]bool{}
-	for _, r := range recs {
-		k := patterns.Key(r.p)
-		it := byKey[k]
-		if it == nil {
-			it = &reviewItem{Pattern: r.p.String(), Example: r.text}
-			byKey[k] = it
-			order = append(order, k)
+	var items []*reviewItem
+	for _, p := range order {
+		it, k := byPat[p], patterns.Key(p)
+		if m := byKey[k]; m != nil {
+			m.Count += it.Count
+			m.Lines = append(m.Lines, it.Lines...)
+			continue
 		}
-		it.Count++
-		if !seen[r.template] {
-			seen[r.template] = true
-			it.Lines = append(it.Lines, r.text)
-		}
+		it.Pattern = p.String()
+		byKey[k] = it
+		items = append(items, it)
 	}
-	items := make([]reviewItem, 0, len(order))
-	for _, k := range order {
-		items = append(items, *byKey[k])
+	out := make([]reviewItem, len(items))
+	for i, it := range items {
+		out[i] = *it
 	}
-	slices.SortStableFunc(items, func(a, b reviewItem) int { return b.Count - a.Count })
-	return items, nil
+	slices.SortStableFunc(out, func(a, b reviewItem) int { return b.Count - a.Count })
+	return out, unlisted, nil
 }
 
 // reviewText reads a review line: out_paw's {"record": {...}} lines, a JSON

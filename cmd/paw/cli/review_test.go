@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -56,5 +57,45 @@ func TestReviewListsAndAnswers(t *testing.T) {
 	code, out, _ = paw(t, "", "review", "real-error", "--file", review, "--sidecar", url)
 	if code != 0 || !strings.Contains(out, "1 escalated patterns of real-error no one has answered (2 templates answered") {
 		t.Fatalf("after answering: exit %d\n%s", code, out)
+	}
+}
+
+// TestUnanswered groups a review file's unanswered records by pattern,
+// within its bounds.
+func TestUnanswered(t *testing.T) {
+	many := &strings.Builder{}
+	for i := range maxReviewPatterns + 5 {
+		fmt.Fprintf(many, "event%c%c%c happened\n", 'a'+i%26, 'a'+(i/26)%26, 'a'+(i/676)%26)
+	}
+	tests := []struct {
+		name     string
+		file     string
+		answered map[string]bool
+		patterns int
+		lines    int // kept to answer, in all
+		unlisted int
+	}{
+		{"one pattern, two templates", "disk 91% full on sda\ndisk 93% full on sda\ndisk 97% full on sdb\n", nil, 1, 2, 0},
+		{"an answered template is left out", "disk 91% full on sda\ndisk 97% full on sdb\n", map[string]bool{"disk <num> full on sda": true}, 1, 1, 0},
+		{"patterns past the bound are counted", many.String(), nil, maxReviewPatterns, maxReviewLines, 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "review.log")
+			if err := os.WriteFile(path, []byte(tc.file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			items, unlisted, err := unanswered(path, "log", tc.answered)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := 0
+			for _, it := range items {
+				lines += len(it.Lines)
+			}
+			if len(items) != tc.patterns || lines != tc.lines || unlisted != tc.unlisted {
+				t.Fatalf("%d patterns, %d lines, %d unlisted; want %d, %d, %d", len(items), lines, unlisted, tc.patterns, tc.lines, tc.unlisted)
+			}
+		})
 	}
 }
