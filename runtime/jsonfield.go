@@ -14,21 +14,25 @@ import (
 // included (FuzzExtractJSON compares the two): the last of duplicate keys
 // wins, and keys match after unescaping.
 func extractJSON(record []byte, path []string, expr string) ([]byte, error) {
-	s := jsonScan{b: record}
-	s.space()
-	if s.pos >= len(s.b) || s.b[s.pos] != '{' || !validJSON(record) {
+	if i := skipSpace(record, 0); i >= len(record) || record[i] != '{' {
 		return nil, ErrNotJSON
 	}
-	var val []byte
-	for i, seg := range path {
-		if s.pos >= len(s.b) || s.b[s.pos] != '{' {
-			return nil, fmt.Errorf("%w: %s", ErrFieldMissing, strings.Join(path[:i+1], "."))
+	// The pass that validates finds the top-level member too.
+	ok, val := validJSONMember(record, path[0])
+	if !ok {
+		return nil, ErrNotJSON
+	}
+	if val == nil {
+		return nil, fmt.Errorf("%w: %s", ErrFieldMissing, path[0])
+	}
+	for i, seg := range path[1:] {
+		s := jsonScan{b: val}
+		if val[0] != '{' {
+			return nil, fmt.Errorf("%w: %s", ErrFieldMissing, strings.Join(path[:i+2], "."))
 		}
-		val = s.member(seg)
-		if val == nil {
-			return nil, fmt.Errorf("%w: %s", ErrFieldMissing, strings.Join(path[:i+1], "."))
+		if val = s.member(seg); val == nil {
+			return nil, fmt.Errorf("%w: %s", ErrFieldMissing, strings.Join(path[:i+2], "."))
 		}
-		s = jsonScan{b: val}
 	}
 	if val[0] != '"' {
 		return nil, fmt.Errorf("%w: %s is %s", ErrNotString, expr, jsonType(val[0]))
@@ -163,18 +167,33 @@ const maxJSONDepth = 10000
 // validJSON reports what json.Valid reports, in one pass without its
 // per-byte state function calls (FuzzValidJSON compares the two).
 func validJSON(b []byte) bool {
-	var objects [maxJSONDepth/64 + 1]uint64 // bit d: the container at depth d is an object
+	ok, _ := validJSONMember(b, "")
+	return ok
+}
+
+// validJSONMember is validJSON that also returns, when b is an object, the
+// raw value of its last top-level member named key (nil if none; key ""
+// looks for none).
+func validJSONMember(b []byte, key string) (valid bool, found []byte) {
+	// Bit d: the container at depth d is an object. Records nest a few
+	// levels: the first 256 depths live on the stack, unzeroed past them.
+	var shallow [4]uint64
+	objects := shallow[:]
 	depth := 0
+	capture := -1 // where the value of a top-level member named key starts
 	i := skipSpace(b, 0)
 	for {
 		// A value starts at i.
 		if i >= len(b) {
-			return false
+			return false, nil
 		}
 		switch c := b[i]; {
 		case c == '{' || c == '[':
 			if depth == maxJSONDepth {
-				return false
+				return false, nil
+			}
+			if depth/64 == len(objects) {
+				objects = append(objects, 0)
 			}
 			if c == '{' {
 				objects[depth/64] |= 1 << (depth % 64)
@@ -189,63 +208,93 @@ func validJSON(b []byte) bool {
 				break
 			}
 			if c == '{' {
-				if i = member(b, i); i < 0 {
-					return false
+				if depth == 1 && key != "" {
+					i, capture = memberValue(b, i, key)
+				} else {
+					i = member(b, i)
+				}
+				if i < 0 {
+					return false, nil
 				}
 			}
 			continue
 		case c == '"':
 			if i = skipString(b, i); i < 0 {
-				return false
+				return false, nil
 			}
 		case c == '-' || c >= '0' && c <= '9':
 			if i = skipNumber(b, i); i < 0 {
-				return false
+				return false, nil
 			}
 		case c == 't':
 			if !bytes.HasPrefix(b[i:], []byte("true")) {
-				return false
+				return false, nil
 			}
 			i += 4
 		case c == 'f':
 			if !bytes.HasPrefix(b[i:], []byte("false")) {
-				return false
+				return false, nil
 			}
 			i += 5
 		case c == 'n':
 			if !bytes.HasPrefix(b[i:], []byte("null")) {
-				return false
+				return false, nil
 			}
 			i += 4
 		default:
-			return false
+			return false, nil
 		}
 		// After a value: close containers, or go on to the next element.
 		for {
+			if depth == 1 && capture >= 0 { // a top-level member's value ends at i
+				found, capture = b[capture:i], -1
+			}
 			i = skipSpace(b, i)
 			if depth == 0 {
-				return i == len(b)
+				return i == len(b), found
 			}
 			if i >= len(b) {
-				return false
+				return false, nil
 			}
 			inObject := objects[(depth-1)/64]&(1<<((depth-1)%64)) != 0
 			if b[i] == ',' {
 				i = skipSpace(b, i+1)
 				if inObject {
-					if i = member(b, i); i < 0 {
-						return false
+					if depth == 1 && key != "" {
+						i, capture = memberValue(b, i, key)
+					} else {
+						i = member(b, i)
+					}
+					if i < 0 {
+						return false, nil
 					}
 				}
 				break
 			}
 			if inObject && b[i] != '}' || !inObject && b[i] != ']' {
-				return false
+				return false, nil
 			}
 			depth--
 			i++
 		}
 	}
+}
+
+// memberValue is member that also returns where the value starts if the
+// member's key is key, else -1.
+func memberValue(b []byte, i int, key string) (next, value int) {
+	if i >= len(b) || b[i] != '"' {
+		return -1, -1
+	}
+	end := skipString(b, i)
+	if end < 0 {
+		return -1, -1
+	}
+	next = afterKey(b, end)
+	if next >= 0 && keyIs(b[i:end], key) {
+		return next, next
+	}
+	return next, -1
 }
 
 // member passes an object member's key and colon; -1 if there is none.
@@ -256,6 +305,11 @@ func member(b []byte, i int) int {
 	if i = skipString(b, i); i < 0 {
 		return -1
 	}
+	return afterKey(b, i)
+}
+
+// afterKey passes the colon after a key ending at i; -1 if there is none.
+func afterKey(b []byte, i int) int {
 	if i = skipSpace(b, i); i >= len(b) || b[i] != ':' {
 		return -1
 	}
@@ -269,9 +323,24 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
+// strPlain marks the bytes a string holds as they are: not its quote, a
+// backslash or a control character.
+var strPlain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // skipString passes the string starting at i; -1 if it is not valid.
 func skipString(b []byte, i int) int {
 	for i++; i < len(b); i++ {
+		for i < len(b) && strPlain[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			return -1
+		}
 		switch c := b[i]; {
 		case c == '"':
 			return i + 1
