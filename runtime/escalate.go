@@ -59,7 +59,7 @@ func (t TeacherEscalation) withDefaults() TeacherEscalation {
 type TeacherCounts struct {
 	Escalated  int64 // decisions below the threshold
 	Calls      int64 // requests sent, retries included; never over max_calls
-	Asked      int64 // answered by a call made for them (one per template)
+	Asked      int64 // answered by a call made for them (one call per pattern)
 	Cached     int64 // answered from memory or the disk cache
 	OverBudget int64 // no call allowed: the local decision stood
 	Failed     int64 // the call failed, or failed lately: the local decision stood
