@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pawlogs/paw/internal/lifecycle"
 )
 
 // DriftConfig says when a program's positive rate has drifted: its rate
@@ -113,45 +115,42 @@ func WatchDrift(ctx context.Context, s *Store, w DriftWatch) {
 	if w.Logger == nil {
 		w.Logger = slog.Default()
 	}
-	t := time.NewTicker(w.Interval)
-	defer t.Stop()
 	was := map[string]bool{}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	lifecycle.Every(ctx, w.Interval, func() { w.check(s, was) })
+}
+
+// check checks every program's drift once; was holds whether each was
+// drifting at the last check.
+func (w *DriftWatch) check(s *Store, was map[string]bool) {
+	targets := w.Programs()
+	names := make([]string, 0, len(targets))
+	for n := range targets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		d, err := CheckDrift(s, name, targets[name], time.Now(), w.Config)
+		if err != nil {
+			w.Logger.Warn("drift check", "program", name, "err", err)
+			continue
 		}
-		targets := w.Programs()
-		names := make([]string, 0, len(targets))
-		for n := range targets {
-			names = append(names, n)
+		if w.OnCheck != nil {
+			w.OnCheck(name, d)
 		}
-		sort.Strings(names)
-		for _, name := range names {
-			d, err := CheckDrift(s, name, targets[name], time.Now(), w.Config)
-			if err != nil {
-				w.Logger.Warn("drift check", "program", name, "err", err)
-				continue
-			}
-			if w.OnCheck != nil {
-				w.OnCheck(name, d)
-			}
-			v := 0.0
-			if d.Drifting {
-				v = 1
-			}
-			if w.Gauge != nil {
-				w.Gauge.WithLabelValues(name).Set(v)
-			}
-			switch {
-			case d.Drifting && !was[name]:
-				w.Logger.Warn("program drifting: its positive rate left the band around its baseline; add examples and recompile",
-					"program", name, "positive", d.Positive, "recent", fmt.Sprintf("%.3f", d.Recent), "baseline", fmt.Sprintf("%.3f", d.Baseline))
-			case !d.Drifting && was[name]:
-				w.Logger.Info("program back within its drift band", "program", name)
-			}
-			was[name] = d.Drifting
+		v := 0.0
+		if d.Drifting {
+			v = 1
 		}
+		if w.Gauge != nil {
+			w.Gauge.WithLabelValues(name).Set(v)
+		}
+		switch {
+		case d.Drifting && !was[name]:
+			w.Logger.Warn("program drifting: its positive rate left the band around its baseline; add examples and recompile",
+				"program", name, "positive", d.Positive, "recent", fmt.Sprintf("%.3f", d.Recent), "baseline", fmt.Sprintf("%.3f", d.Baseline))
+		case !d.Drifting && was[name]:
+			w.Logger.Info("program back within its drift band", "program", name)
+		}
+		was[name] = d.Drifting
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/nakabonne/tstorage"
 
 	"github.com/pawlogs/paw/internal/atomicfile"
+	"github.com/pawlogs/paw/internal/lifecycle"
 )
 
 // Point is one value of one series at one time.
@@ -211,18 +212,11 @@ func (s *Store) SavePatternsEvery(ctx context.Context, interval time.Duration, l
 	if s.dir == "" {
 		return
 	}
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if err := s.SavePatterns(); err != nil {
-				log.Warn("patterns not saved", "err", err)
-			}
+	lifecycle.Every(ctx, interval, func() {
+		if err := s.SavePatterns(); err != nil {
+			log.Warn("patterns not saved", "err", err)
 		}
-	}
+	})
 }
 
 // SavePatterns writes the pattern board's snapshot (atomically) for the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pawlogs/paw/compiler"
 	"github.com/pawlogs/paw/internal/answerlog"
+	"github.com/pawlogs/paw/internal/lifecycle"
 )
 
 // answersEvery is how often a standalone processor appends the teacher's
@@ -49,15 +50,6 @@ func (p *Processor) keepAnswers(ctx context.Context, dir string) {
 			}
 		}
 	}
-	t := time.NewTicker(answersEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			save()
-			return
-		case <-t.C:
-			save()
-		}
-	}
+	lifecycle.Every(ctx, answersEvery, save)
+	save()
 }

@@ -532,19 +532,12 @@ func (p *Processor) observe(d time.Duration) {
 
 // commitLoop commits acknowledged offsets every commit interval.
 func (p *Processor) commitLoop(ctx context.Context, r *kafka.Reader, tr *tracker, w *kafka.Writer) {
-	t := time.NewTicker(p.cfg.CommitInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			p.countRetries(w)
-			if err := p.commit(ctx, r, tr); err != nil && ctx.Err() == nil {
-				p.log.Warn("commit failed; will retry", "err", err)
-			}
+	lifecycle.Every(ctx, p.cfg.CommitInterval, func() {
+		p.countRetries(w)
+		if err := p.commit(ctx, r, tr); err != nil && ctx.Err() == nil {
+			p.log.Warn("commit failed; will retry", "err", err)
 		}
-	}
+	})
 }
 
 // countRetries adds the writer's retries since the last call (kafka-go's

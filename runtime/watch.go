@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pawlogs/paw/internal/dirwatch"
+	"github.com/pawlogs/paw/internal/lifecycle"
 )
 
 // WatchOptions configure WatchPrograms. Zero values take the defaults.
@@ -54,18 +55,12 @@ func WatchPrograms(ctx context.Context, pl *Pipeline, opts WatchOptions) error {
 
 // poll asks the source for every program each PollInterval.
 func poll(ctx context.Context, pl *Pipeline, opts WatchOptions) error {
-	t := time.NewTicker(opts.PollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	lifecycle.Every(ctx, opts.PollInterval, func() {
 		for _, name := range pl.cfg.ProgramNames() {
 			reloadOne(ctx, pl, name, opts)
 		}
-	}
+	})
+	return nil
 }
 
 func watchDir(ctx context.Context, pl *Pipeline, dir string, opts WatchOptions) error {

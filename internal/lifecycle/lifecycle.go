@@ -178,3 +178,19 @@ func (l *Lifecycle) ReadyHandler() http.Handler {
 		w.Write([]byte(p.String() + "\n"))
 	})
 }
+
+// Every calls tick every interval until ctx ends: the loop of each of
+// paw's background tasks that polls, saves, commits or checks. A tick runs
+// to its end; the next waits for it.
+func Every(ctx context.Context, interval time.Duration, tick func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			tick()
+		}
+	}
+}

@@ -96,3 +96,27 @@ func TestStopReportsTheError(t *testing.T) {
 		t.Fatalf("err %v, log:\n%s", err, logs.String())
 	}
 }
+
+// TestEvery ticks until its context ends, then returns.
+func TestEvery(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ticks := 0
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Every(ctx, time.Millisecond, func() {
+			if ticks++; ticks >= 3 {
+				cancel()
+			}
+		})
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Every did not return once its context ended")
+	}
+	// A tick due as the context ends may still run: select picks either.
+	if ticks < 3 || ticks > 4 {
+		t.Fatalf("%d ticks, want 3 (or 4)", ticks)
+	}
+}
