@@ -275,12 +275,15 @@ func (m *Miner) Frozen(n int) []string {
 
 // FromFrozen rebuilds a miner from Frozen's texts, for Nearest. A text
 // that Frozen could not have written (an empty token, more than MaxTokens
-// tokens or MaxLineBytes bytes) is refused.
+// tokens, or more bytes than MaxLineBytes and 4 a token) is refused.
 func FromFrozen(cfg Config, texts []string) (*Miner, error) {
 	m := New(cfg)
+	// A pattern's text may outgrow its line by a space and a <*> in
+	// place of a one-byte value per token.
+	maxBytes := m.cfg.MaxLineBytes + 4*m.cfg.MaxTokens
 	for i, t := range texts {
-		if len(t) > m.cfg.MaxLineBytes {
-			return nil, fmt.Errorf("pattern %d: %d bytes, want at most %d", i, len(t), m.cfg.MaxLineBytes)
+		if len(t) > maxBytes {
+			return nil, fmt.Errorf("pattern %d: %d bytes, want at most %d", i, len(t), maxBytes)
 		}
 		var toks []string // an empty line's pattern has none
 		if t != "" {

@@ -173,6 +173,15 @@ func TestFrozen(t *testing.T) {
 	if n := len(f.Frozen(10)); n != 3 {
 		t.Fatalf("Nearest filed lines: %d patterns", n)
 	}
+	// The longest lines' patterns read back: values and delimiters with
+	// no space between them come back spaced.
+	for _, long := range []string{strings.Repeat(strings.Repeat("a", 63)+",", 64), strings.Repeat("k=1,", 2000), strings.Repeat("x", 5000)} {
+		m := New(Config{})
+		m.Add(long)
+		if _, err := FromFrozen(Config{}, m.Frozen(1)); err != nil {
+			t.Errorf("the pattern of a %d-byte line: %v", len(long), err)
+		}
+	}
 	for _, bad := range [][]string{{"a  b"}, {" a"}, {strings.Repeat("x ", 200) + "x"}, {strings.Repeat("x", 5000)}} {
 		if _, err := FromFrozen(Config{}, bad); err == nil {
 			t.Errorf("FromFrozen(%.40q) took it", bad[0])
