@@ -146,7 +146,7 @@ func trainEncoderHead(ctx context.Context, spec *Spec, train []Example, progress
 		},
 		model: model, encoder: &ref, close: closeAll, trainAccuracy: acc, rates: rates, warnings: warnings, cvECE: ece,
 		templates: runtime.EncodeTemplateKeys(keys),
-		patterns:  miner.Frozen(runtime.MaxNoveltyPatterns),
+		patterns:  runtime.NoveltyPatterns(miner),
 		shape:     runtime.ModelShape{Dim: dim, Temperature: round6(temperature)},
 	}, nil
 }

@@ -170,7 +170,8 @@ func TestDecodeArtifactRefuses(t *testing.T) {
 		{"patterns in a hashnet-v1 program", withManifest(t, func(m *Manifest) { m.Patterns = []string{"disk <*> failed"} }), "patterns in a hashnet-v1 program"},
 		{"a pattern's empty token", withEncoder(t, func(m *Manifest) { m.Patterns = []string{"disk  failed"} }), "pattern 0: want at most 128 tokens, each not empty"},
 		{"a pattern too long", withEncoder(t, func(m *Manifest) { m.Patterns = []string{strings.Repeat("x ", 200) + "x"} }), "pattern 0: want at most 128 tokens"},
-		{"too many patterns", withEncoder(t, func(m *Manifest) { m.Patterns = slices.Repeat([]string{"a"}, MaxNoveltyPatterns+1) }), "4097 patterns"},
+		{"too many patterns", withEncoder(t, func(m *Manifest) { m.Patterns = slices.Repeat([]string{"a"}, maxNoveltyPatterns+1) }), "4097 patterns"},
+		{"patterns too large", withEncoder(t, func(m *Manifest) { m.Patterns = slices.Repeat([]string{strings.Repeat("<", 700)}, 70) }), "patterns of 294140 bytes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package runtime
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -67,8 +68,33 @@ func decodeTemplateKeys(s string) ([]uint64, error) {
 // TokenKey is an encoder-v1 record's template key: its token ids.
 func TokenKey(ids []int64) uint64 { return hashIDs(ids) }
 
-// MaxNoveltyPatterns bounds the log patterns a manifest lists.
-const MaxNoveltyPatterns = 4096
+// Bounds on the log patterns a manifest lists: in number, and in bytes as
+// the manifest's JSON writes them (a manifest holds at most 1 MiB, and a
+// control character or a < takes 6 bytes there).
+const (
+	maxNoveltyPatterns     = 4096
+	maxNoveltyPatternBytes = 256 << 10
+)
+
+// NoveltyPatterns is what an encoder-v1 manifest lists of m, the miner of
+// its training lines: its patterns with the most lines, within the bounds.
+func NoveltyPatterns(m *patterns.Miner) []string {
+	var out []string
+	size := 0
+	for _, p := range m.Frozen(maxNoveltyPatterns) {
+		if size += jsonSize(p); size > maxNoveltyPatternBytes {
+			break
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// jsonSize is the length of s as a JSON string.
+func jsonSize(s string) int {
+	b, _ := json.Marshal(s)
+	return len(b)
+}
 
 // frozenPatterns reads the manifest's patterns (nil without any). Only an
 // encoder-v1 program has them: a hashnet-v1 program reads novelty from its
@@ -79,8 +105,15 @@ func frozenPatterns(m *Manifest) (*patterns.Miner, error) {
 		return nil, nil
 	case m.Interpreter != InterpreterEncoderV1:
 		return nil, fmt.Errorf("patterns in a %s program", m.Interpreter)
-	case len(m.Patterns) > MaxNoveltyPatterns:
-		return nil, fmt.Errorf("%d patterns: want at most %d", len(m.Patterns), MaxNoveltyPatterns)
+	case len(m.Patterns) > maxNoveltyPatterns:
+		return nil, fmt.Errorf("%d patterns: want at most %d", len(m.Patterns), maxNoveltyPatterns)
+	}
+	size := 0
+	for _, p := range m.Patterns {
+		size += jsonSize(p)
+	}
+	if size > maxNoveltyPatternBytes {
+		return nil, fmt.Errorf("patterns of %d bytes: want at most %d", size, maxNoveltyPatternBytes)
 	}
 	pm, err := patterns.FromFrozen(patterns.Config{}, m.Patterns)
 	if err != nil {

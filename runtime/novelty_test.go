@@ -2,9 +2,13 @@ package runtime_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/pawlogs/paw/runtime"
+	"github.com/pawlogs/paw/runtime/patterns"
 )
 
 // Novelty is 0 for a training template (whatever its numbers), 1 for a
@@ -65,5 +69,23 @@ func TestEscalateNovelAbove(t *testing.T) {
 	}
 	if _, err := runtime.ParsePipelineConfig("p.yaml", []byte("steps:\n  - filter: {program: x, keep: [a], escalate: {to: review}}\n")); err == nil {
 		t.Fatal("an escalate without below or novel_above was accepted")
+	}
+}
+
+// TestNoveltyPatternsFitTheManifest: lines whose patterns take many bytes
+// as JSON (a < takes 6) are listed only up to the manifest's bound.
+func TestNoveltyPatternsFitTheManifest(t *testing.T) {
+	m := patterns.New(patterns.Config{})
+	for i := range 200 {
+		m.Add(fmt.Sprintf("%s event%c%c", strings.Repeat("<", 1500), 'a'+i%26, 'a'+i/26))
+	}
+	listed := runtime.NoveltyPatterns(m)
+	size := 0
+	for _, p := range listed {
+		b, _ := json.Marshal(p)
+		size += len(b)
+	}
+	if len(listed) == 200 || size > 256<<10 || size < 240<<10 {
+		t.Fatalf("%d of 200 patterns listed, %d bytes as JSON", len(listed), size)
 	}
 }
