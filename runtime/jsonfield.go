@@ -176,7 +176,8 @@ func validJSON(b []byte) bool {
 // looks for none).
 func validJSONMember(b []byte, key string) (valid bool, found []byte) {
 	// Bit d: the container at depth d is an object. Records nest a few
-	// levels: the first 256 depths live on the stack, unzeroed past them.
+	// levels, so 256 depths' bits start on the stack (zeroing all 10,000
+	// on every record cost 7% of it); deeper ones are appended.
 	var shallow [4]uint64
 	objects := shallow[:]
 	depth := 0

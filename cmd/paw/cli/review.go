@@ -107,8 +107,9 @@ func runReview(e *env, args []string) error {
 }
 
 // Review bounds: a review file of any size lists at most this many
-// patterns and keeps at most this many lines to send answers for; the
-// records past them are counted.
+// patterns and keeps at most this many lines to send answers for (what
+// one request to the sidecar may carry); the records past them are
+// counted.
 const (
 	maxReviewPatterns = 10000
 	maxReviewLines    = 10000
