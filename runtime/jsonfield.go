@@ -209,12 +209,7 @@ func validJSONMember(b []byte, key string) (valid bool, found []byte) {
 				break
 			}
 			if c == '{' {
-				if depth == 1 && key != "" {
-					i, capture = memberValue(b, i, key)
-				} else {
-					i = member(b, i)
-				}
-				if i < 0 {
+				if i, capture = nextMember(b, i, depth, key, capture); i < 0 {
 					return false, nil
 				}
 			}
@@ -261,12 +256,7 @@ func validJSONMember(b []byte, key string) (valid bool, found []byte) {
 			if b[i] == ',' {
 				i = skipSpace(b, i+1)
 				if inObject {
-					if depth == 1 && key != "" {
-						i, capture = memberValue(b, i, key)
-					} else {
-						i = member(b, i)
-					}
-					if i < 0 {
+					if i, capture = nextMember(b, i, depth, key, capture); i < 0 {
 						return false, nil
 					}
 				}
@@ -279,6 +269,16 @@ func validJSONMember(b []byte, key string) (valid bool, found []byte) {
 			i++
 		}
 	}
+}
+
+// nextMember passes the member at i of an object at depth. In the
+// top-level object (depth 1) the capture it returns is where the value
+// starts if the member is named key, else -1; deeper, capture is kept.
+func nextMember(b []byte, i, depth int, key string, capture int) (int, int) {
+	if depth == 1 && key != "" {
+		return memberValue(b, i, key)
+	}
+	return member(b, i), capture
 }
 
 // memberValue is member that also returns where the value starts if the
