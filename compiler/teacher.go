@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -113,8 +114,9 @@ func (s *Spec) teach(ctx context.Context, progress Progress) (*teaching, error) 
 		lines    []int
 		label    string
 	}
-	// Lines are grouped by mined pattern (runtime/patterns): one question
-	// per pattern, not per exact masked template.
+	// Lines are grouped by mined pattern (runtime/patterns) and kind
+	// within it, read once all are mined: one question per kind of
+	// pattern, not per exact masked template.
 	miner := patterns.New(patterns.Config{MaxLineBytes: maxBytes})
 	mined := make([]*patterns.Pattern, len(lines))
 	for i, l := range lines {
@@ -123,7 +125,7 @@ func (s *Spec) teach(ctx context.Context, progress Progress) (*teaching, error) 
 	byKey := map[string]*cluster{}
 	var clusters []*cluster
 	for i, l := range lines {
-		k := patterns.Key(mined[i])
+		k := clusterKey(mined[i], miner.Kind(mined[i], l))
 		c := byKey[k]
 		if c == nil {
 			c = &cluster{key: k, rep: l}
@@ -135,7 +137,8 @@ func (s *Spec) teach(ctx context.Context, progress Progress) (*teaching, error) 
 	sort.Slice(clusters, func(i, j int) bool { return clusters[i].key < clusters[j].key })
 	exampleLabel := map[string]string{}
 	for _, e := range s.Examples {
-		k := patterns.Key(miner.Add(e.Text))
+		p := miner.Add(e.Text)
+		k := clusterKey(p, miner.Kind(p, e.Text))
 		if _, ok := exampleLabel[k]; !ok {
 			exampleLabel[k] = e.Label
 		}
@@ -257,4 +260,10 @@ func (s *Spec) readSamples() ([]string, error) {
 		return nil, errors.New("samples_file holds no lines")
 	}
 	return lines, nil
+}
+
+// clusterKey is what one teacher question stands for: a pattern, as
+// patterns merge them, and a kind of line within it.
+func clusterKey(p *patterns.Pattern, kind uint64) string {
+	return patterns.Key(p) + "\x00" + strconv.FormatUint(kind, 16)
 }

@@ -235,3 +235,54 @@ func TestTeacherSpecValidation(t *testing.T) {
 		t.Fatalf("a spec over HTTP read samples_file: %v", err)
 	}
 }
+
+// TestTeacherAsksEachKind: lines of one pattern whose state word differs
+// ("critical", "normal": two words, kinds, not values) are asked about
+// apart, and each kind keeps its own answer.
+func TestTeacherAsksEachKind(t *testing.T) {
+	rule := func(line string) string {
+		if strings.Contains(line, "critical") {
+			return "error"
+		}
+		return "ok"
+	}
+	ts := teachertest.NewServer(t, rule)
+	dir := t.TempDir()
+	var samples strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&samples, "%d gige%d gige temperature %d 1 %s\n", 480000+i, i%3, 1146100000+i, []string{"critical", "normal"}[i%2])
+	}
+	os.WriteFile(filepath.Join(dir, "samples.log"), []byte(samples.String()), 0o644)
+	spec := fmt.Sprintf(`name: temps
+description: Is this line a real error?
+labels: [error, ok]
+examples:
+  - {label: error, text: "upstream api failed with status 500"}
+  - {label: error, text: "login refused for user admin"}
+  - {label: ok, text: "nightly export finished in 3s"}
+  - {label: ok, text: "config reloaded"}
+samples_file: samples.log
+teacher:
+  base_url: %s
+  model: teach-1
+  cache_dir: %s
+`, ts.BaseURL(), filepath.Join(dir, "cache"))
+	path := filepath.Join(dir, "temps.yaml")
+	os.WriteFile(path, []byte(spec), 0o644)
+	res, err := compileSpecFile(t, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := res.Teacher
+	asked := map[string]bool{}
+	for line := range ts.PerLine() {
+		asked[rule(line)] = true
+	}
+	// Three patterns (gige0..2: a source, routed apart) of two kinds each.
+	if st.Calls != 6 || !asked["error"] || !asked["ok"] {
+		t.Fatalf("%d calls, answers %v: want 6, both labels", st.Calls, asked)
+	}
+	if fid := res.Manifest.Teacher.Fidelity; fid < 0.99 {
+		t.Fatalf("fidelity %.4f", fid)
+	}
+}

@@ -80,10 +80,10 @@ type teacherEscalator struct {
 	fresh    []TeacherAnswer // answers not yet taken by the data plane
 	clientID string          // program ID the client and answers are for
 	client   *teacher.Client
-	answers  map[uint64]int // pattern ID -> label index
-	// miner groups the escalated records into log patterns, so that the
-	// teacher is asked once per pattern, as compile-time labelling asks,
-	// not once per exact template key.
+	answers  map[uint64]int // pattern and kind -> label index
+	// miner groups the escalated records into log patterns and their kinds,
+	// so that the teacher is asked once per kind of pattern, as
+	// compile-time labelling asks, not once per exact template key.
 	miner *patterns.Miner
 	// kept holds the template keys whose answer was kept for learning: a
 	// pattern's answer is learned from once for each of its templates.
@@ -162,7 +162,8 @@ func (e *teacherEscalator) group(p *Program, id string, texts [][]byte, wanted [
 	}
 	pats, known = make([]uint64, len(wanted)), make([]int, len(wanted))
 	for j, i := range wanted {
-		pats[j] = e.miner.AddKeyed(texts[i], keys[j]).ID
+		p, kind := e.miner.AddKeyed(texts[i], keys[j])
+		pats[j] = mix(p.ID ^ kind)
 		k, ok := e.answers[pats[j]]
 		if !ok {
 			k = -1

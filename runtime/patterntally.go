@@ -102,7 +102,7 @@ func (t *patternTally) add(st *pipelineState, texts [][]byte, results []Result) 
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for ; i < n; i += t.every {
-		p := t.miner.AddKeyed(texts[i], t.feat.Scan(texts[i], t.toks))
+		p, _ := t.miner.AddKeyed(texts[i], t.feat.Scan(texts[i], t.toks))
 		for pi, dec := range results[i].Decisions {
 			k := tallyKey{st.progs[pi].Name(), p.ID}
 			c := t.counts[k]

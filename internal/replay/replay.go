@@ -116,8 +116,8 @@ func Run(ctx context.Context, cfg Config, records []Record) (*Report, error) {
 		return nil, err
 	}
 	toks, miner := feat.NewTokens(), patterns.New(patterns.Config{MaxLineBytes: maxBytes})
-	answered := map[uint64]string{} // pattern ID -> the teacher's label
-	learned := map[string]bool{}    // masked templates answered
+	answered := map[[2]uint64]string{} // pattern ID and kind -> the teacher's label
+	learned := map[string]bool{}       // masked templates answered
 	templates := map[string]bool{}
 	var emitted, own, last f1count
 	rep := &Report{N: len(records)}
@@ -139,7 +139,8 @@ func Run(ctx context.Context, cfg Config, records []Record) (*Report, error) {
 			label := t.Label
 			if client != nil && (float64(t.Score) < cfg.Below || (cfg.NovelAbove > 0 && float64(t.Novelty) > cfg.NovelAbove)) {
 				rep.Escalated++
-				pat := miner.AddKeyed(texts[i], feat.Scan(texts[i], toks)).ID
+				p, kind := miner.AddKeyed(texts[i], feat.Scan(texts[i], toks))
+				pat := [2]uint64{p.ID, kind}
 				a, ok := answered[pat]
 				if !ok {
 					ans, err := client.Label(ctx, r.Text)

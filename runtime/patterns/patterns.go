@@ -80,6 +80,88 @@ type Pattern struct {
 	spaces  []bool   // whether white space came before each token, in Example
 	lru     *list.Element
 	route   string
+	// kinds are the positions where lines held different words, each with
+	// the words seen there: a few words name kinds of one event whose
+	// lines may mean opposite things ("temperature critical", "...
+	// warning"); variants words or more are values.
+	kinds []kindPos
+}
+
+// kindPos is a position of a pattern that lines held different words at:
+// the first words' hashes, and how many there were (up to variants: then
+// the position holds values, not kinds). A position a shape variable took
+// holds values, and has none.
+type kindPos struct {
+	pos   int
+	n     int
+	words [variants]uint64
+}
+
+// maxKindPositions bounds the positions a pattern tells kinds at; a
+// position widened past them holds values.
+const maxKindPositions = 8
+
+// widen records that a line held t where the pattern holds c (c != t),
+// before the position becomes a variable.
+func (p *Pattern) widen(i int, c, t string) {
+	k := p.kindAt(i)
+	switch {
+	case k != nil:
+		k.saw(t)
+	case c == Wildcard || t == Wildcard || len(p.kinds) == maxKindPositions:
+		// A shape variable, or past the bound: values, which kind reads
+		// no word of.
+	default:
+		k := kindPos{pos: i}
+		k.saw(c)
+		k.saw(t)
+		p.kinds = append(p.kinds, k)
+	}
+}
+
+func (p *Pattern) kindAt(i int) *kindPos {
+	for j := range p.kinds {
+		if p.kinds[j].pos == i {
+			return &p.kinds[j]
+		}
+	}
+	return nil
+}
+
+// saw counts word w at the position, until it holds values.
+func (k *kindPos) saw(w string) {
+	if k.n == variants {
+		return
+	}
+	if w == Wildcard {
+		k.n = variants // a shape variable among the words: values
+		return
+	}
+	h := hashWord(w)
+	if !slices.Contains(k.words[:k.n], h) {
+		k.words[k.n] = h
+		k.n++
+	}
+}
+
+// kind is the line's kind within the pattern: a hash of its words at the
+// positions that hold kinds, 0 where there are none.
+func (p *Pattern) kind(toks []string) uint64 {
+	var h uint64
+	for _, k := range p.kinds {
+		if k.n < variants && toks[k.pos] != Wildcard {
+			h = (h^hashWord(toks[k.pos]))*0x9e3779b97f4a7c15 + uint64(k.pos) + 1
+		}
+	}
+	return h
+}
+
+func hashWord(w string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(w); i++ {
+		h = (h ^ uint64(w[i])) * 1099511628211
+	}
+	return h
 }
 
 // String is the pattern's text, spaced as its first line was.
@@ -122,11 +204,11 @@ func (m *Miner) Evicted() int { return m.evicted }
 // lines are mined, so that what differs between them (the "5" of "5ms",
 // which the featurizer's key does not tell apart) becomes a variable; its
 // later lines join the pattern the last of those joined, at the cost of a
-// map lookup, while that pattern lives. Key 0 is Add. The line is copied
-// only when it is mined.
-func (m *Miner) AddKeyed(line []byte, key uint64) *Pattern {
+// map lookup, while that pattern lives, and with that line's kind. Key 0
+// is AddKind. The line is copied only when it is mined.
+func (m *Miner) AddKeyed(line []byte, key uint64) (*Pattern, uint64) {
 	if key == 0 {
-		return m.Add(string(line))
+		return m.add(string(line))
 	}
 	if k, ok := m.byKey[key]; ok && k.lines >= settled {
 		if p := k.p.Value(); p != nil && p.lru != nil {
@@ -134,16 +216,16 @@ func (m *Miner) AddKeyed(line []byte, key uint64) *Pattern {
 			p.Count++
 			p.last = m.seq
 			m.recent.MoveToFront(p.lru)
-			return p
+			return p, k.kind
 		}
 	}
-	p := m.Add(string(line))
+	p, kind := m.add(string(line))
 	k, ok := m.byKey[key]
 	if !ok && len(m.byKey) >= memoFactor*m.cfg.MaxPatterns {
 		clear(m.byKey)
 	}
-	m.byKey[key] = keyed{weak.Make(p), k.lines + 1}
-	return p
+	m.byKey[key] = keyed{weak.Make(p), k.lines + 1, kind}
+	return p, kind
 }
 
 // keyed is what AddKeyed remembers of a key: the pattern its latest mined
@@ -153,10 +235,36 @@ func (m *Miner) AddKeyed(line []byte, key uint64) *Pattern {
 type keyed struct {
 	p     weak.Pointer[Pattern]
 	lines int
+	kind  uint64 // of the latest mined line
 }
 
 // Add files line under a pattern and returns it.
 func (m *Miner) Add(line string) *Pattern {
+	p, _ := m.add(line)
+	return p
+}
+
+// AddKind is Add that also returns the line's kind within the pattern, as
+// Kind reads it when the line joins. A pattern's first line has kind 0,
+// for no other line had differed from it yet.
+func (m *Miner) AddKind(line string) (*Pattern, uint64) { return m.add(line) }
+
+// Kind is the kind of line within p, a pattern line joined: a hash of the
+// words it holds where p's lines held a few different words (fewer than
+// four: "critical", "warning" and "normal" after "temperature"), 0 where
+// they held none. Lines of one pattern and kind are one event in one
+// state, what one teacher's answer may stand for: a pattern's kinds may
+// differ in meaning. Read once all lines are mined, every line of a kind
+// gets the same.
+func (m *Miner) Kind(p *Pattern, line string) uint64 {
+	toks, _ := m.tokens(line)
+	if len(toks) != len(p.Tokens) {
+		return 0
+	}
+	return p.kind(toks)
+}
+
+func (m *Miner) add(line string) (*Pattern, uint64) {
 	m.seq++
 	toks, spaces := m.tokens(line)
 	key := routeKey(toks)
@@ -181,14 +289,19 @@ func (m *Miner) Add(line string) *Pattern {
 	}
 	if best != nil {
 		for i, t := range toks {
-			if best.Tokens[i] != t {
+			if c := best.Tokens[i]; c != t {
+				best.widen(i, c, t)
 				best.Tokens[i] = Wildcard
+			} else if c == Wildcard {
+				if k := best.kindAt(i); k != nil {
+					k.saw(t)
+				}
 			}
 		}
 		best.Count++
 		best.last = m.seq
 		m.recent.MoveToFront(best.lru)
-		return best
+		return best, best.kind(toks)
 	}
 	if m.recent.Len() >= m.cfg.MaxPatterns {
 		m.evict()
@@ -196,7 +309,7 @@ func (m *Miner) Add(line string) *Pattern {
 	p := &Pattern{ID: idOf(toks), Tokens: toks, spaces: spaces, Count: 1, Example: line, last: m.seq, route: key}
 	p.lru = m.recent.PushFront(p)
 	m.groups[key] = append(m.groups[key], p)
-	return p
+	return p, 0
 }
 
 // Patterns returns the patterns, those with the most lines first (ties by
@@ -378,6 +491,9 @@ func (m *Miner) generalize(route string, toks []string, best *Pattern) *Pattern 
 	}
 	for _, p := range found {
 		p.Tokens[pos] = Wildcard
+		if k := p.kindAt(pos); k != nil {
+			k.n = variants // four words or more: values
+		}
 	}
 	if best == nil {
 		best = found[0]

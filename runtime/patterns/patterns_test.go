@@ -99,7 +99,7 @@ func TestAddKeyed(t *testing.T) {
 			m := New(Config{MaxPatterns: tc.maxPats})
 			got := make([]*Pattern, len(tc.adds))
 			for i, a := range tc.adds {
-				got[i] = m.AddKeyed([]byte(a.line), a.key)
+				got[i], _ = m.AddKeyed([]byte(a.line), a.key)
 			}
 			for _, p := range tc.samePat {
 				if got[p[0]] != got[p[1]] {
@@ -186,6 +186,56 @@ func TestFrozen(t *testing.T) {
 		if _, err := FromFrozen(Config{}, bad); err == nil {
 			t.Errorf("FromFrozen(%.40q) took it", bad[0])
 		}
+	}
+}
+
+// TestKinds: a position where a pattern's lines hold a few words tells
+// kinds of the event apart; numbers, and four words or more, are values
+// (read once all lines are mined).
+func TestKinds(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string
+		same  [][2]int // lines of one kind
+		other [][2]int // lines of other kinds
+	}{
+		{"states", []string{
+			"480082 gige7 gige temperature 1146100398 1 critical", "465923 gige7 gige temperature 1145638393 1 warning",
+			"465931 gige7 gige temperature 1145638401 1 normal", "480090 gige7 gige temperature 1146100406 1 critical",
+		}, [][2]int{{0, 3}}, [][2]int{{1, 3}, {2, 3}, {1, 2}}},
+		{"numbers are values", []string{"request 5 failed at step 2", "request 7 failed at step 9"}, [][2]int{{0, 1}}, nil},
+		{"four words or more are values", []string{
+			"session opened for user alice", "session opened for user bob", "session opened for user carol",
+			"session opened for user dave", "session opened for user erin",
+		}, [][2]int{{0, 1}, {3, 4}}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := New(Config{})
+			ps := make([]*Pattern, len(tc.lines))
+			kinds := make([]uint64, len(tc.lines))
+			for i, l := range tc.lines {
+				ps[i] = m.Add(l)
+			}
+			for i, l := range tc.lines {
+				kinds[i] = m.Kind(ps[i], l)
+			}
+			for i := range ps {
+				if ps[i] != ps[0] {
+					t.Fatalf("line %d in pattern %q, not %q", i, ps[i], ps[0])
+				}
+			}
+			for _, p := range tc.same {
+				if kinds[p[0]] != kinds[p[1]] {
+					t.Errorf("lines %d and %d: kinds %x and %x, want one", p[0], p[1], kinds[p[0]], kinds[p[1]])
+				}
+			}
+			for _, p := range tc.other {
+				if kinds[p[0]] == kinds[p[1]] {
+					t.Errorf("lines %d and %d share kind %x", p[0], p[1], kinds[p[0]])
+				}
+			}
+		})
 	}
 }
 
@@ -395,9 +445,9 @@ func FuzzMiner(f *testing.F) {
 		}
 		var ka *Pattern
 		for range settled {
-			ka = m.AddKeyed([]byte(a), 1)
+			ka, _ = m.AddKeyed([]byte(a), 1)
 		}
-		if kb := m.AddKeyed([]byte(b), 1); ka != kb || ka.Count < settled+1 {
+		if kb, _ := m.AddKeyed([]byte(b), 1); ka != kb || ka.Count < settled+1 {
 			t.Fatalf("one settled key, patterns %q and %q", ka, kb)
 		}
 		_ = m.Patterns()

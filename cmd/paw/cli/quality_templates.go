@@ -171,7 +171,7 @@ func groupKeyed(lines []string) []string {
 	joined := make([]*patterns.Pattern, len(lines))
 	for i, l := range lines {
 		b := []byte(l)
-		joined[i] = m.AddKeyed(b, f.Scan(b, toks))
+		joined[i], _ = m.AddKeyed(b, f.Scan(b, toks))
 	}
 	out := make([]string, len(joined))
 	for i, p := range joined {

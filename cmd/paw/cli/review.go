@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,7 +62,7 @@ func runReview(e *env, args []string) error {
 		return err
 	}
 	if unlisted > 0 {
-		fmt.Fprintf(e.stderr, "paw review: %d records of patterns past the first %d not listed\n", unlisted, maxReviewPatterns)
+		fmt.Fprintf(e.stderr, "paw review: %d records not listed, past the first %d patterns or %d templates\n", unlisted, maxReviewPatterns, maxReviewLines)
 	}
 	if *asJSON {
 		return writeJSON(e.stdout, map[string]any{"program": name, "unanswered": items})
@@ -116,19 +117,26 @@ const (
 )
 
 // unanswered groups the escalated records of a review file whose masked
-// template the log has no answer for by log pattern (runtime/patterns),
-// largest first: a person answers once per pattern, as the teacher is
-// asked. It also returns how many records it could not list.
+// template the log has no answer for by log pattern (runtime/patterns) and
+// kind of line within it, largest first: a person answers once per kind
+// of pattern, as the teacher is asked. It also returns how many records
+// it could not list.
 func unanswered(path, field string, answered map[string]bool) ([]reviewItem, int, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer f.Close()
+	// Each pattern's templates, a line and a count each, until the kinds
+	// can be read: once all lines are mined.
+	type template struct {
+		line  string
+		count int
+	}
 	miner := patterns.New(patterns.Config{MaxLineBytes: runtime.DefaultMaxBytes, MaxPatterns: maxReviewPatterns})
-	byPat := map[*patterns.Pattern]*reviewItem{}
+	byPat := map[*patterns.Pattern][]*template{}
 	var order []*patterns.Pattern
-	kept := map[string]bool{} // templates with a line kept
+	byTemplate := map[string]*template{}
 	unlisted := 0
 	br := bufio.NewReaderSize(f, 1<<20)
 	for {
@@ -137,21 +145,22 @@ func unanswered(path, field string, answered map[string]bool) ([]reviewItem, int
 			text := reviewText(line, field)
 			if k := runtime.Normalize([]byte(text), runtime.DefaultMaxBytes); !answered[k] {
 				p := miner.Add(text)
-				it := byPat[p]
+				t := byTemplate[k]
+				_, known := byPat[p]
 				switch {
-				case it != nil:
-				case len(order) < maxReviewPatterns:
-					it = &reviewItem{Example: text}
-					byPat[p] = it
-					order = append(order, p)
+				case t != nil:
+				case len(byTemplate) < maxReviewLines && (known || len(order) < maxReviewPatterns):
+					t = &template{line: text}
+					byTemplate[k] = t
+					if !known {
+						order = append(order, p)
+					}
+					byPat[p] = append(byPat[p], t)
 				default:
 					unlisted++
-					continue
 				}
-				it.Count++
-				if !kept[k] && len(kept) < maxReviewLines {
-					kept[k] = true
-					it.Lines = append(it.Lines, text)
+				if t != nil {
+					t.count++
 				}
 			}
 		}
@@ -162,19 +171,21 @@ func unanswered(path, field string, answered map[string]bool) ([]reviewItem, int
 			return nil, 0, rerr
 		}
 	}
-	// Merged once all are mined: a pattern widens as lines join it.
+	// Merged by kind once all are mined: a pattern widens as lines join it.
 	byKey := map[string]*reviewItem{}
 	var items []*reviewItem
 	for _, p := range order {
-		it, k := byPat[p], patterns.Key(p)
-		if m := byKey[k]; m != nil {
-			m.Count += it.Count
-			m.Lines = append(m.Lines, it.Lines...)
-			continue
+		for _, t := range byPat[p] {
+			k := patterns.Key(p) + "\x00" + strconv.FormatUint(miner.Kind(p, t.line), 16)
+			it := byKey[k]
+			if it == nil {
+				it = &reviewItem{Pattern: p.String(), Example: t.line}
+				byKey[k] = it
+				items = append(items, it)
+			}
+			it.Count += t.count
+			it.Lines = append(it.Lines, t.line)
 		}
-		it.Pattern = p.String()
-		byKey[k] = it
-		items = append(items, it)
 	}
 	out := make([]reviewItem, len(items))
 	for i, it := range items {

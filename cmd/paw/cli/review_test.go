@@ -39,23 +39,25 @@ func TestReviewListsAndAnswers(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	review := filepath.Join(t.TempDir(), "review.jsonl")
-	os.WriteFile(review, []byte(`{"timestamp":"2026-01-01T00:00:00Z","tag":"app","record":{"log":"WARN disk 91% full on sda"}}
-{"timestamp":"2026-01-01T00:00:01Z","tag":"app","record":{"log":"WARN disk 93% full on sda"}}
-{"timestamp":"2026-01-01T00:00:02Z","tag":"app","record":{"log":"WARN disk 97% full on sdb"}}
-{"timestamp":"2026-01-01T00:00:03Z","tag":"app","record":{"log":"NOTICE cert for api.example.com expires in 12 days"}}
-`), 0o644)
-	// Three records, two masked templates, of one pattern; and another.
+	var rb strings.Builder
+	for i, dev := range []string{"sda", "sdb", "sdc", "sdd", "sde", "sda"} {
+		fmt.Fprintf(&rb, `{"timestamp":"2026-01-01T00:00:0%dZ","tag":"app","record":{"log":"WARN disk 9%d%% full on %s"}}`+"\n", i, i, dev)
+	}
+	rb.WriteString(`{"timestamp":"2026-01-01T00:00:09Z","tag":"app","record":{"log":"NOTICE cert for api.example.com expires in 12 days"}}` + "\n")
+	os.WriteFile(review, []byte(rb.String()), 0o644)
+	// Six records, five templates (a disk name each: values, not kinds),
+	// of one pattern; and another.
 	code, out, errs := paw(t, "", "review", "real-error", "--file", review, "--sidecar", url)
-	if code != 0 || !strings.Contains(out, "2 escalated patterns of real-error no one has answered") || !strings.Contains(out, "     3  WARN disk <*> full on <*>") {
+	if code != 0 || !strings.Contains(out, "2 escalated patterns of real-error no one has answered") || !strings.Contains(out, "     6  WARN disk <*> full on <*>") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
-	// One answer: kept for each of the pattern's two templates.
+	// One answer: kept for each of the pattern's five templates.
 	code, out, errs = paw(t, "error\n\n", "review", "real-error", "--file", review, "--sidecar", url, "--answer")
-	if code != 0 || !strings.Contains(out, "sent 2 answers; the log holds 2") {
+	if code != 0 || !strings.Contains(out, "sent 5 answers; the log holds 5") {
 		t.Fatalf("--answer: exit %d\n%s\n%s", code, out, errs)
 	}
 	code, out, _ = paw(t, "", "review", "real-error", "--file", review, "--sidecar", url)
-	if code != 0 || !strings.Contains(out, "1 escalated patterns of real-error no one has answered (2 templates answered") {
+	if code != 0 || !strings.Contains(out, "1 escalated patterns of real-error no one has answered (5 templates answered") {
 		t.Fatalf("after answering: exit %d\n%s", code, out)
 	}
 }
@@ -71,12 +73,13 @@ func TestUnanswered(t *testing.T) {
 		name     string
 		file     string
 		answered map[string]bool
-		patterns int
+		patterns int // patterns and kinds
 		lines    int // kept to answer, in all
 		unlisted int
 	}{
-		{"one pattern, two templates", "disk 91% full on sda\ndisk 93% full on sda\ndisk 97% full on sdb\n", nil, 1, 2, 0},
-		{"an answered template is left out", "disk 91% full on sda\ndisk 97% full on sdb\n", map[string]bool{"disk <num> full on sda": true}, 1, 1, 0},
+		{"a pattern's kinds apart", "7 gige7 gige temperature 11461 1 critical\n8 gige7 gige temperature 11462 1 warning\n9 gige7 gige temperature 11463 1 critical\n", nil, 2, 2, 0},
+		{"values together", "disk 91% full on sda\ndisk 93% full on sdb\ndisk 97% full on sdc\ndisk 95% full on sdd\n", nil, 1, 4, 0},
+		{"an answered template is left out", "disk 91% full on sda\ndisk 97% full on sda\n", map[string]bool{"disk <num> full on sda": true}, 0, 0, 0},
 		{"patterns past the bound are counted", many.String(), nil, maxReviewPatterns, maxReviewLines, 5},
 	}
 	for _, tc := range tests {
