@@ -451,6 +451,10 @@ func FuzzMiner(f *testing.F) {
 			t.Fatalf("one settled key, patterns %q and %q", ka, kb)
 		}
 		_ = m.Patterns()
+		if a == b && m.Kind(pa, a) != m.Kind(pb, b) {
+			t.Fatalf("equal lines of other kinds: %q", a)
+		}
+		_ = m.Kind(pb, a) // another pattern's line: no panic
 		f, err := FromFrozen(Config{}, m.Frozen(4))
 		if err != nil {
 			t.Fatalf("frozen patterns refused: %v", err)
