@@ -22,13 +22,20 @@ var (
 // 40 templates (numbers vary), and returns the spec path.
 func writeTeacherSpec(t *testing.T, baseURL, extra string, n int) string {
 	t.Helper()
-	dir := t.TempDir()
 	var samples bytes.Buffer
 	for i := 0; i < n; i++ {
 		v, c := verbs[i%len(verbs)], components[(i/len(verbs))%len(components)]
 		fmt.Fprintf(&samples, "2026-11-25T10:%02d:%02d %s after %dms (id %d)\n", i%60, (i*7)%60, fmt.Sprintf(v, c), i%977, i)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "samples.log"), samples.Bytes(), 0o644); err != nil {
+	return writeTeacherSamples(t, baseURL, extra, samples.String())
+}
+
+// writeTeacherSamples writes a teacher spec over the samples, and returns
+// its path.
+func writeTeacherSamples(t *testing.T, baseURL, extra, samples string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "samples.log"), []byte(samples), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	spec := fmt.Sprintf(`name: errs
@@ -247,28 +254,11 @@ func TestTeacherAsksEachKind(t *testing.T) {
 		return "ok"
 	}
 	ts := teachertest.NewServer(t, rule)
-	dir := t.TempDir()
 	var samples strings.Builder
 	for i := range 200 {
 		fmt.Fprintf(&samples, "%d gige%d gige temperature %d 1 %s\n", 480000+i, i%3, 1146100000+i, []string{"critical", "normal"}[i%2])
 	}
-	os.WriteFile(filepath.Join(dir, "samples.log"), []byte(samples.String()), 0o644)
-	spec := fmt.Sprintf(`name: temps
-description: Is this line a real error?
-labels: [error, ok]
-examples:
-  - {label: error, text: "upstream api failed with status 500"}
-  - {label: error, text: "login refused for user admin"}
-  - {label: ok, text: "nightly export finished in 3s"}
-  - {label: ok, text: "config reloaded"}
-samples_file: samples.log
-teacher:
-  base_url: %s
-  model: teach-1
-  cache_dir: %s
-`, ts.BaseURL(), filepath.Join(dir, "cache"))
-	path := filepath.Join(dir, "temps.yaml")
-	os.WriteFile(path, []byte(spec), 0o644)
+	path := writeTeacherSamples(t, ts.BaseURL(), "", samples.String())
 	res, err := compileSpecFile(t, path)
 	if err != nil {
 		t.Fatal(err)

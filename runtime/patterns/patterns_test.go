@@ -101,16 +101,7 @@ func TestAddKeyed(t *testing.T) {
 			for i, a := range tc.adds {
 				got[i], _ = m.AddKeyed([]byte(a.line), a.key)
 			}
-			for _, p := range tc.samePat {
-				if got[p[0]] != got[p[1]] {
-					t.Errorf("adds %d and %d: patterns %q and %q, want one", p[0], p[1], got[p[0]], got[p[1]])
-				}
-			}
-			for _, p := range tc.otherPat {
-				if got[p[0]] == got[p[1]] {
-					t.Errorf("adds %d and %d share pattern %q", p[0], p[1], got[p[0]])
-				}
-			}
+			checkPairs(t, "pattern", got, tc.samePat, tc.otherPat)
 			if got[0].Count != tc.count {
 				t.Errorf("count %d, want %d", got[0].Count, tc.count)
 			}
@@ -118,6 +109,21 @@ func TestAddKeyed(t *testing.T) {
 				t.Errorf("pattern %q, want %q", got[0], tc.want)
 			}
 		})
+	}
+}
+
+// checkPairs checks that the pairs same of got are equal, and other's not.
+func checkPairs[T comparable](t *testing.T, what string, got []T, same, other [][2]int) {
+	t.Helper()
+	for _, p := range same {
+		if got[p[0]] != got[p[1]] {
+			t.Errorf("%d and %d: %s %v and %v, want one", p[0], p[1], what, got[p[0]], got[p[1]])
+		}
+	}
+	for _, p := range other {
+		if got[p[0]] == got[p[1]] {
+			t.Errorf("%d and %d share %s %v", p[0], p[1], what, got[p[0]])
+		}
 	}
 }
 
@@ -225,16 +231,7 @@ func TestKinds(t *testing.T) {
 					t.Fatalf("line %d in pattern %q, not %q", i, ps[i], ps[0])
 				}
 			}
-			for _, p := range tc.same {
-				if kinds[p[0]] != kinds[p[1]] {
-					t.Errorf("lines %d and %d: kinds %x and %x, want one", p[0], p[1], kinds[p[0]], kinds[p[1]])
-				}
-			}
-			for _, p := range tc.other {
-				if kinds[p[0]] == kinds[p[1]] {
-					t.Errorf("lines %d and %d share kind %x", p[0], p[1], kinds[p[0]])
-				}
-			}
+			checkPairs(t, "kind", kinds, tc.same, tc.other)
 		})
 	}
 }
