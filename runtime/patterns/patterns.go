@@ -145,12 +145,17 @@ func (k *kindPos) saw(w string) {
 }
 
 // kind is the line's kind within the pattern: a hash of its words at the
-// positions that hold kinds, 0 where there are none.
+// positions that hold kinds, but for the pattern's own first word there,
+// so that its lines keep the kind they had before other words came (0
+// where there are none).
 func (p *Pattern) kind(toks []string) uint64 {
 	var h uint64
 	for _, k := range p.kinds {
-		if k.n < variants && toks[k.pos] != Wildcard {
-			h = (h^hashWord(toks[k.pos]))*0x9e3779b97f4a7c15 + uint64(k.pos) + 1
+		if k.n == variants || toks[k.pos] == Wildcard {
+			continue
+		}
+		if w := hashWord(toks[k.pos]); w != k.words[0] {
+			h = (h^w)*0x9e3779b97f4a7c15 + uint64(k.pos) + 1
 		}
 	}
 	return h
@@ -245,8 +250,8 @@ func (m *Miner) Add(line string) *Pattern {
 }
 
 // AddKind is Add that also returns the line's kind within the pattern, as
-// Kind reads it when the line joins. A pattern's first line has kind 0,
-// for no other line had differed from it yet.
+// Kind reads it when the line joins: lines of a word that came before its
+// position showed values keep the kind they had.
 func (m *Miner) AddKind(line string) (*Pattern, uint64) { return m.add(line) }
 
 // Kind is the kind of line within p, a pattern line joined: a hash of the
