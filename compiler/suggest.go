@@ -25,9 +25,9 @@ type Suggestion struct {
 }
 
 // Suggest picks at most n of the scored lines the program is least sure
-// about, one per mined pattern (runtime/patterns) so the picks are
-// diverse: labelling them teaches the program the most per example. Ties
-// keep input order.
+// about, one per mined pattern (runtime/patterns) and kind of line within
+// it, so the picks are diverse: labelling them teaches the program the
+// most per example. Ties keep input order.
 func Suggest(texts [][]byte, decisions []runtime.Decision, labels []string, maxBytes, n int) []Suggestion {
 	miner := patterns.New(patterns.Config{MaxLineBytes: maxBytes})
 	mined := make([]*patterns.Pattern, len(texts))
@@ -47,7 +47,7 @@ func Suggest(texts [][]byte, decisions []runtime.Decision, labels []string, maxB
 		if len(out) == n {
 			break
 		}
-		key := patterns.Key(mined[i])
+		key := clusterKey(mined[i], miner.Kind(mined[i], string(texts[i])))
 		if seen[key] {
 			continue
 		}

@@ -2,6 +2,8 @@ package compiler
 
 import (
 	"bytes"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,5 +54,25 @@ func TestSuggestPicksUncertainDiverseLines(t *testing.T) {
 	}
 	if len(spec.Examples) != 4 || spec.Examples[1].Text != "INFO user \"bob\" logged in" {
 		t.Fatalf("examples %+v", spec.Examples)
+	}
+}
+
+// TestSuggestPicksEachKind: two kinds of one pattern ("critical" and
+// "normal" temperature lines) are each suggested, the least sure line of
+// each.
+func TestSuggestPicksEachKind(t *testing.T) {
+	var texts [][]byte
+	var decisions []runtime.Decision
+	for i, state := range []string{"critical", "normal", "critical", "normal"} {
+		texts = append(texts, fmt.Appendf(nil, "%d gige7 gige temperature %d 1 %s", 480000+i, 1146100000+i, state))
+		p := []float32{0.6, 0.55, 0.5, 0.45}[i] // the least sure: 2, then 1 and 3
+		decisions = append(decisions, runtime.Decision{Label: "ok", Probs: []float32{p, 1 - p}})
+	}
+	var got []string
+	for _, s := range Suggest(texts, decisions, []string{"error", "ok"}, 4096, 10) {
+		got = append(got, s.Text)
+	}
+	if want := []string{string(texts[2]), string(texts[1])}; !slices.Equal(got, want) {
+		t.Fatalf("suggested %q, want %q", got, want)
 	}
 }

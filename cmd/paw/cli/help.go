@@ -31,7 +31,7 @@ var helps = map[string]helpText{
 	"bench": {"Measures the interpreter on a program: lines per second, batch latency percentiles and allocations per line, on the given lines or built-in ones.",
 		"PROGRAM.paw  the program to measure",
 		"paw bench build/programs/real-error.paw --duration 5s"},
-	"suggest": {"Lists the unlabelled lines a program is least sure about, one per log pattern, as the next examples worth labelling.",
+	"suggest": {"Lists the unlabelled lines a program is least sure about, one per kind of log pattern, as the next examples worth labelling.",
 		"PROGRAM.paw  the program; --data FILE holds the unlabelled lines",
 		"paw suggest build/programs/real-error.paw --data app.log --n 20"},
 	"inspect": {"Prints a program's manifest as JSON: labels, interpreter, featurizer, compile metrics and provenance.",

@@ -51,6 +51,6 @@ func runSuggest(e *env, args []string) error {
 	if err := compiler.WriteSuggestions(e.stdout, p.Name(), p.Labels(), ss); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "paw suggest: %d of %d lines suggested (one per pattern, least certain first)\n", len(ss), len(lines))
+	fmt.Fprintf(e.stderr, "paw suggest: %d of %d lines suggested (one per kind of pattern, least certain first)\n", len(ss), len(lines))
 	return nil
 }
