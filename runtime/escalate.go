@@ -232,12 +232,10 @@ func (e *teacherEscalator) escalate(ctx context.Context, p *Program, pi int, tex
 	}
 	labels := p.Labels()
 	var (
-		pending map[uint64][]int // pattern ID -> records waiting on it
+		pending map[uint64][]int // pattern and kind -> wanted's records waiting on it
 		order   []uint64
 	)
-	keyOf := make(map[int]uint64, len(wanted))
 	for j, i := range wanted {
-		keyOf[i] = keys[j]
 		if known[j] >= 0 {
 			e.cached.Add(1)
 			e.overrule(&results[i].Decisions[pi], labels, known[j])
@@ -250,7 +248,7 @@ func (e *teacherEscalator) escalate(ctx context.Context, p *Program, pi int, tex
 		if pending[pats[j]] == nil {
 			order = append(order, pats[j])
 		}
-		pending[pats[j]] = append(pending[pats[j]], i)
+		pending[pats[j]] = append(pending[pats[j]], j)
 	}
 	if len(order) == 0 {
 		return escalated
@@ -265,7 +263,7 @@ func (e *teacherEscalator) escalate(ctx context.Context, p *Program, pi int, tex
 	errs := make([]error, len(order))
 	lines := make([]string, len(order))
 	for j, pat := range order {
-		lines[j] = string(texts[pending[pat][0]])
+		lines[j] = string(texts[wanted[pending[pat][0]]])
 	}
 	for j := range errs {
 		errs[j] = errNotAsked // until answered: ctx may end first
@@ -296,12 +294,13 @@ func (e *teacherEscalator) escalate(ctx context.Context, p *Program, pi int, tex
 		}
 		k := slices.Index(labels, a.Label)
 		e.remember(id, pat, k)
-		for n, i := range pending[pat] {
+		for n, w := range pending[pat] {
+			i := wanted[w]
 			e.overrule(&results[i].Decisions[pi], labels, k)
 			// The line asked about was kept when it was first asked, if
 			// its answer came from the disk cache.
 			if n > 0 || a.How != teacher.Cached {
-				e.learn(p, id, keyOf[i], texts[i], a.Label)
+				e.learn(p, id, keys[w], texts[i], a.Label)
 			}
 		}
 	}
