@@ -17,15 +17,7 @@ var describedLabels = map[string]string{
 // decide tags texts with one program, through a pipeline as paw runs it.
 func decide(t *testing.T, artifact []byte, texts []string) []runtime.Decision {
 	t.Helper()
-	set, err := runtime.NewProgramSet(loadProgram(t, runtimetest.Env(t), artifact))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := runtime.NewBatcher(set, runtime.BatcherConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := runtimetest.Batcher(t, runtime.BatcherConfig{}, loadProgram(t, runtimetest.Env(t), artifact))
 	in := make([][]byte, len(texts))
 	for i, s := range texts {
 		in[i] = []byte(s)

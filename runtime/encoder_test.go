@@ -13,6 +13,7 @@ import (
 	"github.com/pawlogs/paw/runtime"
 	"github.com/pawlogs/paw/runtime/encodertest"
 	"github.com/pawlogs/paw/runtime/graph"
+	"github.com/pawlogs/paw/runtime/runtimetest"
 )
 
 // tinyEncoder writes a random BERT-style encoder into root/name.
@@ -118,15 +119,8 @@ func TestEncoderHeadMatchesGoReference(t *testing.T) {
 		}
 	}
 	// Through the batcher (tokenize, encode, head, cache) the same numbers.
-	set, err := runtime.NewProgramSet(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := runtime.NewBatcher(set, runtime.BatcherConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := runtimetest.Batcher(t, runtime.BatcherConfig{}, p)
+	defer b.Close() // before p's deferred Close
 	texts := make([][]byte, 0, 2*len(encoderTexts))
 	for range 2 {
 		for _, s := range encoderTexts {

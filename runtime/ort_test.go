@@ -647,15 +647,7 @@ func TestFusedGroupScoresBitIdentical(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		load(errorsArtifact(t, fmt.Sprintf("seed%d", i), uint64(i)))
 	}
-	set, err := runtime.NewProgramSet(progs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bt, err := runtime.NewBatcher(set, runtime.BatcherConfig{TemplateCache: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bt.Close()
+	bt := runtimetest.Batcher(t, runtime.BatcherConfig{TemplateCache: -1}, progs...)
 	if !bt.Fused() {
 		t.Fatal("the programs were not fused")
 	}

@@ -303,3 +303,20 @@ func Pipeline(t testing.TB, yaml string, progs ...*runtime.Program) *runtime.Pip
 	t.Cleanup(func() { pl.Close() })
 	return pl
 }
+
+// Batcher runs progs as one program set with cfg; it is closed when the
+// test ends, before progs are if they were loaded first. Closing it
+// earlier is harmless.
+func Batcher(t testing.TB, cfg runtime.BatcherConfig, progs ...*runtime.Program) *runtime.Batcher {
+	t.Helper()
+	set, err := runtime.NewProgramSet(progs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := runtime.NewBatcher(set, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
