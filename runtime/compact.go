@@ -113,7 +113,7 @@ func compactHashnet(model []byte, producerVersion string) ([]byte, *rowIndex, er
 		}
 	}
 	g := &graph.Hashnet{Rows: idx.size(), Width: t.width, Table: vals, Head: t.head, Bias: t.bias}
-	compact, err := g.Encode(producerVersion)
+	compact, err := g.EncodeRun(producerVersion)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -34,10 +34,7 @@ func fusedGraph(rows int, widths []int, vals []float32, bias []float32, producer
 		split[i] = int64(w)
 		outs[i] = "logits" + fmt.Sprint(i)
 	}
-	g.Node("Gather", "gather", []string{"table", graph.InputIDs}, []string{"rows"}, onnxpb.IntAttr("axis", 0))
-	g.Node("Unsqueeze", "unsqueeze", []string{graph.InputWeights, "axis2"}, []string{"weights3"})
-	g.Node("Mul", "weigh", []string{"rows", "weights3"}, []string{"weighted"})
-	g.Node("ReduceSum", "pool", []string{"weighted", "axis1"}, []string{"pooled"}, onnxpb.IntAttr("keepdims", 0))
+	graph.GatherPooled(g, "table")
 	g.Node("Add", "bias", []string{"pooled", "bias"}, []string{"logits"})
 	g.Node("Split", "split", []string{"logits", "split"}, outs, onnxpb.IntAttr("axis", 1))
 	for i := range widths {
@@ -46,7 +43,6 @@ func fusedGraph(rows int, widths []int, vals []float32, bias []float32, producer
 	g.Name("hashnet_v1_fused")
 	g.Initializer(onnxpb.FloatTensor("bias", []int64{int64(total)}, bias))
 	g.Initializer(onnxpb.Int64Tensor("axis1", []int64{1}, []int64{1}))
-	g.Initializer(onnxpb.Int64Tensor("axis2", []int64{1}, []int64{2}))
 	g.Initializer(onnxpb.Int64Tensor("split", []int64{int64(len(split))}, split))
 	g.Initializer(onnxpb.FloatTensor("table", []int64{int64(rows), int64(total)}, vals))
 	g.Input(onnxpb.ValueInfo(graph.InputIDs, onnxpb.Int64, "batch", "features"))

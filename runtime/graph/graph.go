@@ -54,8 +54,34 @@ func (h *Hashnet) Validate() error {
 	return nil
 }
 
-// Encode writes the graph as an ONNX model.
+// Encode writes the graph as an ONNX model, in the form an artifact
+// holds.
 func (h *Hashnet) Encode(producerVersion string) ([]byte, error) {
+	return h.encode(producerVersion, false)
+}
+
+// EncodeRun writes the graph as the runtime runs it: the same function,
+// pooled by GatherPooled. The artifact's form is fixed by the program
+// format; this one is the runtime's own choice.
+func (h *Hashnet) EncodeRun(producerVersion string) ([]byte, error) {
+	return h.encode(producerVersion, true)
+}
+
+// GatherPooled writes the nodes that pool a batch: the table's rows for
+// InputIDs, [batch, features, width], summed under InputWeights into
+// "pooled", [batch, width], as one batched MatMul of each record's
+// weights by its rows. ONNX Runtime computes that bit for bit as the
+// artifact's Mul and ReduceSum (TestCompactTableScoresBitIdentical runs
+// both), in half the time (BenchmarkProgramRun). The graph must hold
+// the int64 initializer "axis1" = [1].
+func GatherPooled(g *onnxpb.Graph, table string) {
+	g.Node("Gather", "gather", []string{table, InputIDs}, []string{"rows"}, onnxpb.IntAttr("axis", 0))
+	g.Node("Unsqueeze", "unsqueeze", []string{InputWeights, "axis1"}, []string{"weights3"})
+	g.Node("MatMul", "weigh", []string{"weights3", "rows"}, []string{"weighted"})
+	g.Node("Squeeze", "pool", []string{"weighted", "axis1"}, []string{"pooled"})
+}
+
+func (h *Hashnet) encode(producerVersion string, run bool) ([]byte, error) {
 	if err := h.Validate(); err != nil {
 		return nil, err
 	}
@@ -65,10 +91,14 @@ func (h *Hashnet) Encode(producerVersion string) ([]byte, error) {
 	}
 	labels := len(h.Bias)
 	g := &onnxpb.Graph{}
-	g.Node("Gather", "gather", []string{table, InputIDs}, []string{"rows"}, onnxpb.IntAttr("axis", 0))
-	g.Node("Unsqueeze", "unsqueeze", []string{InputWeights, "axis2"}, []string{"weights3"})
-	g.Node("Mul", "weigh", []string{"rows", "weights3"}, []string{"weighted"})
-	g.Node("ReduceSum", "pool", []string{"weighted", "axis1"}, []string{"pooled"}, onnxpb.IntAttr("keepdims", 0))
+	if run {
+		GatherPooled(g, table)
+	} else {
+		g.Node("Gather", "gather", []string{table, InputIDs}, []string{"rows"}, onnxpb.IntAttr("axis", 0))
+		g.Node("Unsqueeze", "unsqueeze", []string{InputWeights, "axis2"}, []string{"weights3"})
+		g.Node("Mul", "weigh", []string{"rows", "weights3"}, []string{"weighted"})
+		g.Node("ReduceSum", "pool", []string{"weighted", "axis1"}, []string{"pooled"}, onnxpb.IntAttr("keepdims", 0))
+	}
 	if !h.Folded() {
 		g.Node("MatMul", "head", []string{"pooled", "head"}, []string{"scores"})
 	}
@@ -77,7 +107,9 @@ func (h *Hashnet) Encode(producerVersion string) ([]byte, error) {
 	g.Name("hashnet_v1")
 	g.Initializer(onnxpb.FloatTensor("bias", []int64{int64(labels)}, h.Bias))
 	g.Initializer(onnxpb.Int64Tensor("axis1", []int64{1}, []int64{1}))
-	g.Initializer(onnxpb.Int64Tensor("axis2", []int64{1}, []int64{2}))
+	if !run {
+		g.Initializer(onnxpb.Int64Tensor("axis2", []int64{1}, []int64{2}))
+	}
 	g.Initializer(onnxpb.FloatTensor(table, []int64{int64(h.Rows), int64(h.Width)}, h.Table))
 	if !h.Folded() {
 		g.Initializer(onnxpb.FloatTensor("head", []int64{int64(h.Width), int64(labels)}, h.Head))
