@@ -71,7 +71,7 @@ func runQuality(e *env, args []string) error {
 	perLabel := fset.Int("per-label", 16, "examples per label")
 	minErrors := fset.Int("min-errors", 50, "systems need this many error lines")
 	loghub := fset.String("loghub", "../shared/data/loghub", "Loghub-2k folder with *_structured.csv, for the template benchmark")
-	only := fset.String("only", "", "run one part: fewshot, templates or replay (default: all)")
+	only := fset.String("only", "", "run one part: fewshot, cross (its cross-system and description-only tables), templates or replay (default: all)")
 	if _, err := parse(fset, args); err != nil {
 		return err
 	}
@@ -113,14 +113,10 @@ func runQuality(e *env, args []string) error {
 		return q.replayQuality(systems, bySys, *perLabel)
 	}
 
-	fmt.Fprintf(e.stdout, "few-shot real-error: %d examples per label, %d seeds, F1 of \"error\" on the rest of each system (ONNX Runtime)\n", *perLabel, *seeds)
-	fmt.Fprintf(e.stdout, "paw F1 at the balanced training mix, and at each system's own base rates estimated by EM from paw's scores of the unlabelled eval lines (est);\nmin is the worst seed; ECE (10 bins) at each; AUC of P(error)\n")
-	if err := q.fewShotTable(systems, bySys, *seeds, false); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "\nthe same, each spec describing its labels (est: the eval lines are its samples)\n")
-	if err := q.fewShotTable(systems, bySys, *seeds, true); err != nil {
-		return err
+	if *only != "cross" {
+		if err := q.fewShotTables(systems, bySys, *seeds); err != nil {
+			return err
+		}
 	}
 
 	// Cross-system: examples from half of the systems, evaluation on the
@@ -180,13 +176,25 @@ func runQuality(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "%-10s paw F1 %.4f  est %.4f  keyword %.4f\n", sys, r.paw, r.pawEst, r.keyword)
 	}
 	fmt.Fprintf(e.stdout, "%-10s paw F1 %.4f              keyword %.4f\n", "MEAN", sumD/float64(len(systems)), sumK/float64(len(systems)))
-	if *only == "fewshot" {
+	if *only == "fewshot" || *only == "cross" {
 		return nil
 	}
 	if err := q.replayQuality(systems, bySys, *perLabel); err != nil {
 		return err
 	}
 	return q.templateQuality(*loghub)
+}
+
+// fewShotTables prints the few-shot tables, without descriptions and
+// with them.
+func (q *quality) fewShotTables(systems []string, bySys map[string][]qrow, seeds int) error {
+	fmt.Fprintf(q.e.stdout, "few-shot real-error: %d examples per label, %d seeds, F1 of \"error\" on the rest of each system (ONNX Runtime)\n", q.perLabel, seeds)
+	fmt.Fprintf(q.e.stdout, "paw F1 at the balanced training mix, and at each system's own base rates estimated by EM from paw's scores of the unlabelled eval lines (est);\nmin is the worst seed; ECE (10 bins) at each; AUC of P(error)\n")
+	if err := q.fewShotTable(systems, bySys, seeds, false); err != nil {
+		return err
+	}
+	fmt.Fprintf(q.e.stdout, "\nthe same, each spec describing its labels (est: the eval lines are its samples)\n")
+	return q.fewShotTable(systems, bySys, seeds, true)
 }
 
 // fewShotTable prints each system's few-shot scores, its specs
