@@ -70,12 +70,13 @@ func (h *Hashnet) EncodeRun(producerVersion string) ([]byte, error) {
 // GatherPooled writes the nodes that pool a batch: the table's rows for
 // InputIDs, [batch, features, width], summed under InputWeights into
 // "pooled", [batch, width], as one batched MatMul of each record's
-// weights by its rows. ONNX Runtime's CPU kernels compute that bit for
-// bit as the artifact's Mul and ReduceSum, in half the time
-// (BenchmarkProgramRun); TestCompactTableScoresBitIdentical runs both,
-// and TestScoresGolden pins the scores, so a library whose kernels sum
-// otherwise is caught. The graph must hold the int64 initializer
-// "axis1" = [1].
+// weights by its rows. ONNX Runtime 1.30's CPU kernels compute that bit
+// for bit as the artifact's Mul and ReduceSum on x86-64, in half the
+// time (BenchmarkProgramRun). A library or CPU whose one-row product
+// fused each multiply into its add would round otherwise:
+// TestCompactTableScoresBitIdentical runs both graphs, and
+// TestScoresGolden pins the scores, so either would say so. The graph
+// must hold the int64 initializer "axis1" = [1].
 func GatherPooled(g *onnxpb.Graph, table string) {
 	g.Node("Gather", "gather", []string{table, InputIDs}, []string{"rows"}, onnxpb.IntAttr("axis", 0))
 	g.Node("Unsqueeze", "unsqueeze", []string{InputWeights, "axis1"}, []string{"weights3"})
