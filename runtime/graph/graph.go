@@ -2,7 +2,8 @@
 // a .paw artifact may hold, written field by field, with a pure-Go
 // reference of what each computes. The compiler fills them with trained
 // weights; the runtime checks them, rewrites hashnet tables compactly at
-// load and runs them with ONNX Runtime. Neither trains nor parses here.
+// load, in the form it runs (EncodeRun), and runs them with ONNX Runtime.
+// Neither trains nor parses here.
 package graph
 
 import (
