@@ -2,7 +2,6 @@ package plugin_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,13 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ugorji/go/codec"
 
 	"github.com/pawlogs/paw/compiler"
+	"github.com/pawlogs/paw/internal/testkit"
 	"github.com/pawlogs/paw/plugin"
 	"github.com/pawlogs/paw/runtime"
 )
@@ -87,25 +86,8 @@ type harness struct {
 	cmd    *exec.Cmd
 	in     io.WriteCloser
 	reply  *bufio.Reader
-	stdout *lockedBuffer
-	stderr *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	stdout *testkit.LockedBuffer
+	stderr *testkit.LockedBuffer
 }
 
 func startHarness(t *testing.T) *harness { return startHarnessB(t) }
@@ -116,7 +98,7 @@ func startHarnessB(t testing.TB) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	h := &harness{t: t, stdout: &testkit.LockedBuffer{}, stderr: &testkit.LockedBuffer{}}
 	h.cmd = exec.Command(build.harness, build.so)
 	h.cmd.ExtraFiles = []*os.File{w} // fd 3: replies
 	h.cmd.Stdout, h.cmd.Stderr = h.stdout, h.stderr

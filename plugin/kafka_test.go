@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/pawlogs/paw/internal/devbroker"
+	"github.com/pawlogs/paw/internal/testkit"
 	"github.com/pawlogs/paw/runtime"
 )
 
@@ -149,7 +150,7 @@ func TestHotReloadInPlugin(t *testing.T) {
 
 	// A broken file is refused; a recompiled program (another seed) is
 	// swapped in. Both are published by rename, as paw compile does.
-	oldID := runtime.ArtifactID(mustRead(t, filepath.Join(progs, "noise.paw")))
+	oldID := runtime.ArtifactID(testkit.ReadFile(t, filepath.Join(progs, "noise.paw")))
 	publish(t, progs, "noise.paw", []byte("not a program"))
 	if !h.stderrContains("program reload rejected") {
 		t.Fatalf("a broken program was not reported:\n%s", h.stderr.String())
@@ -175,7 +176,7 @@ func TestHotReloadInPlugin(t *testing.T) {
 
 func copyFile(t *testing.T, from, to string) {
 	t.Helper()
-	if err := os.WriteFile(to, mustRead(t, from), 0o644); err != nil {
+	if err := os.WriteFile(to, testkit.ReadFile(t, from), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -195,7 +196,7 @@ func publish(t *testing.T, dir, name string, data []byte) {
 // programs over HTTP (token, ETag) and polls for new ones.
 func TestProgramsFromTheSidecar(t *testing.T) {
 	var mu sync.Mutex
-	current := mustRead(t, filepath.Join(build.programs, "noise.paw"))
+	current := testkit.ReadFile(t, filepath.Join(build.programs, "noise.paw"))
 	polls := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer tk" || r.URL.Path != "/v1/programs/noise" {

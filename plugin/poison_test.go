@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pawlogs/paw/internal/testkit"
 	"github.com/pawlogs/paw/plugin"
 )
 
@@ -56,7 +57,7 @@ func TestPoisonRecordsNeverFailAChunk(t *testing.T) {
 	pipe := writePipeline(t, dir, "tag.yaml", tagPipeline)
 	writePoisonChunks(t, filepath.Join(dir, "chunks"), n, per)
 	// A chunk that is not msgpack at all, and one cut short.
-	good := mustRead(t, filepath.Join(dir, "chunks", "chunk-000000"))
+	good := testkit.ReadFile(t, filepath.Join(dir, "chunks", "chunk-000000"))
 	if err := os.WriteFile(filepath.Join(dir, "garbage"), []byte("\xc1\xc1 not msgpack"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -144,15 +145,6 @@ func TestPoisonRecordsNeverFailAChunk(t *testing.T) {
 		t.Fatalf("pass-through instance: %d records, %d untagged; want %d and %d", len(pass), untagged, n, 3*n/4)
 	}
 	t.Logf("dead letters by reason: %v, malformed chunks: %d; without dead_letter %d poison records passed untagged", reasons, chunks, untagged)
-}
-
-func mustRead(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func readRaw(t *testing.T, path string) [][]byte {

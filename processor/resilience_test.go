@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pawlogs/paw/internal/devbroker"
+	"github.com/pawlogs/paw/internal/testkit"
 	"github.com/pawlogs/paw/processor"
 	"github.com/pawlogs/paw/runtime"
 )
@@ -151,9 +151,9 @@ func TestBrokerDownAtStart(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
 	s := newSetup(t, textPipeline, "", devbroker.Config{})
-	writeFile(t, s.config, []byte(strings.Replace(string(mustReadFile(t, s.config)), s.broker.Addr(), addr, 1)))
+	writeFile(t, s.config, []byte(strings.Replace(string(testkit.ReadFile(t, s.config)), s.broker.Addr(), addr, 1)))
 	s.broker.Close()
-	var logs lockedBuf
+	var logs testkit.LockedBuffer
 	r := startProcessorWith(t, s, slog.New(slog.NewTextHandler(&logs, nil)))
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "brokers not ready; retrying"); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -195,38 +195,12 @@ func readyz(p *processor.Processor) (int, string) {
 	return rec.Code, strings.TrimSpace(rec.Body.String())
 }
 
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func mustReadFile(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // TestStopWhileBrokersAreDown: SIGTERM while the processor waits for its
 // brokers is a clean stop.
 func TestStopWhileBrokersAreDown(t *testing.T) {
 	s := newSetup(t, textPipeline, "", devbroker.Config{})
 	s.broker.Close()
-	var logs lockedBuf
+	var logs testkit.LockedBuffer
 	r := startProcessorWith(t, s, slog.New(slog.NewTextHandler(&logs, nil)))
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "brokers not ready"); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
