@@ -47,7 +47,7 @@ func Suggest(texts [][]byte, decisions []runtime.Decision, labels []string, maxB
 		if len(out) == n {
 			break
 		}
-		key := clusterKey(mined[i], miner.Kind(mined[i], string(texts[i])))
+		key := miner.KindKey(mined[i], string(texts[i]))
 		if seen[key] {
 			continue
 		}

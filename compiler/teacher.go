@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -125,7 +124,7 @@ func (s *Spec) teach(ctx context.Context, progress Progress) (*teaching, error) 
 	byKey := map[string]*cluster{}
 	var clusters []*cluster
 	for i, l := range lines {
-		k := clusterKey(mined[i], miner.Kind(mined[i], l))
+		k := miner.KindKey(mined[i], l)
 		c := byKey[k]
 		if c == nil {
 			c = &cluster{key: k, rep: l}
@@ -138,7 +137,7 @@ func (s *Spec) teach(ctx context.Context, progress Progress) (*teaching, error) 
 	exampleLabel := map[string]string{}
 	for _, e := range s.Examples {
 		p := miner.Add(e.Text)
-		k := clusterKey(p, miner.Kind(p, e.Text))
+		k := miner.KindKey(p, e.Text)
 		if _, ok := exampleLabel[k]; !ok {
 			exampleLabel[k] = e.Label
 		}
@@ -260,10 +259,4 @@ func (s *Spec) readSamples() ([]string, error) {
 		return nil, errors.New("samples_file holds no lines")
 	}
 	return lines, nil
-}
-
-// clusterKey is what one teacher question stands for: a pattern, as
-// patterns merge them, and a kind of line within it.
-func clusterKey(p *patterns.Pattern, kind uint64) string {
-	return patterns.Key(p) + "\x00" + strconv.FormatUint(kind, 16)
 }

@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -449,6 +450,14 @@ func (m *Miner) Nearest(line string) float64 {
 // Key is the grouping key of a pattern as Patterns merges it: lines whose
 // patterns have equal keys are in one group.
 func Key(p *Pattern) string { return collapsed(p.Tokens) }
+
+// KindKey is the grouping key of line, which joined p: p's Key and the
+// line's Kind within it. Lines with equal KindKeys are one event in one
+// state, what one answer (a teacher's, a person's) may stand for. Read
+// once all lines are mined, as Kind is.
+func (m *Miner) KindKey(p *Pattern, line string) string {
+	return Key(p) + "\x00" + strconv.FormatUint(m.Kind(p, line), 16)
+}
 
 // settled is how many lines must have agreed on a constant before a line
 // with another word there starts a pattern of its own instead of turning

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -176,7 +175,7 @@ func unanswered(path, field string, answered map[string]bool) ([]reviewItem, int
 	var items []*reviewItem
 	for _, p := range order {
 		for _, t := range byPat[p] {
-			k := patterns.Key(p) + "\x00" + strconv.FormatUint(miner.Kind(p, t.line), 16)
+			k := miner.KindKey(p, t.line)
 			it := byKey[k]
 			if it == nil {
 				it = &reviewItem{Pattern: p.String(), Example: t.line}
