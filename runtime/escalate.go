@@ -162,8 +162,8 @@ func (e *teacherEscalator) group(p *Program, id string, texts [][]byte, wanted [
 	}
 	pats, known = make([]uint64, len(wanted)), make([]int, len(wanted))
 	for j, i := range wanted {
-		p, kind := e.miner.AddKeyed(texts[i], keys[j])
-		pats[j] = mix(p.ID ^ kind)
+		pat, kind := e.miner.AddKeyed(texts[i], keys[j])
+		pats[j] = mix(pat.ID ^ kind)
 		k, ok := e.answers[pats[j]]
 		if !ok {
 			k = -1
